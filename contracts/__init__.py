@@ -1,0 +1,1 @@
+"""Contract terms and take-or-pay settlement (SPEC §6-§7)."""

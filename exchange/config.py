@@ -1,0 +1,345 @@
+"""The exchange configuration: instruments, grades, providers and settlement terms.
+
+Read from TOML (SPEC §5, last paragraph, and §7 "Settlement exact details").
+All numbers that reach the engine are exact integers: prices in ticks, goodput
+in basis points. Decimal text and TOML floats are read through ``decimal`` (a
+float through its shortest repr, so ``0.001`` is exactly 0.001).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+
+from .schema import BP
+
+MAX_LEVELS_PER_SIDE = 10_000_000
+DEFAULT_MAX_QTY = 1_000_000
+DEFAULT_DELIVERY_PERIODS = 30
+DEFAULT_GRADES = (("A", 9500), ("B", 9000), ("C", 8000), ("D", 7000))
+PARTY_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
+
+TERM_NAMES = ("take_or_pay", "makeup_periods", "sla_credit", "credit_cap", "fee")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file and the problem."""
+
+
+def to_decimal(value, what: str) -> Decimal:
+    """Exact decimal from a TOML string, int or float (a float through its shortest repr)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a decimal number, got {value!r}")
+    if isinstance(value, float):
+        value = repr(value)
+    elif isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{what}: expected a decimal number, got {value!r}")
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise ConfigError(f"{what}: {value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ConfigError(f"{what}: {value!r} is not a finite number")
+    return number
+
+
+def goodput_to_bp(value, what: str) -> int:
+    """Goodput fraction in [0, 1] with at most 4 places, as basis points."""
+    number = to_decimal(value, what)
+    scaled = number * BP
+    if scaled != scaled.to_integral_value():
+        raise ConfigError(f"{what}: goodput {value!r} has more than 4 decimal places")
+    if not 0 <= number <= 1:
+        raise ConfigError(f"{what}: goodput {value!r} is outside [0, 1]")
+    return int(scaled)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A goodput grade: providers at or above ``floor_bp`` qualify; the floor is also its factor."""
+
+    name: str
+    floor_bp: int
+
+
+@dataclass(frozen=True)
+class SettlementTerms:
+    """Take-or-pay terms of SPEC §7 (all bp except ``makeup_periods``)."""
+
+    take_or_pay: int = 10_000
+    makeup_periods: int = 0
+    sla_credit: int = 0
+    credit_cap: int = 10_000
+    fee: int = 0
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One GPU-hour product with its own book. Prices are multiples of ``tick`` in the band."""
+
+    symbol: str
+    tick: Decimal
+    price_min: Decimal
+    price_max: Decimal
+    max_qty: int = DEFAULT_MAX_QTY
+    delivery_periods: int = DEFAULT_DELIVERY_PERIODS
+    terms: SettlementTerms = field(default_factory=SettlementTerms)
+
+    @property
+    def min_ticks(self) -> int:
+        return int(self.price_min / self.tick)
+
+    @property
+    def max_ticks(self) -> int:
+        return int(self.price_max / self.tick)
+
+    @property
+    def n_levels(self) -> int:
+        """Price levels per side: the ladder length."""
+        return self.max_ticks - self.min_ticks + 1
+
+    @property
+    def price_places(self) -> int:
+        """Decimals printed for a price: those of the tick (0.001 -> 3)."""
+        return max(0, -self.tick.normalize().as_tuple().exponent)
+
+    def price_to_ticks(self, value) -> int | None:
+        """Absolute ticks of a decimal price (str or Decimal); None when it is off tick."""
+        number = value if isinstance(value, Decimal) else Decimal(value)
+        ticks = number / self.tick
+        if ticks != ticks.to_integral_value():
+            return None
+        return int(ticks)
+
+    def format_price(self, ticks: int) -> str:
+        """Decimal text of a price in ticks, with exactly the tick's places."""
+        return f"{Decimal(ticks) * self.tick:.{self.price_places}f}"
+
+    def tick_micros(self) -> int:
+        """The tick in micro-dollars; settlement needs it to be whole."""
+        micros = self.tick * 1_000_000
+        if micros != micros.to_integral_value():
+            raise ConfigError(
+                f"instrument {self.symbol}: tick {self.tick} is not a whole number of micro-dollars"
+            )
+        return int(micros)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A party that may sell, with its measured goodput in bp."""
+
+    party: str
+    goodput_bp: int
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """Instruments (config order), grades (best first), initial providers, default terms."""
+
+    instruments: tuple[Instrument, ...]
+    grades: tuple[Grade, ...] = tuple(Grade(n, f) for n, f in DEFAULT_GRADES)
+    providers: tuple[Provider, ...] = ()
+    settlement: SettlementTerms = field(default_factory=SettlementTerms)
+    source: str = "<default>"
+
+    @property
+    def ungraded(self) -> int:
+        """Grade index of a provider below the lowest floor (one past the lowest grade)."""
+        return len(self.grades)
+
+    def grade_index(self, goodput_bp: int) -> int:
+        """Best grade whose floor is at or below ``goodput_bp``, else ``ungraded``."""
+        for index, grade in enumerate(self.grades):
+            if grade.floor_bp <= goodput_bp:
+                return index
+        return self.ungraded
+
+    def grade_by_name(self, name: str) -> int | None:
+        for index, grade in enumerate(self.grades):
+            if grade.name == name:
+                return index
+        return None
+
+    def instrument_index(self, symbol: str) -> int | None:
+        for index, instrument in enumerate(self.instruments):
+            if instrument.symbol == symbol:
+                return index
+        return None
+
+    @classmethod
+    def load(cls, path) -> "ExchangeConfig":
+        """Read a TOML configuration file; ConfigError names the file and what is wrong."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        return cls.from_toml(text, source=str(path))
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "<string>") -> "ExchangeConfig":
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: invalid TOML: {error}") from None
+        try:
+            return _build(document, source)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+
+    @classmethod
+    def default(cls) -> "ExchangeConfig":
+        """The configuration of the bundled sample (instruments and providers it uses)."""
+        text = resources.files("exchange").joinpath("data/default.toml").read_text(encoding="utf-8")
+        return cls.from_toml(text, source="<default config>")
+
+    def to_toml(self) -> str:
+        """TOML text that loads back to an equal configuration."""
+        lines = ["[grades]"]
+        lines += [f'{g.name} = {g.floor_bp}' for g in self.grades]
+        lines += ["", "[settlement]"]
+        lines += [f"{name} = {getattr(self.settlement, name)}" for name in TERM_NAMES]
+        for ins in self.instruments:
+            lines += ["", "[[instrument]]", f'symbol = "{ins.symbol}"', f'tick = "{ins.tick}"',
+                      f'price_min = "{ins.price_min}"', f'price_max = "{ins.price_max}"',
+                      f"max_qty = {ins.max_qty}", f"delivery_periods = {ins.delivery_periods}"]
+            lines += [f"{name} = {getattr(ins.terms, name)}" for name in TERM_NAMES
+                      if getattr(ins.terms, name) != getattr(self.settlement, name)]
+        for prov in self.providers:
+            lines += ["", "[[provider]]", f'party = "{prov.party}"',
+                      f'goodput = "{Decimal(prov.goodput_bp) / BP:.4f}"']
+        return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ building
+def _check_keys(table: dict, allowed: set, where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _term(table: dict, name: str, default: int, where: str) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: term {name} must be a TOML integer, got {value!r}")
+    if name in ("take_or_pay", "credit_cap", "fee") and not 0 <= value <= 10_000:
+        raise ConfigError(f"{where}: term {name} = {value} is outside 0..10000")
+    if name in ("sla_credit", "makeup_periods") and value < 0:
+        raise ConfigError(f"{where}: term {name} = {value} must be >= 0")
+    return value
+
+
+def _terms(table: dict, base: SettlementTerms, where: str) -> SettlementTerms:
+    return SettlementTerms(**{n: _term(table, n, getattr(base, n), where) for n in TERM_NAMES})
+
+
+def _positive_int(table: dict, name: str, default: int, where: str) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _build(document: dict, source: str) -> ExchangeConfig:
+    import re
+
+    _check_keys(document, {"instrument", "provider", "grades", "settlement"}, "top level")
+
+    grades_table = document.get("grades")
+    if grades_table is None:
+        grades = tuple(Grade(n, f) for n, f in DEFAULT_GRADES)
+    else:
+        if not isinstance(grades_table, dict) or not grades_table:
+            raise ConfigError("[grades]: expected a table of name = floor_bp")
+        pairs = []
+        for name, floor in grades_table.items():
+            if isinstance(floor, bool) or not isinstance(floor, int) or not 1 <= floor <= BP:
+                raise ConfigError(f"[grades]: grade {name!r} floor must be an integer 1..10000, got {floor!r}")
+            pairs.append((name, floor))
+        floors = [f for _, f in pairs]
+        if len(set(floors)) != len(floors):
+            duplicate = next(f for f in floors if floors.count(f) > 1)
+            raise ConfigError(f"[grades]: duplicate grade floor {duplicate}")
+        if len(pairs) > 100:
+            raise ConfigError("[grades]: at most 100 grades")
+        grades = tuple(Grade(n, f) for n, f in sorted(pairs, key=lambda p: -p[1]))
+
+    settlement_table = document.get("settlement", {})
+    if not isinstance(settlement_table, dict):
+        raise ConfigError("[settlement]: expected a table")
+    _check_keys(settlement_table, set(TERM_NAMES), "[settlement]")
+    settlement = _terms(settlement_table, SettlementTerms(), "[settlement]")
+
+    raw_instruments = document.get("instrument", [])
+    if not isinstance(raw_instruments, list) or not raw_instruments:
+        raise ConfigError("at least one [[instrument]] is required")
+    instruments = []
+    allowed = {"symbol", "tick", "price_min", "price_max", "max_qty", "delivery_periods", *TERM_NAMES}
+    for number, table in enumerate(raw_instruments, start=1):
+        symbol = table.get("symbol")
+        where = f"instrument {symbol}" if isinstance(symbol, str) else f"[[instrument]] #{number}"
+        _check_keys(table, allowed, where)
+        if not isinstance(symbol, str) or not symbol:
+            raise ConfigError(f"{where}: symbol must be a non-empty string")
+        if any(i.symbol == symbol for i in instruments):
+            raise ConfigError(f"{where}: duplicate symbol")
+        for key in ("tick", "price_min", "price_max"):
+            if key not in table:
+                raise ConfigError(f"{where}: {key} is required")
+        tick = to_decimal(table["tick"], f"{where}: tick")
+        price_min = to_decimal(table["price_min"], f"{where}: price_min")
+        price_max = to_decimal(table["price_max"], f"{where}: price_max")
+        if tick <= 0:
+            raise ConfigError(f"{where}: tick must be > 0, got {tick}")
+        if price_min < 0 or price_max < price_min:
+            raise ConfigError(f"{where}: band [{price_min}, {price_max}] must satisfy 0 <= price_min <= price_max")
+        for key, value in (("price_min", price_min), ("price_max", price_max)):
+            if (value / tick) != (value / tick).to_integral_value():
+                raise ConfigError(f"{where}: {key} {value} is not a whole number of ticks ({tick})")
+        instrument = Instrument(
+            symbol=symbol,
+            tick=tick,
+            price_min=price_min,
+            price_max=price_max,
+            max_qty=_positive_int(table, "max_qty", DEFAULT_MAX_QTY, where),
+            delivery_periods=_positive_int(table, "delivery_periods", DEFAULT_DELIVERY_PERIODS, where),
+            terms=_terms(table, settlement, where),
+        )
+        if instrument.n_levels > MAX_LEVELS_PER_SIDE:
+            raise ConfigError(
+                f"{where}: band [{price_min}, {price_max}] at tick {tick} needs "
+                f"{instrument.n_levels:,} price levels per side; the limit is {MAX_LEVELS_PER_SIDE:,} "
+                f"(narrow the band or coarsen the tick)"
+            )
+        if instrument.max_ticks >= 2**40:
+            raise ConfigError(f"{where}: price_max {price_max} is too many ticks for exact integer matching")
+        instruments.append(instrument)
+
+    providers = []
+    for number, table in enumerate(document.get("provider", []), start=1):
+        party = table.get("party")
+        where = f"provider {party}" if isinstance(party, str) else f"[[provider]] #{number}"
+        _check_keys(table, {"party", "goodput"}, where)
+        if not isinstance(party, str) or not re.fullmatch(PARTY_PATTERN, party):
+            raise ConfigError(f"{where}: party must match {PARTY_PATTERN}")
+        if "goodput" not in table:
+            raise ConfigError(f"{where}: goodput is required")
+        if any(p.party == party for p in providers):
+            raise ConfigError(f"{where}: duplicate provider")
+        providers.append(Provider(party, goodput_to_bp(table["goodput"], f"{where}: goodput")))
+
+    return ExchangeConfig(tuple(instruments), grades, tuple(providers), settlement, source)
+
+
+def with_instruments(config: ExchangeConfig, instruments) -> ExchangeConfig:
+    """A copy of ``config`` with other instruments (benchmarks and tests build these)."""
+    return replace(config, instruments=tuple(instruments))
