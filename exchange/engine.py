@@ -1,0 +1,467 @@
+"""The engine's two ways in, over one compiled core.
+
+* ``run_batch(config, actions, parties)``: a structured array of actions in,
+  arrays of events, trades and the final book out. Replay and benchmarks use it.
+* ``Exchange(config)``: the per-call API for simulations (docs/API.md). Each call
+  validates and converts its arguments, runs the same kernel on one action and
+  returns the events it caused.
+
+Both grow the kernel's arrays by doubling when the kernel reports one is full.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import numpy as np
+
+from . import orderids_nb
+from .config import PARTY_PATTERN, ExchangeConfig
+from .ladder_nb import level_price, next_level
+from .layout import (
+    C_EVENT_COUNT, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
+    L_BEST, L_NLEVELS, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
+    O_PARTY, O_TIF, P_GOODPUT, P_GRADE,
+)
+from .matching_nb import dump_book, process
+from .schema import (
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
+    EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, MARKET, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
+    PRICE_INVALID, PRICE_OK, SELL, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS, Event,
+    EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade,
+)
+from .state import BookState
+
+_INT64_MAX = np.iinfo(np.int64).max
+_PARTY_RE = re.compile(PARTY_PATTERN)
+_DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_EVENT_TYPES = list(EventType)
+_REASONS = list(Reason)
+
+
+@dataclass
+class BatchResult:
+    """What a batch run produced. ``parties`` names the party indexes used in all arrays."""
+
+    events: np.ndarray  # EVENT_DTYPE
+    trades: np.ndarray  # TRADE_DTYPE
+    book: np.ndarray  # BOOK_DTYPE: resting orders at the end, in priority order
+    parties: list[str]
+    state: BookState
+
+
+def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
+    capacity = max(16, buffer.shape[0])
+    while capacity - used < extra:
+        capacity *= 2
+    grown = np.empty(capacity, buffer.dtype)
+    grown[:used] = buffer[:used]
+    return grown
+
+
+def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray):
+    """Run the kernel over all actions, growing whatever it reports full."""
+    counters = state.counters
+    start = 0
+    while True:
+        start, status = process(actions, start, state.arrays, (events, trades))
+        if status == DONE:
+            return events, trades
+        live = int(counters[C_LIVE])
+        if status == NEED_EVENTS:
+            events = _grown(events, int(counters[C_EVENT_COUNT]), 2 * live + 4)
+        elif status == NEED_TRADES:
+            trades = _grown(trades, int(counters[C_TRADE_COUNT]), live + 1)
+        else:
+            state.grow(status)
+
+
+def _register_providers(config: ExchangeConfig, state: BookState, party_index: dict, parties: list):
+    for provider in config.providers:
+        index = party_index.get(provider.party)
+        if index is None:
+            index = party_index[provider.party] = len(parties)
+            parties.append(provider.party)
+        state.ensure_parties(len(parties))
+        state.register_provider(index, provider.goodput_bp, config.grade_index(provider.goodput_bp))
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(4, (n - 1).bit_length())
+
+
+def run_batch(config: ExchangeConfig, actions: np.ndarray, parties) -> BatchResult:
+    """Apply ``actions`` (ACTION_DTYPE, in order) to a fresh exchange.
+
+    ``parties[i]`` names party index ``i`` in ``actions['party']``; config providers
+    missing from it are appended. Raises ValueError if an index is out of range.
+    """
+    if actions.dtype != ACTION_DTYPE:
+        raise ValueError("run_batch: actions must have exchange.schema.ACTION_DTYPE")
+    parties = list(parties)
+    party_index = {name: i for i, name in enumerate(parties)}
+    if len(actions):
+        if actions["party"].max() >= len(parties) or actions["party"].min() < -1:
+            raise ValueError("run_batch: a party index is outside the parties list")
+        if actions["instrument"].max() >= len(config.instruments):
+            raise ValueError("run_batch: an instrument index is outside the configuration")
+    n_new = int(np.count_nonzero(actions["action"] == ACT_NEW))
+    state = BookState(config, order_capacity=max(1024, n_new // 4),
+                      id_capacity=_pow2_at_least(2 * n_new + 2),
+                      party_capacity=max(64, len(parties) + len(config.providers)))
+    _register_providers(config, state, party_index, parties)
+    events = np.empty(max(64, 3 * len(actions)), EVENT_DTYPE)
+    trades = np.empty(max(64, len(actions) // 2), TRADE_DTYPE)
+    events, trades = _run(state, actions, events, trades)
+    book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
+    dump_book(state.arrays, book)
+    return BatchResult(events[: state.counters[C_EVENT_COUNT]].copy(),
+                       trades[: state.counters[C_TRADE_COUNT]].copy(), book, parties, state)
+
+
+# ------------------------------------------------------------ per call
+def _word(value, words: dict, enum_type, field: str):
+    if isinstance(value, enum_type):
+        return int(value)
+    code = words.get(value) if isinstance(value, str) else None
+    if code is None:
+        raise ValueError(f"{field}: {value!r} is not one of {', '.join(words)}")
+    return int(code)
+
+
+def _integer(value, field: str, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{field}: {value!r} is not an integer")
+    value = int(value)
+    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        raise ValueError(f"{field}: {value} is outside int64")
+    return value
+
+
+def _decimal(value, field: str) -> Decimal:
+    """A non-negative decimal from str, Decimal or int; floats are refused (they are inexact)."""
+    if isinstance(value, str):
+        if not _DECIMAL_RE.fullmatch(value):
+            raise ValueError(f"{field}: {value!r} is not a plain decimal number")
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{field}: {value!r} is not a finite non-negative decimal")
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return Decimal(int(value))
+    raise ValueError(f"{field}: {value!r} is not a decimal (give a str or Decimal; floats are inexact)")
+
+
+class Exchange:
+    """A compute exchange you drive one action at a time (see docs/API.md).
+
+    Every call that returns is one input row with the next ``seq``; malformed
+    arguments raise ValueError and change nothing; market refusals are REJECTED
+    events. ``fork()`` and ``snapshot()``/``restore()`` let a simulation branch.
+    """
+
+    def __init__(self, config: ExchangeConfig | None = None):
+        self.config = config if config is not None else ExchangeConfig.default()
+        self._state = BookState(self.config)
+        self._parties: list[str] = []
+        self._party_index: dict[str, int] = {}
+        _register_providers(self.config, self._state, self._party_index, self._parties)
+        self._instrument_index = {ins.symbol: i for i, ins in enumerate(self.config.instruments)}
+        self._grade_index = {g.name: i for i, g in enumerate(self.config.grades)}
+        self._events = np.empty(64, EVENT_DTYPE)
+        self._trades = np.empty(64, TRADE_DTYPE)
+        self._action = np.zeros(1, ACTION_DTYPE)
+        self._row = self._action[0]
+        self._seq = 0
+        self._ts = 0
+        self._prices: dict = {}  # (instrument index, price) -> ticks or None when off tick
+
+    # ----------------------------------------------------------- conversion
+    def _party(self, party) -> int:
+        index = self._party_index.get(party)
+        if index is not None:
+            return index
+        if not isinstance(party, str) or not _PARTY_RE.fullmatch(party):
+            raise ValueError(f"party: {party!r} does not match {PARTY_PATTERN}")
+        index = self._party_index[party] = len(self._parties)
+        self._parties.append(party)
+        self._state.ensure_parties(len(self._parties))
+        return index
+
+    def _time(self, ts) -> int:
+        if ts is None:
+            return self._ts
+        ts = _integer(ts, "ts")
+        if ts < self._ts:
+            raise ValueError(f"ts: {ts} is lower than the last action's ts {self._ts}")
+        return ts
+
+    def _order_id(self, order_id) -> int:
+        order_id = _integer(order_id, "order_id")
+        if order_id <= 0:
+            raise ValueError(f"order_id: {order_id} is not positive")
+        return order_id
+
+    def _price(self, instrument: int, price):
+        """(price_state, ticks) for the kernel; off-tick prices are the kernel's BAD_PRICE."""
+        if price is None:
+            return PRICE_ABSENT, 0
+        key = (instrument, price)
+        try:
+            ticks = self._prices[key]
+        except (KeyError, TypeError):
+            number = _decimal(price, "price")
+            if instrument < 0:
+                return PRICE_OK, 0  # the instrument is unknown: UNKNOWN_INSTRUMENT comes first
+            ticks = self.config.instruments[instrument].price_to_ticks(number)
+            if ticks is not None and abs(ticks) > _INT64_MAX // BP:
+                ticks = None
+            if len(self._prices) < 100_000:
+                self._prices[key] = ticks
+        return (PRICE_INVALID, 0) if ticks is None else (PRICE_OK, ticks)
+
+    def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0,
+               tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0):
+        row = self._row
+        row["seq"] = self._seq
+        row["ts"] = ts
+        row["action"] = action
+        row["order_id"] = order_id
+        row["party"] = party
+        row["instrument"] = instrument
+        row["side"] = side
+        row["order_type"] = order_type
+        row["tif"] = tif
+        row["price_state"], row["price"] = price
+        row["qty"] = qty
+        row["min_grade"] = min_grade
+        row["goodput"] = goodput
+        state = self._state
+        state.counters[C_EVENT_COUNT] = 0
+        self._events, self._trades = _run(state, self._action, self._events, self._trades)
+        self._seq += 1
+        self._ts = ts
+        return [
+            Event(seq, t, oid, _EVENT_TYPES[kind], _REASONS[reason],
+                  None if q == NO_VALUE else q, None if leaves == NO_VALUE else leaves,
+                  trade_id or None)
+            for seq, t, oid, kind, reason, q, leaves, trade_id
+            in self._events[: state.counters[C_EVENT_COUNT]].tolist()
+        ]
+
+    # -------------------------------------------------------------- actions
+    def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
+               min_grade=None, order_id=None, ts=None) -> list[Event]:
+        """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys)."""
+        party_index = self._party(party)
+        side_code = _word(side, SIDE_WORDS, Side, "side")
+        type_code = _word(order_type, TYPE_WORDS, OrderType, "order_type")
+        tif_code = _word(tif, TIF_WORDS, Tif, "tif")
+        qty = _integer(qty, "qty")
+        if order_id is None:
+            order_id = int(self._state.counters[C_MAX_ID]) + 1
+        order_id = self._order_id(order_id)
+        if not isinstance(instrument, str):
+            raise ValueError(f"instrument: {instrument!r} is not a symbol")
+        instrument_index = self._instrument_index.get(instrument, -1)
+        if min_grade is None:
+            grade = GRADE_ABSENT
+        elif isinstance(min_grade, str):
+            grade = self._grade_index.get(min_grade, GRADE_UNKNOWN)
+        else:
+            raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
+        price_cell = self._price(instrument_index, price)
+        return self._apply(ACT_NEW, self._time(ts), order_id, party_index, instrument_index,
+                           side_code, type_code, tif_code, price_cell, qty, grade)
+
+    def cancel(self, order_id, party, *, ts=None) -> list[Event]:
+        """End a resting order of ``party``."""
+        order_id = self._order_id(order_id)
+        return self._apply(ACT_CANCEL, self._time(ts), order_id, self._party(party))
+
+    def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
+        """New price and/or new open quantity for a resting order (SPEC §4 Replace)."""
+        order_id = self._order_id(order_id)
+        party_index = self._party(party)
+        qty = _integer(qty, "qty", allow_none=True)
+        instrument = -1
+        slot_bucket = orderids_nb.find(self._state.id_keys, order_id)
+        if slot_bucket != -1 and self._state.id_slots[slot_bucket] >= 0:
+            slot = self._state.id_slots[slot_bucket]
+            instrument = int(self._state.ladders[self._state.order_i32[O_LADDER, slot], 6])
+        if price is not None and instrument < 0:
+            _decimal(price, "price")
+        price_cell = self._price(instrument, price) if instrument >= 0 else (
+            (PRICE_ABSENT, 0) if price is None else (PRICE_OK, 0))
+        return self._apply(ACT_REPLACE, self._time(ts), order_id, party_index,
+                           price=price_cell, qty=NO_VALUE if qty is None else qty)
+
+    def regrade(self, party, goodput, *, ts=None) -> list[Event]:
+        """Record a provider's measured goodput (a fraction); registers new providers."""
+        party_index = self._party(party)
+        number = _decimal(goodput, "goodput")
+        scaled = number * BP
+        if scaled != scaled.to_integral_value() or number > 1:
+            raise ValueError(f"goodput: {goodput!r} must be in [0, 1] with at most 4 decimal places")
+        return self._apply(ACT_GRADE, self._time(ts), party=party_index, goodput=int(scaled))
+
+    def close(self, instrument, *, ts=None) -> list[Event]:
+        """End trading in an instrument: its resting orders are cancelled."""
+        if not isinstance(instrument, str):
+            raise ValueError(f"instrument: {instrument!r} is not a symbol")
+        return self._apply(ACT_CLOSE, self._time(ts),
+                           instrument=self._instrument_index.get(instrument, -1))
+
+    # -------------------------------------------------------------- queries
+    def trades(self) -> list[Trade]:
+        """Every trade so far, in execution order."""
+        symbols = [ins.symbol for ins in self.config.instruments]
+        grades = [g.name for g in self.config.grades]
+        return [
+            Trade(tid, seq, ts, symbols[ins], buy, sell, self._parties[buyer], self._parties[seller],
+                  grades[grade], price, qty, Side(aggressor))
+            for tid, seq, ts, ins, buy, sell, buyer, seller, grade, price, qty, aggressor
+            in self._trades[: self._state.counters[C_TRADE_COUNT]].tolist()
+        ]
+
+    def _resting(self, row) -> RestingOrder:
+        grades = self.config.grades
+        return RestingOrder(
+            self.config.instruments[row[0]].symbol, Side(row[1]), row[2], self._parties[row[3]],
+            row[4], row[5], grades[row[6]].name if row[6] >= 0 else None,
+            grades[row[7]].name if row[7] >= 0 else None, Tif(row[8]), row[9])
+
+    def book(self, instrument: str | None = None) -> list[RestingOrder]:
+        """Resting orders in priority order (instruments in config order, bids then asks)."""
+        rows = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
+        dump_book(self._state.arrays, rows)
+        orders = [self._resting(r) for r in rows.tolist()]
+        if instrument is not None:
+            orders = [o for o in orders if o.instrument == instrument]
+        return orders
+
+    def order(self, order_id: int) -> RestingOrder | None:
+        """The resting order with this id, or None when it is not resting."""
+        st = self._state
+        bucket = orderids_nb.find(st.id_keys, int(order_id))
+        if bucket == -1 or st.id_slots[bucket] < 0:
+            return None
+        slot = int(st.id_slots[bucket])
+        ladder = int(st.order_i32[O_LADDER, slot])
+        n_grades = len(self.config.grades)
+        instrument, rest = divmod(ladder, 2 * n_grades)
+        side, tier = divmod(rest, n_grades)
+        price = int(level_price(st.ladders, ladder, st.order_i32[O_LEVEL, slot]))
+        return self._resting((instrument, side, int(st.order_i64[O_ID, slot]),
+                              int(st.order_i32[O_PARTY, slot]), price,
+                              int(st.order_i64[O_OPEN, slot]), tier if side == SELL else -1,
+                              tier if side == BUY else -1, int(st.order_i32[O_TIF, slot]),
+                              int(st.order_i64[O_ARRIVAL, slot])))
+
+    def _ladder(self, instrument: str, side: int, tier: int) -> int:
+        n_grades = len(self.config.grades)
+        return (self._instrument_index[instrument] * 2 + side) * n_grades + tier
+
+    def _best_price(self, ladder: int):
+        st = self._state
+        best = st.ladders[ladder, L_BEST]
+        if best >= st.ladders[ladder, L_NLEVELS]:
+            return None
+        return int(level_price(st.ladders, ladder, best))
+
+    def best_bid(self, instrument: str, grade: str | None = None) -> int | None:
+        """Highest effective bid (ticks) among bids that admit ``grade`` (None: all bids)."""
+        first = 0 if grade is None else self._grade_index[grade]
+        prices = [self._best_price(self._ladder(instrument, BUY, m))
+                  for m in range(first, len(self.config.grades))]
+        prices = [p for p in prices if p is not None]
+        return max(prices) if prices else None
+
+    def best_ask(self, instrument: str, grade: str | None = None) -> int | None:
+        """Lowest raw ask (ticks) of ``grade``; None: the raw price of the best effective ask."""
+        if grade is not None:
+            return self._best_price(self._ladder(instrument, SELL, self._grade_index[grade]))
+        best = None
+        for g, info in enumerate(self.config.grades):
+            price = self._best_price(self._ladder(instrument, SELL, g))
+            if price is not None and (best is None or price * best[1] < best[0] * info.floor_bp):
+                best = (price, info.floor_bp)
+        return None if best is None else best[0]
+
+    def depth(self, instrument: str, side, levels: int = 10) -> list[tuple[int, str, int]]:
+        """(price ticks, grade, open qty) per price level and grade, best first.
+
+        Asks rank by effective price, bids by price; equal ranks by grade order.
+        For bids the grade column is the min_grade."""
+        side_code = _word(side, SIDE_WORDS, Side, "side")
+        st = self._state
+        rows = []
+        for g, info in enumerate(self.config.grades):
+            ladder = self._ladder(instrument, side_code, g)
+            level = int(st.ladders[ladder, L_BEST])
+            for _ in range(levels):
+                if level >= st.ladders[ladder, L_NLEVELS]:
+                    break
+                price = int(level_price(st.ladders, ladder, level))
+                qty = int(st.level_qty[st.ladders[ladder, L_BASE] + level])
+                rank = Decimal(price) * BP / info.floor_bp if side_code == SELL else -price
+                rows.append((rank, g, price, info.name, qty))
+                level = int(next_level(st.bits, st.ladders, ladder, level + 1))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [(price, name, qty) for _, _, price, name, qty in rows[:levels]]
+
+    # ------------------------------------------------------------ branching
+    def snapshot(self):
+        """An opaque copy of the whole state; ``restore`` brings it back."""
+        n_trades = int(self._state.counters[C_TRADE_COUNT])
+        return (self._state.copy(), list(self._parties), self._seq, self._ts,
+                self._trades[:n_trades].copy())
+
+    def restore(self, snapshot) -> None:
+        state, parties, seq, ts, trades = snapshot
+        self._state = state.copy()
+        self._parties = list(parties)
+        self._party_index = {name: i for i, name in enumerate(self._parties)}
+        self._seq, self._ts = seq, ts
+        self._trades = np.empty(max(64, 2 * len(trades)), TRADE_DTYPE)
+        self._trades[: len(trades)] = trades
+        self._prices = {}
+
+    def fork(self) -> "Exchange":
+        """An independent copy: both continue on their own."""
+        clone = Exchange.__new__(Exchange)
+        clone.config = self.config
+        clone._instrument_index = self._instrument_index
+        clone._grade_index = self._grade_index
+        clone._events = np.empty(64, EVENT_DTYPE)
+        clone._action = np.zeros(1, ACTION_DTYPE)
+        clone._row = clone._action[0]
+        clone.restore(self.snapshot())
+        return clone
+
+    def state_digest(self) -> str:
+        """sha256 of the canonical state: book in priority order, providers, closed
+        instruments, used order ids, next seq, last ts and trade count."""
+        st = self._state
+        digest = hashlib.sha256()
+        for order in self.book():
+            digest.update(repr(tuple(order)).encode())
+        for index, name in sorted(enumerate(self._parties), key=lambda p: p[1]):
+            grade = int(st.parties[P_GRADE, index])
+            if grade != NOT_A_PROVIDER:
+                digest.update(f"provider {name} {st.parties[P_GOODPUT, index]} {grade}".encode())
+        digest.update(st.instruments[:, I_CLOSED].tobytes())
+        digest.update(np.sort(st.id_keys[st.id_keys != 0]).tobytes())
+        digest.update(f"{self._seq} {self._ts} {int(st.counters[C_TRADES])} {int(st.counters[C_IDS])}".encode())
+        return digest.hexdigest()
+
+    # --------------------------------------------------------------- helpers
+    @property
+    def parties(self) -> list[str]:
+        """Party names by index (as used in arrays)."""
+        return list(self._parties)

@@ -1,0 +1,203 @@
+"""Price ladders: FIFO queues per price level, and fast best-price tracking.
+
+A ladder is one (instrument, side, grade) book: an array of price levels indexed
+so that level 0 is the side's best price. Each level holds a doubly linked FIFO of
+order slots. A four-layer occupancy bitset (64-way) finds the next non-empty level
+in O(log64 levels) word operations, so best-price tracking stays fast when a level
+empties or the price jumps across thousands of ticks.
+
+Costs: enqueue O(1); dequeue O(1) plus O(log64 n) when the best level empties;
+next_level O(log64 n).
+"""
+import numpy as np
+from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from .layout import (
+    BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
+    L_DEN, L_NLEVELS, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_LADDER, O_LEVEL,
+    O_NEXT, O_OPEN, O_PREV,
+)
+
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _bit(index):
+    return _ONE << np.uint64(index & 63)
+
+
+@njit(cache=True)
+def bits_set(bits, ladders, ladder, level):
+    """Mark ``level`` non-empty in every layer."""
+    index = level
+    for layer in range(BIT_LAYERS):
+        word = ladders[ladder, L_BITS + layer] + (index >> 6)
+        bits[word] |= _bit(index)
+        index >>= 6
+
+
+@njit(cache=True)
+def bits_clear(bits, ladders, ladder, level):
+    """Mark ``level`` empty; clear upper layers only where a whole word emptied."""
+    index = level
+    for layer in range(BIT_LAYERS):
+        word = ladders[ladder, L_BITS + layer] + (index >> 6)
+        bits[word] &= ~_bit(index)
+        if bits[word] != 0:
+            return
+        index >>= 6
+
+
+@njit(cache=True)
+def next_level(bits, ladders, ladder, start):
+    """Lowest non-empty level index >= ``start``, or NLEVELS when there is none."""
+    n = ladders[ladder, L_NLEVELS]
+    if start >= n:
+        return n
+    index = start
+    layer = 0
+    while True:
+        w = index >> 6
+        if w >= ladders[ladder, L_WORDS + layer]:
+            return n
+        word = bits[ladders[ladder, L_BITS + layer] + w] & (_ALL << np.uint64(index & 63))
+        if word != 0:
+            index = (w << 6) + np.int64(trailing_zeros(word))
+            while layer > 0:  # descend to the lowest set bit below
+                layer -= 1
+                below = bits[ladders[ladder, L_BITS + layer] + index]
+                index = (index << 6) + np.int64(trailing_zeros(below))
+            return index
+        if layer == BIT_LAYERS - 1:
+            return n
+        index = w + 1
+        layer += 1
+
+
+@njit(cache=True, inline="always")
+def level_price(ladders, ladder, level):
+    """Price in ticks of a level (raw for asks, effective for bids)."""
+    return ladders[ladder, L_ANCHOR] + ladders[ladder, L_SIGN] * level
+
+
+@njit(cache=True, inline="always")
+def price_level(ladders, ladder, price):
+    """Level index of a price in ticks (the inverse of level_price)."""
+    return ladders[ladder, L_SIGN] * (price - ladders[ladder, L_ANCHOR])
+
+
+@njit(cache=True)
+def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
+    """Append a slot at the tail of its level (it becomes the last to arrive)."""
+    g = ladders[ladder, L_BASE] + level
+    order_i32[O_LADDER, slot] = ladder
+    order_i32[O_LEVEL, slot] = level
+    order_i32[O_NEXT, slot] = -1
+    tail = level_link[LV_TAIL, g]
+    order_i32[O_PREV, slot] = tail
+    if tail == -1:
+        level_link[LV_HEAD, g] = slot
+        bits_set(bits, ladders, ladder, level)
+        if level < ladders[ladder, L_BEST]:
+            ladders[ladder, L_BEST] = level
+    else:
+        order_i32[O_NEXT, tail] = slot
+    level_link[LV_TAIL, g] = slot
+    level_qty[g] += order_i64[O_OPEN, slot]
+    ladders[ladder, L_COUNT] += 1
+
+
+@njit(cache=True)
+def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
+    """Unlink a slot from its level, keeping the best level current."""
+    ladder = order_i32[O_LADDER, slot]
+    level = order_i32[O_LEVEL, slot]
+    g = ladders[ladder, L_BASE] + level
+    prev = order_i32[O_PREV, slot]
+    nxt = order_i32[O_NEXT, slot]
+    if prev == -1:
+        level_link[LV_HEAD, g] = nxt
+    else:
+        order_i32[O_NEXT, prev] = nxt
+    if nxt == -1:
+        level_link[LV_TAIL, g] = prev
+    else:
+        order_i32[O_PREV, nxt] = prev
+    level_qty[g] -= order_i64[O_OPEN, slot]
+    ladders[ladder, L_COUNT] -= 1
+    if level_link[LV_HEAD, g] == -1:
+        bits_clear(bits, ladders, ladder, level)
+        if level == ladders[ladder, L_BEST]:
+            ladders[ladder, L_BEST] = next_level(bits, ladders, ladder, level + 1)
+
+
+# ------------------------------------------------------------- merge walks
+# A walk visits the resting orders of several ladders of one side (the grades a
+# counter-order may meet) in priority order without changing them: one cursor per
+# ladder, and at each step the cursor whose order ranks first.
+
+
+@njit(cache=True)
+def cursors_open(cursors, ladders, level_link, first_ladder, count):
+    """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
+    for k in range(count):
+        ladder = first_ladder + k
+        best = ladders[ladder, L_BEST]
+        cursors[K_LADDER, k] = ladder
+        cursors[K_LEVEL, k] = best
+        if best < ladders[ladder, L_NLEVELS]:
+            cursors[K_SLOT, k] = level_link[LV_HEAD, ladders[ladder, L_BASE] + best]
+        else:
+            cursors[K_SLOT, k] = -1
+
+
+@njit(cache=True)
+def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
+    """Move cursor k to the next order of its ladder in priority order."""
+    slot = cursors[K_SLOT, k]
+    nxt = order_i32[O_NEXT, slot]
+    if nxt != -1:
+        cursors[K_SLOT, k] = nxt
+        return
+    ladder = cursors[K_LADDER, k]
+    level = next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1)
+    cursors[K_LEVEL, k] = level
+    if level < ladders[ladder, L_NLEVELS]:
+        cursors[K_SLOT, k] = level_link[LV_HEAD, ladders[ladder, L_BASE] + level]
+    else:
+        cursors[K_SLOT, k] = -1
+
+
+@njit(cache=True)
+def cursors_pick(cursors, order_i64, ladders, count):
+    """The cursor whose order ranks first, or -1 when all are exhausted.
+
+    Rank: lower ``sign * price / den`` (asks: lower effective price; bids: higher
+    price), compared as integers by cross-multiplying, then earlier arrival.
+    """
+    best = -1
+    best_num = 0
+    best_den = 1
+    best_arrival = 0
+    for k in range(count):
+        slot = cursors[K_SLOT, k]
+        if slot == -1:
+            continue
+        ladder = cursors[K_LADDER, k]
+        num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, cursors[K_LEVEL, k])
+        den = ladders[ladder, L_DEN]
+        arrival = order_i64[O_ARRIVAL, slot]
+        if best == -1:
+            better = True
+        else:
+            lhs = num * best_den
+            rhs = best_num * den
+            better = lhs < rhs or (lhs == rhs and arrival < best_arrival)
+        if better:
+            best = k
+            best_num = num
+            best_den = den
+            best_arrival = arrival
+    return best

@@ -1,0 +1,523 @@
+"""The matching kernels: one compiled core for every action of SPEC §4.
+
+State travels as one tuple of arrays, ``book`` (see ``state.BookState.arrays``):
+
+    (order_i64, order_i32, ladders, level_link, level_qty, bits, cursors,
+     instruments, grade_floor, parties, id_keys, id_slots, counters)
+
+and output as ``out = (events, trades)``. Buy and sell share every code path: the
+side picks which ladders an order meets, and ``cross`` compares the bid and the
+ask as integers (``bid * factor >= ask * 10000``). Market refusals become REJECTED
+events; the kernels raise nothing.
+"""
+import numpy as np
+from numba import njit
+
+from . import orderids_nb as ids
+from .ladder_nb import (
+    cursor_advance, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
+)
+from .layout import (
+    C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
+    L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
+    O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
+    P_ASK_HEAD, P_GOODPUT, P_GRADE,
+)
+from .schema import (
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, BUY, EV_ACCEPTED, EV_CANCELED,
+    EV_FILL, EV_REJECTED, EV_REPLACED, FOK, GRADE_ABSENT, GRADE_UNKNOWN, IOC, MARKET, NO_VALUE,
+    NOT_A_PROVIDER, POST_ONLY, PRICE_ABSENT, PRICE_OK, R_BAD_FIELD, R_BAD_GRADE, R_BAD_PRICE,
+    R_BAD_QTY, R_CLOSED, R_DUPLICATE_ID, R_FOK, R_INSTRUMENT_CLOSED, R_IOC, R_NONE,
+    R_NOT_A_PROVIDER, R_NOT_OWNER, R_PROVIDER_UNGRADED, R_REGRADED, R_SELF_TRADE,
+    R_UNKNOWN_INSTRUMENT, R_UNKNOWN_ORDER, R_WOULD_CROSS, SELL,
+)
+
+
+# ------------------------------------------------------------------ output
+@njit(cache=True)
+def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
+    events = out[0]
+    n = counters[C_EVENT_COUNT]
+    e = events[n]
+    e.seq = seq
+    e.ts = ts
+    e.order_id = order_id
+    e.event = kind
+    e.reason = reason
+    e.qty = qty
+    e.leaves_qty = leaves
+    e.trade_id = trade_id
+    counters[C_EVENT_COUNT] = n + 1
+
+
+@njit(cache=True)
+def _reject(out, counters, a, reason):
+    emit(out, counters, a.seq, a.ts, a.order_id, EV_REJECTED, reason, a.qty, NO_VALUE, 0)
+
+
+@njit(cache=True)
+def _record_trade(out, counters, seq, ts, instrument, aggressor, buy_id, sell_id, buyer, seller,
+                  grade, price, qty):
+    trades = out[1]
+    trade_id = counters[C_TRADES] + 1
+    counters[C_TRADES] = trade_id
+    n = counters[C_TRADE_COUNT]
+    t = trades[n]
+    t.trade_id = trade_id
+    t.seq = seq
+    t.ts = ts
+    t.instrument = instrument
+    t.buy_order_id = buy_id
+    t.sell_order_id = sell_id
+    t.buyer = buyer
+    t.seller = seller
+    t.grade = grade
+    t.price = price
+    t.qty = qty
+    t.aggressor = aggressor
+    counters[C_TRADE_COUNT] = n + 1
+    return trade_id
+
+
+# ------------------------------------------------------------ order slots
+@njit(cache=True, inline="always")
+def ladder_of(grade_floor, instrument, side, tier):
+    """Ladder id of (instrument, side, grade) -- ``tier`` is the min_grade for bids."""
+    return (instrument * 2 + side) * grade_floor.shape[0] + tier
+
+
+@njit(cache=True, inline="always")
+def cross(bid_price, ask_price, factor):
+    """Does a bid (effective ticks) meet an ask (raw ticks) of grade ``factor`` bp?"""
+    return bid_price * factor >= ask_price * BP
+
+
+@njit(cache=True)
+def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, arrival):
+    """Fill a slot's fields and append it to its level; asks also join the provider's list."""
+    order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
+    grade_floor, parties, counters = book[8], book[9], book[12]
+    order_i64[O_ID, slot] = order_id
+    order_i64[O_OPEN, slot] = qty
+    order_i64[O_ARRIVAL, slot] = arrival
+    order_i32[O_PARTY, slot] = party
+    order_i32[O_TIF, slot] = tif
+    ladder = ladder_of(grade_floor, instrument, side, tier)
+    enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder,
+            price_level(ladders, ladder, price))
+    if side == SELL:
+        head = parties[P_ASK_HEAD, party]
+        order_i32[O_PARTY_PREV, slot] = -1
+        order_i32[O_PARTY_NEXT, slot] = head
+        if head != -1:
+            order_i32[O_PARTY_PREV, head] = slot
+        parties[P_ASK_HEAD, party] = slot
+    counters[C_LIVE] += 1
+
+
+@njit(cache=True)
+def _end(book, slot):
+    """Take a resting order off the book for good: unlink, free its slot, end its id."""
+    order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
+    parties, id_keys, id_slots, counters = book[9], book[10], book[11], book[12]
+    if ladders[order_i32[O_LADDER, slot], L_SIDE] == SELL:
+        prev = order_i32[O_PARTY_PREV, slot]
+        nxt = order_i32[O_PARTY_NEXT, slot]
+        if prev == -1:
+            parties[P_ASK_HEAD, order_i32[O_PARTY, slot]] = nxt
+        else:
+            order_i32[O_PARTY_NEXT, prev] = nxt
+        if nxt != -1:
+            order_i32[O_PARTY_PREV, nxt] = prev
+    dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot)
+    id_slots[ids.find(id_keys, order_i64[O_ID, slot])] = ids.ENDED
+    order_i32[O_NEXT, slot] = counters[C_FREE]
+    counters[C_FREE] = slot
+    counters[C_LIVE] -= 1
+
+
+@njit(cache=True)
+def _alloc(book):
+    order_i32, counters = book[1], book[12]
+    slot = counters[C_FREE]
+    if slot != -1:
+        counters[C_FREE] = order_i32[O_NEXT, slot]
+    else:
+        slot = counters[C_HWM]
+        counters[C_HWM] = slot + 1
+    return slot
+
+
+# --------------------------------------------------------------- matching
+@njit(cache=True)
+def _counter_ladders(grade_floor, side, instrument, tier):
+    """The ladders an incoming order may meet: (first ladder, count).
+
+    A buy admitting grades 0..min_grade meets those ask ladders; a sell of grade g
+    meets the bid ladders whose min_grade is g or lower-ranked (g..G-1).
+    """
+    n_grades = grade_floor.shape[0]
+    if side == BUY:
+        return ladder_of(grade_floor, instrument, SELL, 0), tier + 1
+    return ladder_of(grade_floor, instrument, BUY, tier), n_grades - tier
+
+
+@njit(cache=True)
+def _would_cross(book, side, instrument, tier, price):
+    """post_only check: does the best compatible counter-order cross, whatever its party?"""
+    order_i64, ladders, level_link, cursors, grade_floor = book[0], book[2], book[3], book[6], book[8]
+    first, count = _counter_ladders(grade_floor, side, instrument, tier)
+    cursors_open(cursors, ladders, level_link, first, count)
+    k = cursors_pick(cursors, order_i64, ladders, count)
+    if k == -1:
+        return False
+    ladder = cursors[K_LADDER, k]
+    counter_price = level_price(ladders, ladder, cursors[K_LEVEL, k])
+    if side == BUY:
+        return cross(price, counter_price, ladders[ladder, L_DEN])
+    return cross(counter_price, price, grade_floor[tier])
+
+
+@njit(cache=True)
+def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, qty,
+           dry_run):
+    """Meet counter-orders in priority order; returns (remaining, stopped_by_self_trade).
+
+    With ``dry_run`` nothing changes: the walk only counts what would fill (FOK).
+    """
+    order_i64, order_i32, ladders, level_link, level_qty, bits, cursors = (
+        book[0], book[1], book[2], book[3], book[4], book[5], book[6])
+    grade_floor, counters = book[8], book[12]
+    first, count = _counter_ladders(grade_floor, side, instrument, tier)
+    cursors_open(cursors, ladders, level_link, first, count)
+    remaining = qty
+    while remaining > 0:
+        k = cursors_pick(cursors, order_i64, ladders, count)
+        if k == -1:
+            break
+        slot = cursors[K_SLOT, k]
+        ladder = cursors[K_LADDER, k]
+        counter_price = level_price(ladders, ladder, cursors[K_LEVEL, k])
+        if side == BUY:
+            bid, ask, grade = price, counter_price, ladders[ladder, L_GRADE]
+        else:
+            bid, ask, grade = counter_price, price, tier
+        factor = grade_floor[grade]
+        if not is_market and not cross(bid, ask, factor):
+            break
+        if order_i32[O_PARTY, slot] == party:
+            return remaining, True
+        resting_open = order_i64[O_OPEN, slot]
+        fill = min(remaining, resting_open)
+        remaining -= fill
+        if dry_run:
+            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            continue
+        # A resting ask trades at its raw price; a resting bid at floor(bid * f / 10000).
+        trade_price = counter_price if side == BUY else (counter_price * factor) // BP
+        resting_id = order_i64[O_ID, slot]
+        resting_party = order_i32[O_PARTY, slot]
+        if side == BUY:
+            trade_id = _record_trade(out, counters, seq, ts, instrument, side, order_id, resting_id,
+                                     party, resting_party, grade, trade_price, fill)
+        else:
+            trade_id = _record_trade(out, counters, seq, ts, instrument, side, resting_id, order_id,
+                                     resting_party, party, grade, trade_price, fill)
+        emit(out, counters, seq, ts, order_id, EV_FILL, R_NONE, fill, remaining, trade_id)
+        emit(out, counters, seq, ts, resting_id, EV_FILL, R_NONE, fill, resting_open - fill, trade_id)
+        if fill == resting_open:
+            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            _end(book, slot)
+        else:
+            order_i64[O_OPEN, slot] = resting_open - fill
+            level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= fill
+    return remaining, False
+
+
+@njit(cache=True)
+def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
+             qty):
+    """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
+    id_keys, id_slots, counters = book[10], book[11], book[12]
+    if tif == FOK and not is_market:
+        short, _ = _match(book, out, seq, ts, order_id, party, side, instrument, tier, price,
+                          False, qty, True)
+        if short > 0:
+            emit(out, counters, seq, ts, order_id, EV_CANCELED, R_FOK, qty, 0, 0)
+            return
+    remaining, self_trade = _match(book, out, seq, ts, order_id, party, side, instrument, tier,
+                                   price, is_market, qty, False)
+    if remaining == 0:
+        return
+    if self_trade:
+        emit(out, counters, seq, ts, order_id, EV_CANCELED, R_SELF_TRADE, remaining, 0, 0)
+    elif is_market or tif == IOC or tif == FOK:
+        emit(out, counters, seq, ts, order_id, EV_CANCELED, R_IOC, remaining, 0, 0)
+    else:
+        slot = _alloc(book)
+        _rest(book, slot, order_id, party, side, instrument, tier, price, remaining, tif, seq)
+        id_slots[ids.find(id_keys, order_id)] = slot
+
+
+# ---------------------------------------------------------------- actions
+@njit(cache=True)
+def on_new(book, out, a):
+    instruments, grade_floor, parties, id_keys, id_slots, counters = (
+        book[7], book[8], book[9], book[10], book[11], book[12])
+    n_grades = grade_floor.shape[0]
+    instrument = a.instrument
+    if instrument < 0:
+        return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
+    if instruments[instrument, I_CLOSED] != 0:
+        return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
+    if ids.find(id_keys, a.order_id) != -1:
+        return _reject(out, counters, a, R_DUPLICATE_ID)
+    side = a.side
+    if side == SELL:
+        tier = parties[P_GRADE, a.party]
+        if tier == NOT_A_PROVIDER:
+            return _reject(out, counters, a, R_NOT_A_PROVIDER)
+        if tier >= n_grades:
+            return _reject(out, counters, a, R_PROVIDER_UNGRADED)
+        if a.min_grade != GRADE_ABSENT:
+            return _reject(out, counters, a, R_BAD_GRADE)
+    else:
+        if a.min_grade == GRADE_UNKNOWN:
+            return _reject(out, counters, a, R_BAD_GRADE)
+        tier = n_grades - 1 if a.min_grade == GRADE_ABSENT else np.int64(a.min_grade)
+    qty = a.qty
+    if qty < 1 or qty > instruments[instrument, I_MAX_QTY]:
+        return _reject(out, counters, a, R_BAD_QTY)
+    is_market = a.order_type == MARKET
+    price = a.price
+    if is_market:
+        if a.price_state != PRICE_ABSENT:
+            return _reject(out, counters, a, R_BAD_PRICE)
+        price = 0
+    elif (a.price_state != PRICE_OK or price < instruments[instrument, I_MIN]
+          or price > instruments[instrument, I_MAX]):
+        return _reject(out, counters, a, R_BAD_PRICE)
+    if not is_market and a.tif == POST_ONLY and _would_cross(book, side, instrument, tier, price):
+        return _reject(out, counters, a, R_WOULD_CROSS)
+    ids.insert(id_keys, id_slots, a.order_id, ids.ENDED)
+    counters[C_IDS] += 1
+    counters[C_MAX_ID] = max(counters[C_MAX_ID], a.order_id)
+    emit(out, counters, a.seq, a.ts, a.order_id, EV_ACCEPTED, R_NONE, qty, qty, 0)
+    _execute(book, out, a.seq, a.ts, a.order_id, a.party, side, instrument, tier, price,
+             is_market, a.tif, qty)
+
+
+@njit(cache=True)
+def _resting_slot(book, out, a):
+    """Slot of the resting order a cancel/replace names, or -1 after rejecting it."""
+    order_i32, id_keys, id_slots, counters = book[1], book[10], book[11], book[12]
+    bucket = ids.find(id_keys, a.order_id)
+    if bucket == -1 or id_slots[bucket] == ids.ENDED:
+        _reject(out, counters, a, R_UNKNOWN_ORDER)
+        return -1
+    slot = id_slots[bucket]
+    if order_i32[O_PARTY, slot] != a.party:
+        _reject(out, counters, a, R_NOT_OWNER)
+        return -1
+    return slot
+
+
+@njit(cache=True)
+def on_cancel(book, out, a):
+    slot = _resting_slot(book, out, a)
+    if slot == -1:
+        return
+    open_qty = book[0][O_OPEN, slot]
+    _end(book, slot)
+    emit(out, book[12], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
+
+
+@njit(cache=True)
+def on_replace(book, out, a):
+    slot = _resting_slot(book, out, a)
+    if slot == -1:
+        return
+    order_i64, order_i32, ladders, level_qty = book[0], book[1], book[2], book[4]
+    instruments, counters = book[7], book[12]
+    ladder = order_i32[O_LADDER, slot]
+    instrument = ladders[ladder, L_INSTRUMENT]
+    open_qty = order_i64[O_OPEN, slot]
+    new_qty = open_qty
+    if a.qty != NO_VALUE:
+        if a.qty < 1 or a.qty > instruments[instrument, I_MAX_QTY]:
+            return _reject(out, counters, a, R_BAD_QTY)
+        new_qty = a.qty
+    old_price = level_price(ladders, ladder, order_i32[O_LEVEL, slot])
+    new_price = old_price
+    if a.price_state != PRICE_ABSENT:
+        if (a.price_state != PRICE_OK or a.price < instruments[instrument, I_MIN]
+                or a.price > instruments[instrument, I_MAX]):
+            return _reject(out, counters, a, R_BAD_PRICE)
+        new_price = a.price
+    if new_price == old_price and new_qty <= open_qty:  # keeps its place in the queue
+        order_i64[O_OPEN, slot] = new_qty
+        level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= open_qty - new_qty
+        emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
+        return
+    side = ladders[ladder, L_SIDE]
+    tier = ladders[ladder, L_GRADE]
+    tif = order_i32[O_TIF, slot]
+    if tif == POST_ONLY and _would_cross(book, side, instrument, tier, new_price):
+        return _reject(out, counters, a, R_WOULD_CROSS)
+    party = order_i32[O_PARTY, slot]
+    _end(book, slot)  # a fresh arrival under the same id, at this row's seq
+    emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
+    _execute(book, out, a.seq, a.ts, a.order_id, party, side, instrument, tier, new_price,
+             False, tif, new_qty)
+
+
+@njit(cache=True)
+def grade_of(grade_floor, goodput_bp):
+    """Best grade whose floor is at or below the goodput; G when ungraded."""
+    for g in range(grade_floor.shape[0]):
+        if grade_floor[g] <= goodput_bp:
+            return g
+    return grade_floor.shape[0]
+
+
+@njit(cache=True)
+def on_grade(book, out, a):
+    """Register or regrade a provider; a change of grade cancels its resting asks."""
+    order_i64, order_i32, grade_floor, parties, counters = book[0], book[1], book[8], book[9], book[12]
+    party = a.party
+    old = parties[P_GRADE, party]
+    new = grade_of(grade_floor, a.goodput)
+    parties[P_GOODPUT, party] = a.goodput
+    parties[P_GRADE, party] = new
+    if old == new or parties[P_ASK_HEAD, party] == -1:
+        return
+    # Instruments in config order, each in priority order: all of one provider's asks
+    # share its grade's ladder, so priority is (level, arrival).
+    count = 0
+    slot = parties[P_ASK_HEAD, party]
+    while slot != -1:
+        count += 1
+        slot = order_i32[O_PARTY_NEXT, slot]
+    slots = np.empty(count, np.int64)
+    arrival = np.empty(count, np.int64)
+    place = np.empty(count, np.int64)
+    slot = parties[P_ASK_HEAD, party]
+    for i in range(count):
+        slots[i] = slot
+        arrival[i] = order_i64[O_ARRIVAL, slot]
+        ladder = order_i32[O_LADDER, slot]
+        place[i] = (book[2][ladder, L_INSTRUMENT] << 32) + order_i32[O_LEVEL, slot]
+        slot = order_i32[O_PARTY_NEXT, slot]
+    by_arrival = np.argsort(arrival)
+    order = by_arrival[np.argsort(place[by_arrival], kind="mergesort")]
+    for i in range(count):
+        slot = slots[order[i]]
+        open_qty = order_i64[O_OPEN, slot]
+        order_id = order_i64[O_ID, slot]
+        _end(book, slot)
+        emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_REGRADED, open_qty, 0, 0)
+
+
+@njit(cache=True)
+def on_close(book, out, a):
+    """End trading: cancel bids then asks, each side in priority order."""
+    order_i64, order_i32, ladders, level_link, bits, cursors = book[0], book[1], book[2], book[3], book[5], book[6]
+    instruments, grade_floor, counters = book[7], book[8], book[12]
+    instrument = a.instrument
+    if instrument < 0:
+        return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
+    if instruments[instrument, I_CLOSED] != 0:
+        return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
+    n_grades = grade_floor.shape[0]
+    for side in (BUY, SELL):
+        cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+        while True:
+            k = cursors_pick(cursors, order_i64, ladders, n_grades)
+            if k == -1:
+                break
+            slot = cursors[K_SLOT, k]
+            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            open_qty = order_i64[O_OPEN, slot]
+            order_id = order_i64[O_ID, slot]
+            _end(book, slot)
+            emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_CLOSED, open_qty, 0, 0)
+    instruments[instrument, I_CLOSED] = 1
+
+
+# ------------------------------------------------------------------ batch
+@njit(cache=True)
+def _room_needed(book, out):
+    """Which array must grow before the next action could overflow it (DONE if none)."""
+    order_i64, id_keys, counters = book[0], book[10], book[12]
+    live = counters[C_LIVE]
+    if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[1]:
+        return NEED_SLOTS
+    if 2 * (counters[C_IDS] + 1) > id_keys.shape[0]:
+        return NEED_IDS
+    if out[0].shape[0] - counters[C_EVENT_COUNT] < 2 * live + 4:
+        return NEED_EVENTS
+    if out[1].shape[0] - counters[C_TRADE_COUNT] < live + 1:
+        return NEED_TRADES
+    return DONE
+
+
+@njit(cache=True)
+def process(actions, start, book, out):
+    """Apply actions[start:] in order; returns (next index, status).
+
+    Stops early with a NEED_* status when an array must grow first; the caller
+    grows it and calls again from the returned index.
+    """
+    for i in range(start, actions.shape[0]):
+        need = _room_needed(book, out)
+        if need != DONE:
+            return i, need
+        a = actions[i]
+        kind = a.action
+        if kind == ACT_NEW:
+            on_new(book, out, a)
+        elif kind == ACT_CANCEL:
+            on_cancel(book, out, a)
+        elif kind == ACT_REPLACE:
+            on_replace(book, out, a)
+        elif kind == ACT_GRADE:
+            on_grade(book, out, a)
+        elif kind == ACT_CLOSE:
+            on_close(book, out, a)
+        else:
+            _reject(out, book[12], a, R_BAD_FIELD)
+    return actions.shape[0], DONE
+
+
+@njit(cache=True)
+def dump_book(book, resting):
+    """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
+    bids then asks, priority order; returns the count."""
+    order_i64, order_i32, ladders, level_link, bits, cursors = book[0], book[1], book[2], book[3], book[5], book[6]
+    instruments, grade_floor = book[7], book[8]
+    n_grades = grade_floor.shape[0]
+    n = 0
+    for instrument in range(instruments.shape[0]):
+        for side in (BUY, SELL):
+            cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+            while True:
+                k = cursors_pick(cursors, order_i64, ladders, n_grades)
+                if k == -1:
+                    break
+                slot = cursors[K_SLOT, k]
+                ladder = cursors[K_LADDER, k]
+                r = resting[n]
+                r.instrument = instrument
+                r.side = side
+                r.order_id = order_i64[O_ID, slot]
+                r.party = order_i32[O_PARTY, slot]
+                r.price = level_price(ladders, ladder, cursors[K_LEVEL, k])
+                r.qty = order_i64[O_OPEN, slot]
+                r.grade = ladders[ladder, L_GRADE] if side == SELL else -1
+                r.min_grade = ladders[ladder, L_GRADE] if side == BUY else -1
+                r.tif = order_i32[O_TIF, slot]
+                r.arrival_seq = order_i64[O_ARRIVAL, slot]
+                n += 1
+                cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+    return n

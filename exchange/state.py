@@ -1,0 +1,124 @@
+"""The book's arrays: allocation from a configuration, growth by doubling, copies.
+
+``BookState.arrays`` is the tuple the kernels take as ``book``. Everything that
+defines the market's state lives in these arrays, so a snapshot is a copy of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import orderids_nb
+from .config import ExchangeConfig
+from .layout import (
+    BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, INSTRUMENT_COLUMNS,
+    L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
+    L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_ROWS, ORDER_I64_ROWS, P_ASK_HEAD,
+    P_GOODPUT, P_GRADE, PARTY_ROWS,
+)
+from .schema import BP, BUY, NOT_A_PROVIDER, SELL
+
+_FIELDS = ("order_i64", "order_i32", "ladders", "level_link", "level_qty", "bits", "cursors",
+           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters")
+
+
+def _words(n_bits: int) -> int:
+    return max(1, -(-n_bits // 64))
+
+
+class BookState:
+    """All arrays of one exchange. Resting orders cost 56 bytes each (3 int64 + 8 int32
+    fields); each price level 16 bytes (head, tail, quantity) plus its bitset share."""
+
+    __slots__ = _FIELDS
+
+    def __init__(self, config: ExchangeConfig, order_capacity: int = 1024,
+                 id_capacity: int = 2048, party_capacity: int = 64):
+        n_grades = len(config.grades)
+        n_instruments = len(config.instruments)
+        self.grade_floor = np.array([g.floor_bp for g in config.grades], np.int64)
+        self.instruments = np.zeros((n_instruments, INSTRUMENT_COLUMNS), np.int64)
+        self.ladders = np.zeros((n_instruments * 2 * n_grades, LADDER_COLUMNS), np.int64)
+        level_base = 0
+        bit_base = 0
+        for i, ins in enumerate(config.instruments):
+            self.instruments[i, I_MIN] = ins.min_ticks
+            self.instruments[i, I_MAX] = ins.max_ticks
+            self.instruments[i, I_MAX_QTY] = ins.max_qty
+            for side in (BUY, SELL):
+                for g in range(n_grades):
+                    row = self.ladders[(i * 2 + side) * n_grades + g]
+                    row[L_BASE] = level_base
+                    row[L_NLEVELS] = ins.n_levels
+                    row[L_BEST] = ins.n_levels
+                    row[L_SIGN] = 1 if side == SELL else -1
+                    row[L_ANCHOR] = ins.min_ticks if side == SELL else ins.max_ticks
+                    row[L_DEN] = self.grade_floor[g] if side == SELL else BP
+                    row[L_INSTRUMENT] = i
+                    row[L_SIDE] = side
+                    row[L_GRADE] = g
+                    n_bits = ins.n_levels
+                    for layer in range(BIT_LAYERS):
+                        words = _words(n_bits)
+                        row[L_BITS + layer] = bit_base
+                        row[L_WORDS + layer] = words
+                        bit_base += words
+                        n_bits = words
+                    level_base += ins.n_levels
+        self.level_link = np.full((2, level_base), -1, np.int32)
+        self.level_qty = np.zeros(level_base, np.int64)
+        self.bits = np.zeros(bit_base, np.uint64)
+        self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)
+        self.order_i64 = np.zeros((ORDER_I64_ROWS, order_capacity), np.int64)
+        self.order_i32 = np.full((ORDER_I32_ROWS, order_capacity), -1, np.int32)
+        self.parties = np.zeros((PARTY_ROWS, party_capacity), np.int32)
+        self.parties[P_GRADE] = NOT_A_PROVIDER
+        self.parties[P_ASK_HEAD] = -1
+        self.id_keys = np.zeros(id_capacity, np.int64)
+        self.id_slots = np.zeros(id_capacity, np.int32)
+        self.counters = np.zeros(COUNTERS, np.int64)
+        self.counters[C_FREE] = -1
+
+    @property
+    def arrays(self) -> tuple:
+        """The kernels' ``book`` tuple (order fixed by matching_nb)."""
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
+        self.parties[P_GRADE, party] = grade
+        self.parties[P_GOODPUT, party] = goodput_bp
+
+    def ensure_parties(self, count: int) -> None:
+        """Room for party indexes below ``count`` (doubling)."""
+        capacity = self.parties.shape[1]
+        if count <= capacity:
+            return
+        while capacity < count:
+            capacity *= 2
+        grown = np.zeros((PARTY_ROWS, capacity), np.int32)
+        grown[P_GRADE] = NOT_A_PROVIDER
+        grown[P_ASK_HEAD] = -1
+        grown[:, : self.parties.shape[1]] = self.parties
+        self.parties = grown
+
+    def grow(self, need: int) -> None:
+        """Double the array a kernel said was full (NEED_SLOTS or NEED_IDS)."""
+        if need == NEED_SLOTS:
+            capacity = self.order_i64.shape[1] * 2
+            i64 = np.zeros((ORDER_I64_ROWS, capacity), np.int64)
+            i32 = np.full((ORDER_I32_ROWS, capacity), -1, np.int32)
+            i64[:, : self.order_i64.shape[1]] = self.order_i64
+            i32[:, : self.order_i32.shape[1]] = self.order_i32
+            self.order_i64, self.order_i32 = i64, i32
+        elif need == NEED_IDS:
+            keys = np.zeros(self.id_keys.shape[0] * 2, np.int64)
+            slots = np.zeros(self.id_keys.shape[0] * 2, np.int32)
+            orderids_nb.rehash(self.id_keys, self.id_slots, keys, slots)
+            self.id_keys, self.id_slots = keys, slots
+        else:
+            raise ValueError(f"BookState.grow: unknown need {need}")
+
+    def copy(self) -> "BookState":
+        clone = object.__new__(BookState)
+        for name in _FIELDS:
+            setattr(clone, name, getattr(self, name).copy())
+        return clone
