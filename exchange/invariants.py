@@ -1,0 +1,117 @@
+"""An invariant checker over the kernel's arrays, for tests to call after every step.
+
+``check(state, config)`` walks the whole book in plain Python (slow, thorough) and
+raises AssertionError naming the first broken invariant:
+
+* every resting order sits in exactly one level queue, linked both ways, in
+  arrival order, with positive open quantity within max_qty and its price in band;
+* level quantities, ladder counts, occupancy bits and best levels agree with the queues;
+* slots in use plus free slots account for every slot ever used;
+* the id index maps each resting order's id to its slot, and no other id to a slot;
+* each provider's ask list holds exactly its resting asks, all in its grade's ladder;
+* no compatible crossing pair rests (SPEC §4): for every ask grade g and bid
+  min_grade m admitting it, best_bid_m * f_g < best_ask_g * 10000.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import ExchangeConfig
+from .layout import (
+    BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_BASE, L_BEST, L_BITS,
+    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
+    O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, P_ASK_HEAD, P_GRADE,
+)
+from .schema import BP, BUY, SELL
+from .state import BookState
+
+
+def check(state: BookState, config: ExchangeConfig) -> None:
+    o64, o32, ladders = state.order_i64, state.order_i32, state.ladders
+    counters = state.counters
+    n_grades = len(config.grades)
+    seen: dict[int, int] = {}  # slot -> ladder
+    for ladder in range(ladders.shape[0]):
+        base, n = int(ladders[ladder, L_BASE]), int(ladders[ladder, L_NLEVELS])
+        instrument = int(ladders[ladder, L_INSTRUMENT])
+        count = 0
+        heads = state.level_link[LV_HEAD, base: base + n]
+        occupied = np.flatnonzero(heads != -1)
+        assert not np.any(state.level_qty[base: base + n][heads == -1]), (
+            f"ladder {ladder}: quantity on an empty level")
+        occupied = occupied.tolist()
+        for level in occupied:
+            slot, prev, total, last_arrival = int(heads[level]), -1, 0, -1
+            assert slot != -1, f"ladder {ladder} level {level}: quantity without orders"
+            while slot != -1:
+                assert slot not in seen, f"slot {slot} is in two queues"
+                seen[slot] = ladder
+                assert o32[O_PREV, slot] == prev, f"slot {slot}: broken prev link"
+                assert o32[O_LADDER, slot] == ladder and o32[O_LEVEL, slot] == level, (
+                    f"slot {slot}: ladder/level fields disagree with its queue")
+                arrival = int(o64[O_ARRIVAL, slot])
+                assert arrival > last_arrival, f"slot {slot}: queue out of arrival order"
+                last_arrival = arrival
+                open_qty = int(o64[O_OPEN, slot])
+                assert 0 < open_qty <= state.instruments[instrument, I_MAX_QTY], (
+                    f"order {o64[O_ID, slot]}: open quantity {open_qty}")
+                total += open_qty
+                count += 1
+                prev, slot = slot, int(o32[O_NEXT, slot])
+            assert state.level_link[LV_TAIL, base + level] == prev, f"ladder {ladder} level {level}: bad tail"
+            assert state.level_qty[base + level] == total, f"ladder {ladder} level {level}: level qty"
+        mask = heads != -1
+        for layer in range(BIT_LAYERS):  # a bit is set iff its level (or word below) is occupied
+            start = int(ladders[ladder, L_BITS + layer])
+            words = state.bits[start: start + int(ladders[ladder, L_WORDS + layer])]
+            bitmap = np.unpackbits(words.view(np.uint8), bitorder="little").astype(bool)
+            assert not bitmap[len(mask):].any(), f"ladder {ladder}: bit set past the end, layer {layer}"
+            assert np.array_equal(bitmap[: len(mask)], mask), f"ladder {ladder}: bitset layer {layer} wrong"
+            mask = words != 0
+        assert ladders[ladder, L_BEST] == (occupied[0] if occupied else n), f"ladder {ladder}: best level"
+        assert ladders[ladder, L_COUNT] == count, f"ladder {ladder}: order count"
+        if occupied:
+            price = int(ladders[ladder, 4] + ladders[ladder, 3] * occupied[-1])
+            price_best = int(ladders[ladder, 4] + ladders[ladder, 3] * occupied[0])
+            for p in (price, price_best):
+                assert state.instruments[instrument, I_MIN] <= p <= state.instruments[instrument, I_MAX], (
+                    f"ladder {ladder}: price {p} outside the band")
+
+    assert len(seen) == counters[C_LIVE], "resting order count"
+    free, slot = 0, int(counters[C_FREE])
+    while slot != -1:
+        assert slot not in seen, f"slot {slot} both free and resting"
+        free += 1
+        slot = int(o32[O_NEXT, slot])
+    assert free + len(seen) == counters[C_HWM], "slots lost: free + resting != slots used"
+
+    used = state.id_keys != 0
+    assert int(used.sum()) == counters[C_IDS], "id count"
+    live_ids = {int(k): int(s) for k, s in zip(state.id_keys[used], state.id_slots[used]) if s >= 0}
+    assert live_ids == {int(o64[O_ID, s]): s for s in seen}, "id index disagrees with the book"
+
+    for party in range(state.parties.shape[1]):
+        grade = int(state.parties[P_GRADE, party])
+        slot, asks = int(state.parties[P_ASK_HEAD, party]), set()
+        while slot != -1:
+            asks.add(slot)
+            slot = int(o32[O_PARTY_NEXT, slot])
+        expected = {s for s, lad in seen.items()
+                    if ladders[lad, L_SIDE] == SELL and o32[O_PARTY, s] == party}
+        assert asks == expected, f"party {party}: ask list disagrees with the book"
+        for s in asks:
+            assert int(o32[O_LADDER, s]) % n_grades == grade, f"party {party}: ask outside its grade"
+
+    for instrument in range(len(config.instruments)):
+        for g in range(n_grades):
+            ask = (instrument * 2 + SELL) * n_grades + g
+            if ladders[ask, L_BEST] >= ladders[ask, L_NLEVELS]:
+                continue
+            pa = int(ladders[ask, 4] + ladders[ask, L_BEST])
+            for m in range(g, n_grades):
+                bid = (instrument * 2 + BUY) * n_grades + m
+                if ladders[bid, L_BEST] >= ladders[bid, L_NLEVELS]:
+                    continue
+                pb = int(ladders[bid, 4] - ladders[bid, L_BEST])
+                assert pb * config.grades[g].floor_bp < pa * BP, (
+                    f"instrument {instrument}: bid {pb} (min_grade {m}) crosses ask {pa} (grade {g})")

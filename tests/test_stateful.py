@@ -1,0 +1,217 @@
+"""The Numba engine against the reference engine on random action streams.
+
+A Hypothesis state machine sends the same actions to both (several instruments,
+providers at every grade, regrades across floors, closes) and asserts after every
+step: identical events, identical books and trades, the kernel's array invariants
+(exchange.invariants.check), quantity conservation per order, and that snapshot ->
+restore -> continue equals continue.
+
+Profiles: HYPOTHESIS_PROFILE=ci (default: fixed seed, quick) or =long (by hand).
+"""
+import collections
+import os
+from decimal import Decimal
+
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from exchange.config import ExchangeConfig
+from exchange.engine import Exchange
+from exchange.invariants import check
+from exchange.reference import ReferenceExchange
+from exchange.schema import EventType
+
+CONFIG = ExchangeConfig.from_toml(
+    """
+[[instrument]]
+symbol = "H100"
+tick = "0.01"
+price_min = "1.00"
+price_max = "3.00"
+max_qty = 50
+
+[[instrument]]
+symbol = "A100"
+tick = "0.05"
+price_min = "0.50"
+price_max = "2.00"
+max_qty = 50
+
+[[provider]]
+party = "pA"
+goodput = "0.97"
+[[provider]]
+party = "pB"
+goodput = "0.91"
+[[provider]]
+party = "pC"
+goodput = "0.85"
+[[provider]]
+party = "pD"
+goodput = "0.72"
+[[provider]]
+party = "pX"
+goodput = "0.50"
+"""
+)
+PARTIES = ["pA", "pB", "pC", "pD", "pX", "b1", "b2", "b3"]
+SYMBOLS = ["H100", "A100", "NOPE"]
+GRADES = [None, None, "A", "B", "C", "D", "Z"]
+
+PROFILES = {
+    "ci": dict(max_examples=40, stateful_step_count=40, derandomize=True),
+    "long": dict(max_examples=2000, stateful_step_count=100),
+}
+SEEN = collections.Counter()  # event kinds the run produced (see test_coverage_of_the_run)
+PROFILE = PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "ci")]
+
+MIDS = {"H100": (200, 1), "A100": (25, 5)}  # mid in ticks of 0.01 dollars, tick size in cents
+odd_prices = st.sampled_from(["1.005", "2.1000", "0.55", "3.00", "1.00", "3.01", "0.45", "2.02"])
+
+
+@st.composite
+def price_for(draw, symbol):
+    """Mostly on tick near the mid (so orders cross), sometimes odd: off tick, edges, outside."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(odd_prices)
+    mid, step = MIDS.get(symbol, (200, 1))
+    cents = (mid // step + draw(st.integers(-12, 12))) * step * (1 if symbol == "H100" else 5)
+    cents = cents if symbol == "H100" else (mid + draw(st.integers(-6, 6))) * step
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def _action(name, *args, **kwargs):
+    return (name, args, kwargs)
+
+
+@st.composite
+def submits(draw):
+    side = draw(st.sampled_from(["buy", "sell"]))
+    party = draw(st.sampled_from(PARTIES[:5] * 3 + PARTIES if side == "sell" else PARTIES))
+    symbol = draw(st.sampled_from(SYMBOLS[:2] * 6 + SYMBOLS[2:]))
+    kind = draw(st.sampled_from(["limit"] * 8 + ["market"]))
+    price = draw(price_for(symbol))
+    if kind == "market":
+        price = draw(st.sampled_from([None] * 8 + [price]))
+    min_grade = draw(st.sampled_from(GRADES)) if side == "buy" else draw(
+        st.sampled_from([None] * 15 + ["A"]))
+    order_id = draw(st.sampled_from([None] * 6 + [draw(st.integers(1, 40))]))
+    return _action("submit", party, symbol, side, draw(qtys), price, order_type=kind,
+                   tif=draw(st.sampled_from(["gtc"] * 5 + ["ioc", "fok", "post_only"])),
+                   min_grade=min_grade, order_id=order_id)
+
+
+@st.composite
+def amends(draw):
+    order_id = draw(st.integers(1, 40))
+    party = draw(st.sampled_from(PARTIES))
+    if draw(st.booleans()):
+        return _action("cancel", order_id, party)
+    price = draw(st.one_of(st.none(), price_for(draw(st.sampled_from(SYMBOLS[:2])))))
+    return _action("replace", order_id, party, price=price, qty=draw(st.one_of(st.none(), qtys)))
+
+
+qtys = st.one_of(*[st.integers(1, 20)] * 5, st.sampled_from([0, -3, 50, 51]))
+goodputs = st.sampled_from(["0.99", "0.95", "0.9499", "0.90", "0.85", "0.80", "0.75", "0.70", "0.5", "0"])
+regrades = st.builds(lambda p, g: _action("regrade", p, g), st.sampled_from(PARTIES), goodputs)
+actions = st.one_of(submits(), submits(), submits(), amends(), regrades)
+rare_close = st.builds(lambda s: _action("close", s), st.sampled_from(SYMBOLS))
+
+
+def apply(engine, action):
+    name, args, kwargs = action
+    return getattr(engine, name)(*args, **kwargs)
+
+
+class EnginesAgree(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.fast = Exchange(CONFIG)
+        self.ref = ReferenceExchange(CONFIG)
+        self.submitted = {}  # order id -> quantity put at risk (ACCEPTED, or REPLACED re-sizing)
+        self.done = {}  # order id -> filled + cancelled since then
+
+    def _both(self, action):
+        fast = apply(self.fast, action)
+        ref = apply(self.ref, action)
+        assert fast == ref, f"{action}\nnumba:     {fast}\nreference: {ref}"
+        self._conserve(fast)
+        return fast
+
+    def _conserve(self, events):
+        for e in events:
+            SEEN[(e.event.name, e.reason.name)] += 1
+            if e.event == EventType.ACCEPTED:
+                self.submitted[e.order_id], self.done[e.order_id] = e.qty, 0
+            elif e.event == EventType.REPLACED:
+                self.submitted[e.order_id], self.done[e.order_id] = e.qty, 0
+            elif e.event in (EventType.FILL, EventType.CANCELED):
+                self.done[e.order_id] += e.qty
+
+    @rule(action=actions)
+    def act(self, action):
+        self._both(action)
+
+    @rule(data=st.data())
+    def amend_a_resting_order(self, data):
+        book = self.ref.book()
+        if not book:
+            return
+        order = data.draw(st.sampled_from(book))
+        if data.draw(st.integers(0, 3)) == 0:
+            self._both(_action("cancel", order.order_id, order.party))
+            return
+        price = data.draw(st.one_of(st.none(), price_for(order.instrument)))
+        qty = data.draw(st.one_of(st.none(), st.integers(1, order.qty + 5)))
+        self._both(_action("replace", order.order_id, order.party, price=price, qty=qty))
+
+    @precondition(lambda self: self.fast._seq > 30)
+    @rule(action=rare_close, dice=st.integers(0, 9))
+    def close(self, action, dice):
+        if dice == 0:  # closes are rare: a closed book stops the interesting part
+            self._both(action)
+
+    @rule(script=st.lists(actions, min_size=1, max_size=6))
+    def snapshot_restore_continue_equals_continue(self, script):
+        snap = self.fast.snapshot()
+        fork = self.fast.fork()
+        first = [apply(self.fast, a) for a in script]
+        digest = self.fast.state_digest()
+        self.fast.restore(snap)
+        again = [apply(self.fast, a) for a in script]
+        forked = [apply(fork, a) for a in script]
+        assert first == again == forked
+        assert self.fast.state_digest() == digest == fork.state_digest()
+        for action, events in zip(script, first):
+            assert apply(self.ref, action) == events, action
+            self._conserve(events)
+
+    @invariant()
+    def same_book_and_trades(self):
+        assert self.fast.book() == self.ref.book()
+        assert self.fast.trades() == self.ref.trades()
+
+    @invariant()
+    def kernel_arrays_hold(self):
+        check(self.fast._state, CONFIG)
+
+    @invariant()
+    def quantity_is_conserved(self):
+        resting = {o.order_id: o.qty for o in self.fast.book()}
+        for order_id, qty in self.submitted.items():
+            assert self.done[order_id] + resting.get(order_id, 0) == qty, order_id
+
+
+EnginesAgree.TestCase.settings = settings(
+    deadline=None, suppress_health_check=list(HealthCheck), **PROFILE)
+TestEnginesAgree = EnginesAgree.TestCase
+
+
+def test_coverage_of_the_run():
+    """The random streams above must reach the interesting paths, not only rejects."""
+    if not SEEN:
+        TestEnginesAgree("runTest").runTest()
+    for kind in [("FILL", "NONE"), ("CANCELED", "SELF_TRADE"), ("CANCELED", "FOK"),
+                 ("CANCELED", "IOC"), ("CANCELED", "REGRADED"), ("REPLACED", "NONE"),
+                 ("REJECTED", "WOULD_CROSS"), ("REJECTED", "DUPLICATE_ID"), ("CANCELED", "NONE")]:
+        assert SEEN[kind] > 0, f"no {kind} in the random run: {dict(SEEN)}"
