@@ -10,9 +10,9 @@ Costs: enqueue O(1); dequeue O(1) plus O(log64 n) when the best level empties;
 next_level O(log64 n).
 """
 import numpy as np
-from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from .kernel import kernel
 from .layout import (
     BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
     L_DEN, L_NLEVELS, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_LADDER, O_LEVEL,
@@ -23,12 +23,12 @@ _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(cache=True, inline="always")
+@kernel
 def _bit(index):
     return _ONE << np.uint64(index & 63)
 
 
-@njit(cache=True)
+@kernel
 def bits_set(bits, ladders, ladder, level):
     """Mark ``level`` non-empty in every layer."""
     index = level
@@ -38,7 +38,7 @@ def bits_set(bits, ladders, ladder, level):
         index >>= 6
 
 
-@njit(cache=True)
+@kernel
 def bits_clear(bits, ladders, ladder, level):
     """Mark ``level`` empty; clear upper layers only where a whole word emptied."""
     index = level
@@ -50,7 +50,7 @@ def bits_clear(bits, ladders, ladder, level):
         index >>= 6
 
 
-@njit(cache=True)
+@kernel
 def next_level(bits, ladders, ladder, start):
     """Lowest non-empty level index >= ``start``, or NLEVELS when there is none."""
     n = ladders[ladder, L_NLEVELS]
@@ -76,19 +76,19 @@ def next_level(bits, ladders, ladder, start):
         layer += 1
 
 
-@njit(cache=True, inline="always")
+@kernel
 def level_price(ladders, ladder, level):
     """Price in ticks of a level (raw for asks, effective for bids)."""
     return ladders[ladder, L_ANCHOR] + ladders[ladder, L_SIGN] * level
 
 
-@njit(cache=True, inline="always")
+@kernel
 def price_level(ladders, ladder, price):
     """Level index of a price in ticks (the inverse of level_price)."""
     return ladders[ladder, L_SIGN] * (price - ladders[ladder, L_ANCHOR])
 
 
-@njit(cache=True)
+@kernel
 def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
     """Append a slot at the tail of its level (it becomes the last to arrive)."""
     g = ladders[ladder, L_BASE] + level
@@ -109,7 +109,7 @@ def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, la
     ladders[ladder, L_COUNT] += 1
 
 
-@njit(cache=True)
+@kernel
 def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
     """Unlink a slot from its level, keeping the best level current."""
     ladder = order_i32[O_LADDER, slot]
@@ -139,7 +139,7 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
 # ladder, and at each step the cursor whose order ranks first.
 
 
-@njit(cache=True)
+@kernel
 def cursors_open(cursors, ladders, level_link, first_ladder, count):
     """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
     for k in range(count):
@@ -153,7 +153,7 @@ def cursors_open(cursors, ladders, level_link, first_ladder, count):
             cursors[K_SLOT, k] = -1
 
 
-@njit(cache=True)
+@kernel
 def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
     """Move cursor k to the next order of its ladder in priority order."""
     slot = cursors[K_SLOT, k]
@@ -170,7 +170,7 @@ def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
         cursors[K_SLOT, k] = -1
 
 
-@njit(cache=True)
+@kernel
 def cursors_pick(cursors, order_i64, ladders, count):
     """The cursor whose order ranks first, or -1 when all are exhausted.
 

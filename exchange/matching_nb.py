@@ -3,7 +3,7 @@
 State travels as one tuple of arrays, ``book`` (see ``state.BookState.arrays``):
 
     (order_i64, order_i32, ladders, level_link, level_qty, bits, cursors,
-     instruments, grade_floor, parties, id_keys, id_slots, counters)
+     instruments, grade_floor, parties, id_keys, id_slots, counters, scratch)
 
 and output as ``out = (events, trades)``. Buy and sell share every code path: the
 side picks which ladders an order meets, and ``cross`` compares the bid and the
@@ -11,7 +11,8 @@ ask as integers (``bid * factor >= ask * 10000``). Market refusals become REJECT
 events; the kernels raise nothing.
 """
 import numpy as np
-from numba import njit
+
+from .kernel import kernel
 
 from . import orderids_nb as ids
 from .ladder_nb import (
@@ -35,7 +36,7 @@ from .schema import (
 
 
 # ------------------------------------------------------------------ output
-@njit(cache=True)
+@kernel
 def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
     events = out[0]
     n = counters[C_EVENT_COUNT]
@@ -51,12 +52,12 @@ def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
     counters[C_EVENT_COUNT] = n + 1
 
 
-@njit(cache=True)
+@kernel
 def _reject(out, counters, a, reason):
     emit(out, counters, a.seq, a.ts, a.order_id, EV_REJECTED, reason, a.qty, NO_VALUE, 0)
 
 
-@njit(cache=True)
+@kernel
 def _record_trade(out, counters, seq, ts, instrument, aggressor, buy_id, sell_id, buyer, seller,
                   grade, price, qty):
     trades = out[1]
@@ -81,19 +82,19 @@ def _record_trade(out, counters, seq, ts, instrument, aggressor, buy_id, sell_id
 
 
 # ------------------------------------------------------------ order slots
-@njit(cache=True, inline="always")
+@kernel
 def ladder_of(grade_floor, instrument, side, tier):
     """Ladder id of (instrument, side, grade) -- ``tier`` is the min_grade for bids."""
     return (instrument * 2 + side) * grade_floor.shape[0] + tier
 
 
-@njit(cache=True, inline="always")
+@kernel
 def cross(bid_price, ask_price, factor):
     """Does a bid (effective ticks) meet an ask (raw ticks) of grade ``factor`` bp?"""
     return bid_price * factor >= ask_price * BP
 
 
-@njit(cache=True)
+@kernel
 def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, arrival):
     """Fill a slot's fields and append it to its level; asks also join the provider's list."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
@@ -116,7 +117,7 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
     counters[C_LIVE] += 1
 
 
-@njit(cache=True)
+@kernel
 def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
@@ -137,7 +138,7 @@ def _end(book, slot):
     counters[C_LIVE] -= 1
 
 
-@njit(cache=True)
+@kernel
 def _alloc(book):
     order_i32, counters = book[1], book[12]
     slot = counters[C_FREE]
@@ -150,7 +151,7 @@ def _alloc(book):
 
 
 # --------------------------------------------------------------- matching
-@njit(cache=True)
+@kernel
 def _counter_ladders(grade_floor, side, instrument, tier):
     """The ladders an incoming order may meet: (first ladder, count).
 
@@ -163,7 +164,7 @@ def _counter_ladders(grade_floor, side, instrument, tier):
     return ladder_of(grade_floor, instrument, BUY, tier), n_grades - tier
 
 
-@njit(cache=True)
+@kernel
 def _would_cross(book, side, instrument, tier, price):
     """post_only check: does the best compatible counter-order cross, whatever its party?"""
     order_i64, ladders, level_link, cursors, grade_floor = book[0], book[2], book[3], book[6], book[8]
@@ -179,7 +180,7 @@ def _would_cross(book, side, instrument, tier, price):
     return cross(counter_price, price, grade_floor[tier])
 
 
-@njit(cache=True)
+@kernel
 def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, qty,
            dry_run):
     """Meet counter-orders in priority order; returns (remaining, stopped_by_self_trade).
@@ -235,7 +236,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
     return remaining, False
 
 
-@njit(cache=True)
+@kernel
 def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
              qty):
     """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
@@ -261,7 +262,7 @@ def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price,
 
 
 # ---------------------------------------------------------------- actions
-@njit(cache=True)
+@kernel
 def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
         book[7], book[8], book[9], book[10], book[11], book[12])
@@ -308,7 +309,7 @@ def on_new(book, out, a):
              is_market, a.tif, qty)
 
 
-@njit(cache=True)
+@kernel
 def _resting_slot(book, out, a):
     """Slot of the resting order a cancel/replace names, or -1 after rejecting it."""
     order_i32, id_keys, id_slots, counters = book[1], book[10], book[11], book[12]
@@ -323,7 +324,7 @@ def _resting_slot(book, out, a):
     return slot
 
 
-@njit(cache=True)
+@kernel
 def on_cancel(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
@@ -333,7 +334,7 @@ def on_cancel(book, out, a):
     emit(out, book[12], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
 
 
-@njit(cache=True)
+@kernel
 def on_replace(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
@@ -372,7 +373,7 @@ def on_replace(book, out, a):
              False, tif, new_qty)
 
 
-@njit(cache=True)
+@kernel
 def grade_of(grade_floor, goodput_bp):
     """Best grade whose floor is at or below the goodput; G when ungraded."""
     for g in range(grade_floor.shape[0]):
@@ -381,7 +382,7 @@ def grade_of(grade_floor, goodput_bp):
     return grade_floor.shape[0]
 
 
-@njit(cache=True)
+@kernel
 def on_grade(book, out, a):
     """Register or regrade a provider; a change of grade cancels its resting asks."""
     order_i64, order_i32, grade_floor, parties, counters = book[0], book[1], book[8], book[9], book[12]
@@ -393,33 +394,58 @@ def on_grade(book, out, a):
     if old == new or parties[P_ASK_HEAD, party] == -1:
         return
     # Instruments in config order, each in priority order: all of one provider's asks
-    # share its grade's ladder, so priority is (level, arrival).
+    # share its grade's ladder, so priority is (instrument, level, arrival).
+    scratch = book[13]
     count = 0
     slot = parties[P_ASK_HEAD, party]
     while slot != -1:
+        scratch[count] = slot
         count += 1
         slot = order_i32[O_PARTY_NEXT, slot]
-    slots = np.empty(count, np.int64)
-    arrival = np.empty(count, np.int64)
-    place = np.empty(count, np.int64)
-    slot = parties[P_ASK_HEAD, party]
+    _heapsort_by_priority(scratch, count, order_i64, order_i32, book[2])
     for i in range(count):
-        slots[i] = slot
-        arrival[i] = order_i64[O_ARRIVAL, slot]
-        ladder = order_i32[O_LADDER, slot]
-        place[i] = (book[2][ladder, L_INSTRUMENT] << 32) + order_i32[O_LEVEL, slot]
-        slot = order_i32[O_PARTY_NEXT, slot]
-    by_arrival = np.argsort(arrival)
-    order = by_arrival[np.argsort(place[by_arrival], kind="mergesort")]
-    for i in range(count):
-        slot = slots[order[i]]
+        slot = scratch[i]
         open_qty = order_i64[O_OPEN, slot]
         order_id = order_i64[O_ID, slot]
         _end(book, slot)
         emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_REGRADED, open_qty, 0, 0)
 
 
-@njit(cache=True)
+@kernel
+def _ranks_before(order_i64, order_i32, ladders, s, t):
+    """Does ask slot s come before ask slot t: (instrument, level, arrival)?"""
+    inst_s = ladders[order_i32[O_LADDER, s], L_INSTRUMENT]
+    inst_t = ladders[order_i32[O_LADDER, t], L_INSTRUMENT]
+    if inst_s != inst_t:
+        return inst_s < inst_t
+    if order_i32[O_LEVEL, s] != order_i32[O_LEVEL, t]:
+        return order_i32[O_LEVEL, s] < order_i32[O_LEVEL, t]
+    return order_i64[O_ARRIVAL, s] < order_i64[O_ARRIVAL, t]
+
+
+@kernel
+def _sift_down(slots, root, end, order_i64, order_i32, ladders):
+    while 2 * root + 1 < end:
+        child = 2 * root + 1
+        if child + 1 < end and _ranks_before(order_i64, order_i32, ladders, slots[child], slots[child + 1]):
+            child += 1
+        if not _ranks_before(order_i64, order_i32, ladders, slots[root], slots[child]):
+            return
+        slots[root], slots[child] = slots[child], slots[root]
+        root = child
+
+
+@kernel
+def _heapsort_by_priority(slots, count, order_i64, order_i32, ladders):
+    """Sort slots[:count] in place by priority, O(k log k), no allocation."""
+    for start in range(count // 2 - 1, -1, -1):
+        _sift_down(slots, start, count, order_i64, order_i32, ladders)
+    for end in range(count - 1, 0, -1):
+        slots[0], slots[end] = slots[end], slots[0]
+        _sift_down(slots, 0, end, order_i64, order_i32, ladders)
+
+
+@kernel
 def on_close(book, out, a):
     """End trading: cancel bids then asks, each side in priority order."""
     order_i64, order_i32, ladders, level_link, bits, cursors = book[0], book[1], book[2], book[3], book[5], book[6]
@@ -446,7 +472,7 @@ def on_close(book, out, a):
 
 
 # ------------------------------------------------------------------ batch
-@njit(cache=True)
+@kernel
 def _room_needed(book, out):
     """Which array must grow before the next action could overflow it (DONE if none)."""
     order_i64, id_keys, counters = book[0], book[10], book[12]
@@ -462,7 +488,7 @@ def _room_needed(book, out):
     return DONE
 
 
-@njit(cache=True)
+@kernel
 def process(actions, start, book, out):
     """Apply actions[start:] in order; returns (next index, status).
 
@@ -490,7 +516,7 @@ def process(actions, start, book, out):
     return actions.shape[0], DONE
 
 
-@njit(cache=True)
+@kernel
 def dump_book(book, resting):
     """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
     bids then asks, priority order; returns the count."""

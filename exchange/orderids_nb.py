@@ -5,22 +5,27 @@ rejected even after its order ended); an ended order maps to -1. Keys are positi
 so 0 marks an empty bucket. Linear probing; the caller keeps the load at or below
 one half by growing (``rehash``) before an insert could pass it. Lookup and insert
 are O(1) expected.
+
+Ids usually arrive in increasing order, so the hash keeps each run of 8 consecutive
+ids in one 64-byte line and scatters the runs (Fibonacci hashing of ``id >> 3``):
+a stream of new orders then costs one cache miss per 8 ids instead of one each.
 """
 import numpy as np
-from numba import njit
+from .kernel import kernel
 
 EMPTY = 0
 ENDED = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True, inline="always")
+@kernel
 def _bucket(order_id, mask):
-    mixed = np.uint64(order_id) * _GOLDEN
-    return np.int64((mixed >> np.uint64(29)) ^ mixed) & mask
+    run = np.uint64(order_id >> 3) * _GOLDEN
+    scattered = np.int64((run >> np.uint64(29)) ^ run)
+    return ((scattered << 3) | (order_id & 7)) & mask
 
 
-@njit(cache=True)
+@kernel
 def find(keys, order_id):
     """Bucket holding ``order_id``, or -1 when the id was never accepted."""
     mask = keys.shape[0] - 1
@@ -34,7 +39,7 @@ def find(keys, order_id):
         b = (b + 1) & mask
 
 
-@njit(cache=True)
+@kernel
 def insert(keys, slots, order_id, slot):
     """Add a new id (the caller checked it is absent); returns its bucket."""
     mask = keys.shape[0] - 1
@@ -46,7 +51,7 @@ def insert(keys, slots, order_id, slot):
     return b
 
 
-@njit(cache=True)
+@kernel
 def rehash(old_keys, old_slots, new_keys, new_slots):
     """Move every id into larger (empty) tables."""
     for b in range(old_keys.shape[0]):

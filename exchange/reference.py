@@ -192,9 +192,8 @@ class ReferenceExchange:
         """Goodput fraction in [0, 1] with at most 4 places, as bp."""
         if isinstance(goodput, bool) or isinstance(goodput, float):
             raise ValueError(f"goodput: {goodput!r} is a {type(goodput).__name__}; give a str or Decimal")
-        if isinstance(goodput, int):
-            number = Decimal(goodput)
-        elif isinstance(goodput, Decimal):
+        # docs/API.md: "str or Decimal" -- an int (even 0 or 1) is refused like a float.
+        if isinstance(goodput, Decimal):
             number = goodput
             if not number.is_finite():
                 raise ValueError(f"goodput: {goodput!r} is not a finite decimal")

@@ -18,7 +18,7 @@ from .layout import (
 from .schema import BP, BUY, NOT_A_PROVIDER, SELL
 
 _FIELDS = ("order_i64", "order_i32", "ladders", "level_link", "level_qty", "bits", "cursors",
-           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters")
+           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters", "scratch")
 
 
 def _words(n_bits: int) -> int:
@@ -26,8 +26,10 @@ def _words(n_bits: int) -> int:
 
 
 class BookState:
-    """All arrays of one exchange. Resting orders cost 56 bytes each (3 int64 + 8 int32
-    fields); each price level 16 bytes (head, tail, quantity) plus its bitset share."""
+    """All arrays of one exchange. Each order slot costs 64 bytes (3 int64 + 8 int32
+    fields, and 8 bytes of regrade scratch); each price level 16 bytes (head, tail,
+    quantity) plus its bitset share; each order id ever accepted 12 bytes in a table
+    kept at most half full."""
 
     __slots__ = _FIELDS
 
@@ -77,6 +79,7 @@ class BookState:
         self.id_slots = np.zeros(id_capacity, np.int32)
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
+        self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
 
     @property
     def arrays(self) -> tuple:
@@ -109,6 +112,7 @@ class BookState:
             i64[:, : self.order_i64.shape[1]] = self.order_i64
             i32[:, : self.order_i32.shape[1]] = self.order_i32
             self.order_i64, self.order_i32 = i64, i32
+            self.scratch = np.zeros(capacity, np.int64)
         elif need == NEED_IDS:
             keys = np.zeros(self.id_keys.shape[0] * 2, np.int64)
             slots = np.zeros(self.id_keys.shape[0] * 2, np.int32)

@@ -1,0 +1,1 @@
+"""Benchmarks: workloads, the throughput runner (``python -m bench``) and pytest-benchmark suites."""

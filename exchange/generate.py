@@ -1,0 +1,266 @@
+"""Synthetic but realistic order files (``compute-exchange generate``).
+
+Everything is drawn with numpy over whole columns from one seeded generator, so
+the same ``--rows`` and ``--seed`` give the same bytes, and 10 M rows take seconds.
+
+The market: the default configuration's four instruments (H100, H200, B200, A100
+monthly delivery windows) with a fair price each that drifts as a random walk;
+twelve providers (nine from the config, three that register with a ``grade`` row)
+whose goodput drifts through the grade floors (some fall ungraded for a while);
+buyers of three sizes, and three providers that also buy. Every order type and
+tif appears, with cancels and replaces of recent orders, occasional mistakes
+(off-tick or out-of-band prices, zero quantities, unknown grades or instruments,
+duplicate ids, cancels from the wrong party) and a ``close`` of one instrument
+near the end.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import ExchangeConfig
+from .schema import BP
+from .orders_io import _tick_parts
+from .writers import K_DICT, K_FIXED, K_INT, Column, Table, _iter_csv_blocks, write_tables
+
+NO = np.iinfo(np.int64).min
+START_TS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
+
+# Providers: (party, base goodput, amplitude of its drift). The first nine are the
+# default config's; the last three register with a `grade` row at the start.
+PROVIDERS = (
+    ("p.atlas", 0.9712, 0.012), ("p.borealis", 0.9540, 0.015), ("p.cumulus", 0.9230, 0.018),
+    ("p.delta", 0.9050, 0.012), ("p.ember", 0.8600, 0.020), ("p.fjord", 0.8120, 0.020),
+    ("p.glacier", 0.7500, 0.030), ("p.harbor", 0.7050, 0.020), ("p.ion", 0.6800, 0.030),
+    ("p.nimbus", 0.9600, 0.010), ("p.orbit", 0.8950, 0.015), ("p.polar", 0.7900, 0.025),
+)
+NEW_PROVIDERS = 3
+PROVIDER_BUYERS = ("p.cumulus", "p.ember", "p.glacier")
+LARGE = tuple(f"b.{n}" for n in ("hyperion", "titan", "colossus", "atlas-ai"))
+MEDIUM = tuple(f"b.lab-{k:02d}" for k in range(1, 17))
+SMALL = tuple(f"b.dev-{k:03d}" for k in range(1, 81))
+FAIR = {"H100-SXM.2027-01": 2.10, "H200-SXM.2027-01": 2.95, "B200.2027-01": 4.40,
+        "A100-80G.2027-01": 1.15}
+UNKNOWN_INSTRUMENT = "H100-PCIe.2027-01"
+GRID = 1000  # rows per step of the fair-price random walk
+
+
+def _choice(rng, n, probs):
+    return rng.choice(len(probs), size=n, p=np.asarray(probs) / np.sum(probs)).astype(np.int64)
+
+
+def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) -> Table:
+    """The order file as a writers.Table (columns of SPEC §5)."""
+    config = config or ExchangeConfig.default()
+    rng = np.random.default_rng(seed)
+    n = int(rows)
+    symbols = [ins.symbol for ins in config.instruments]
+    n_ins = len(symbols)
+    grades = [g.name for g in config.grades]
+    floors = np.array([g.floor_bp for g in config.grades], np.int64)
+
+    # ---------------------------------------------------------- parties
+    parties = [p for p, _, _ in PROVIDERS] + list(LARGE) + list(MEDIUM) + list(SMALL)
+    n_prov = len(PROVIDERS)
+    large0, medium0, small0 = n_prov, n_prov + len(LARGE), n_prov + len(LARGE) + len(MEDIUM)
+    base = np.array([g for _, g, _ in PROVIDERS])
+    amp = np.array([a for _, _, a in PROVIDERS])
+    cycles = rng.uniform(1.0, 4.0, n_prov)
+    phase = rng.uniform(0, 2 * np.pi, n_prov)
+
+    def goodput_bp(prov, t):
+        x = base[prov] + amp[prov] * np.sin(2 * np.pi * cycles[prov] * t + phase[prov])
+        x = x + rng.normal(0, 0.002, len(prov))
+        return np.clip(np.rint(x * BP), 5000, BP).astype(np.int64)
+
+    # ---------------------------------------------------------- actions
+    # 0 new, 1 cancel, 2 replace, 3 grade, 4 close
+    kind = _choice(rng, n, [0.805, 0.10, 0.08, 0.015, 0.0])
+    head = min(n, NEW_PROVIDERS)
+    kind[:head] = 3  # the new providers register first
+    kind[head:min(n, head + 20)] = 0
+    close_row = int(n * 0.97) if n >= 50 else -1
+    if close_row >= 0:
+        kind[close_row] = 4
+    t_frac = np.arange(n) / max(n, 1)
+
+    ts = START_TS + np.cumsum(np.where(rng.random(n) < 0.1, 0,
+                                       rng.exponential(5e7, n)).astype(np.int64))
+
+    is_new = kind == 0
+    duplicate = is_new & (rng.random(n) < 0.0005)
+    fresh = is_new & ~duplicate
+    ids_so_far = np.cumsum(fresh)  # fresh ids are 1, 2, 3, ... in row order
+    order_id = np.full(n, NO, np.int64)
+    order_id[fresh] = ids_so_far[fresh]
+
+    # ---------------------------------------------------------- new orders
+    instrument = _choice(rng, n, [0.40, 0.25, 0.20, 0.15][:n_ins])
+    side = (rng.random(n) < 0.45).astype(np.int64)  # 1 = sell
+    seller = _choice(rng, n, [3, 4, 3, 3, 3, 2, 2, 2, 1, 2, 2, 2][:n_prov])
+    buyer_kind = _choice(rng, n, [0.10, 0.35, 0.45, 0.10])
+    buyer = np.select(
+        [buyer_kind == 0, buyer_kind == 1, buyer_kind == 2],
+        [large0 + rng.integers(0, len(LARGE), n), medium0 + rng.integers(0, len(MEDIUM), n),
+         small0 + rng.integers(0, len(SMALL), n)],
+        np.array([parties.index(p) for p in PROVIDER_BUYERS])[rng.integers(0, len(PROVIDER_BUYERS), n)])
+    party = np.where(side == 1, seller, buyer)
+
+    # fair (effective) price: a random walk per instrument on a coarse grid
+    steps = n // GRID + 2
+    walk = np.cumsum(rng.normal(0, 0.004, (n_ins, steps)), axis=1)
+    fair0 = np.array([FAIR.get(s, 2.0) for s in symbols])
+    fair = fair0[instrument] * np.exp(walk[instrument, np.arange(n) // GRID])
+    prov_bp = goodput_bp(np.where(side == 1, seller, 0), t_frac)
+    grade_idx = np.searchsorted(-floors, -prov_bp, side="left")
+    factor = np.where(grade_idx < len(floors), floors[np.minimum(grade_idx, len(floors) - 1)], floors[-1])
+    spread = rng.normal(0.004, 0.012, n)
+    raw_sell = fair * factor / BP * (1 + spread)
+    eff_buy = fair * (1 - spread)
+    price_dollars = np.where(side == 1, raw_sell, eff_buy)
+    parts = [_tick_parts(ins.tick) for ins in config.instruments]
+    tick_m = np.array([m for m, _ in parts], np.int64)
+    tick_e = np.array([e for _, e in parts], np.int64)
+    tick = np.array([float(ins.tick) for ins in config.instruments])
+    ticks = np.rint(price_dollars / tick[instrument]).astype(np.int64)
+    mins = np.array([ins.min_ticks for ins in config.instruments])
+    maxs = np.array([ins.max_ticks for ins in config.instruments])
+    ticks = np.clip(ticks, mins[instrument], maxs[instrument])
+    oob = rng.random(n) < 0.0005
+    ticks = np.where(oob, maxs[instrument] + rng.integers(1, 5000, n), ticks)
+
+    order_type = (rng.random(n) < 0.04).astype(np.int64)  # 1 = market
+    tif = _choice(rng, n, [0.72, 0.14, 0.05, 0.09])
+    type_written = np.where(order_type == 1, 1, np.where(rng.random(n) < 0.3, -1, 0))
+    tif_written = np.where(rng.random(n) < 0.25, np.where(tif == 0, -1, tif), tif)
+    tif_written = np.where((order_type == 1) & (rng.random(n) < 0.7), -1, tif_written)
+
+    # qty by size
+    size_qty = np.select(
+        [buyer_kind == 0, buyer_kind == 1, buyer_kind == 2],
+        [rng.integers(2_000, 50_000, n), rng.integers(100, 4_000, n), rng.integers(1, 200, n)],
+        rng.integers(10, 1_000, n))
+    sell_qty = np.clip(np.rint(rng.lognormal(np.log(800), 1.0, n)), 1, 200_000).astype(np.int64)
+    qty = np.where(side == 1, sell_qty, size_qty).astype(np.int64)
+    qty = np.where(rng.random(n) < 0.0005, 0, qty)
+
+    grade_probs = [0.45] + [0.55 / len(grades)] * len(grades)
+    min_grade = np.where(side == 0, _choice(rng, n, grade_probs) - 1, -1)
+    min_grade = np.where((side == 0) & (rng.random(n) < 0.0005), len(grades), min_grade)  # unknown
+    min_grade = np.where((side == 1) & (rng.random(n) < 0.0005), 1, min_grade)  # BAD_GRADE on a sell
+    instrument_written = np.where(rng.random(n) < 0.0005, n_ins, instrument)  # unknown instrument
+
+    # price text: places 3 (tick); sometimes "2.1000" (on tick) or "2.1005" (off tick)
+    price_n = ticks * tick_m[instrument]
+    places = tick_e[instrument]
+    variant = rng.random(n)
+    places = np.where(variant < 0.006, places + 1, places)
+    price_n = np.where(variant < 0.006, price_n * 10 + np.where(variant < 0.001, 5, 0), price_n)
+    no_price = order_type == 1
+    no_price = np.where(rng.random(n) < 0.0005, ~no_price, no_price)  # a market with a price, a limit without
+    price_n = np.where(no_price, NO, price_n)
+
+    # duplicates reuse a recent id
+    dup_target = np.maximum(1, ids_so_far - rng.geometric(0.05, n))
+    order_id = np.where(duplicate, np.where(ids_so_far > 0, dup_target, 1), order_id)
+
+    # ---------------------------------------------------------- cancel / replace
+    target_kind = (kind == 1) | (kind == 2)
+    target = np.maximum(1, ids_so_far - rng.geometric(0.03, n) + 1)
+    first_row_of_id = np.flatnonzero(fresh)  # id k is made by row first_row_of_id[k-1]
+    if len(first_row_of_id):
+        src = first_row_of_id[np.clip(target - 1, 0, len(first_row_of_id) - 1)]
+    else:
+        src = np.zeros(n, np.int64)
+    owner = party[src] if n else party
+    wrong = rng.random(n) < 0.02
+    target_party = np.where(wrong, small0 + rng.integers(0, len(SMALL), n), owner)
+    order_id = np.where(target_kind, target, order_id)
+    party = np.where(target_kind, target_party, party)
+    # replace: new price near the old one and/or a new quantity
+    what = rng.random(n)
+    new_price = ticks[src] + rng.integers(-15, 16, n)
+    new_price = np.clip(new_price, mins[instrument[src]], maxs[instrument[src]])
+    new_qty = np.where(what < 0.5, np.maximum(1, qty[src] // 2), qty[src] + rng.integers(1, 500, n))
+    rep = kind == 2
+    rep_price = np.where(what < 0.35, NO, new_price * tick_m[instrument[src]])
+    rep_qty = np.where((what >= 0.35) & (what < 0.65), NO, new_qty)
+    price_n = np.where(rep, rep_price, price_n)
+    places = np.where(rep, tick_e[instrument[src]], places)
+    qty = np.where(rep, rep_qty, qty)
+
+    # ---------------------------------------------------------- grade / close
+    is_grade = kind == 3
+    grade_prov = rng.integers(0, n_prov, n)
+    grade_prov[:head] = np.arange(n_prov - NEW_PROVIDERS, n_prov)[:head]
+    goodput = np.where(is_grade, goodput_bp(grade_prov, t_frac), NO)
+    party = np.where(is_grade, grade_prov, party)
+    is_close = kind == 4
+    close_ins = symbols.index("A100-80G.2027-01") if "A100-80G.2027-01" in symbols else n_ins - 1
+
+    # ---------------------------------------------------------- blank what a row does not use
+    new_or_rep = is_new | rep
+    col_order_id = np.where(is_new | target_kind, order_id, NO)
+    col_party = np.where(is_close, -1, party)
+    col_instrument = np.where(is_new, instrument_written, np.where(is_close, close_ins, -1))
+    col_side = np.where(is_new, side, -1)
+    col_type = np.where(is_new, type_written, -1)
+    col_tif = np.where(is_new, tif_written, -1)
+    col_price = np.where(new_or_rep, price_n, NO)
+    col_places = np.where(new_or_rep, places, 3)
+    col_qty = np.where(new_or_rep, qty, NO)
+    col_min_grade = np.where(is_new, min_grade, -1)
+    col_goodput = goodput
+
+    words = ("new", "cancel", "replace", "grade", "close")
+    return Table("orders", [
+        Column("ts", K_INT, ts),
+        Column("action", K_DICT, kind, words),
+        Column("order_id", K_INT, col_order_id),
+        Column("party", K_DICT, col_party, tuple(parties)),
+        Column("instrument", K_DICT, col_instrument, tuple(symbols) + (UNKNOWN_INSTRUMENT,)),
+        Column("side", K_DICT, col_side, ("buy", "sell")),
+        Column("type", K_DICT, col_type, ("limit", "market")),
+        Column("tif", K_DICT, col_tif, ("gtc", "ioc", "fok", "post_only")),
+        Column("price", K_FIXED, col_price, places=col_places),
+        Column("qty", K_INT, col_qty),
+        Column("min_grade", K_DICT, col_min_grade, tuple(grades) + ("Z",)),
+        Column("goodput", K_FIXED, col_goodput, places=4),
+    ], n)
+
+
+def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None) -> dict[str, Path]:
+    """Write ``config.toml`` and ``orders.csv`` (and ``metering.csv`` when the settlement
+    package provides a metering generator) into ``out_dir``."""
+    config = config or ExchangeConfig.default()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    config_path = out / "config.toml"
+    text = config.to_toml()
+    tmp = out / ".config.toml.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(config_path)
+    written["config"] = config_path
+    table = generate_orders(rows, seed, config)
+    write_tables(out, [table], "csv")
+    written["orders"] = out / "orders.csv"
+    try:
+        from contracts.metering_gen import generate_metering  # type: ignore
+    except ImportError:
+        generate_metering = None
+    if generate_metering is not None:
+        import tempfile
+
+        from .replay import replay
+
+        with tempfile.TemporaryDirectory(dir=out) as scratch:
+            replay(written["orders"], config, scratch)
+            generate_metering(Path(scratch) / "trades.csv", config, seed, out / "metering.csv")
+        written["metering"] = out / "metering.csv"
+    return written
+
+
+def orders_csv_bytes(rows: int, seed: int, config: ExchangeConfig | None = None) -> bytes:
+    return b"".join(_iter_csv_blocks(generate_orders(rows, seed, config)))

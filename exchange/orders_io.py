@@ -1,0 +1,970 @@
+"""Reading order files (SPEC §5): CSV or Parquet into an ``ACTION_DTYPE`` array.
+
+No Python object is built per row. pyarrow reads the file in record batches with
+every column as raw bytes; Numba kernels then parse each batch straight from the
+Arrow buffers (offsets + data as numpy views): integers, exact decimals (prices to
+ticks of the row's instrument, goodput to basis points), the fixed words, and the
+checks of SPEC §5 "Exact details". Parties, instruments and grade names are
+dictionary-encoded by pyarrow, so only the distinct values are looked at in Python.
+
+Malformed rows are collected as ``FILE:LINE: column: what is wrong`` (LINE is the
+physical line in the file, the header being line 1; blank lines are skipped and take
+no seq). In lenient mode they become ``ACT_MALFORMED`` actions instead.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+import pyarrow as pa
+
+from .config import PARTY_PATTERN, ExchangeConfig
+from .schema import (
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_MALFORMED, ACT_NEW, ACT_REPLACE, ACTION_DTYPE,
+    ACTION_WORDS, GRADE_ABSENT, GRADE_UNKNOWN, GTC, LIMIT, NO_VALUE, PRICE_ABSENT, PRICE_INVALID,
+    PRICE_OK, SIDE_WORDS, TIF_WORDS, TYPE_WORDS,
+)
+
+# Columns of an order file, in the order of SPEC §5's table (also the order in which
+# a row's cells are checked, so the first problem reported is the leftmost in this list).
+COLUMNS = ("ts", "action", "order_id", "party", "instrument", "side", "type", "tif",
+           "price", "qty", "min_grade", "goodput")
+REQUIRED_COLUMNS = ("ts", "action")
+(C_TS, C_ACTION, C_ORDER_ID, C_PARTY, C_INSTRUMENT, C_SIDE, C_TYPE, C_TIF, C_PRICE, C_QTY,
+ C_MIN_GRADE, C_GOODPUT) = range(len(COLUMNS))
+C_ROW = len(COLUMNS)  # a row with the wrong number of cells
+
+MAX_REPORTED = 50
+CSV_BLOCK_SIZE = 4 << 20
+PARQUET_BATCH_ROWS = 1 << 18
+
+# Error kinds (what is wrong with a cell).
+E_MISSING = 1
+E_NOT_INT = 2
+E_INT_RANGE = 3
+E_NOT_DECIMAL = 4
+E_BAD_WORD = 5
+E_BAD_PARTY = 6
+E_NOT_POSITIVE = 7
+E_GOODPUT_RANGE = 8
+E_GOODPUT_PLACES = 9
+E_TS_BACKWARDS = 10
+E_UNKNOWN_ACTION = 11
+E_CELLS = 12
+
+_INT64_MIN = np.iinfo(np.int64).min
+_INT64_MAX = np.iinfo(np.int64).max
+_PARTY_RE = re.compile(PARTY_PATTERN.encode())
+
+# Map states of the dictionary-encoded columns.
+M_EMPTY = -1
+M_INVALID = -2  # party: does not match the pattern
+M_UNKNOWN = -3  # instrument: not in the config (a semantic problem: UNKNOWN_INSTRUMENT)
+
+
+class OrdersError(ValueError):
+    """A whole-file problem (missing file, bad header, unreadable data): one line, exit 2."""
+
+
+@dataclass
+class Malformed:
+    """One malformed row: where it is and what is wrong."""
+
+    seq: int  # position among the file's non-blank data rows
+    line: int  # physical line (CSV) or 1-based row number (Parquet)
+    column: str
+    message: str
+
+    def format(self, path: str) -> str:
+        return f"{path}:{self.line}: {self.column}: {self.message}"
+
+
+@dataclass
+class OrdersFile:
+    """The parsed order file."""
+
+    actions: np.ndarray  # ACTION_DTYPE, seq = 0..n-1
+    parties: list[str]  # party index -> name
+    malformed: list[Malformed] = field(default_factory=list)  # the first MAX_REPORTED
+    n_malformed: int = 0
+    n_bytes: int = 0
+
+    def report(self, path: str, limit: int = MAX_REPORTED) -> list[str]:
+        lines = [m.format(path) for m in self.malformed[:limit]]
+        if self.n_malformed > limit:
+            lines.append(f"{path}: ... and {self.n_malformed - limit} more malformed rows "
+                         f"({self.n_malformed} in all)")
+        return lines
+
+
+# =================================================================== kernels
+@nb.njit(cache=True, inline="always")
+def _parse_int(offs, data, i):
+    """(state, value): state 0 empty, 1 ok, E_NOT_INT, E_INT_RANGE (``[+-]?[0-9]+`` in int64)."""
+    start = offs[i]
+    end = offs[i + 1]
+    if start == end:
+        return 0, np.int64(0)
+    neg = False
+    p = start
+    c = data[p]
+    if c == 43 or c == 45:  # + -
+        neg = c == 45
+        p += 1
+        if p == end:
+            return E_NOT_INT, np.int64(0)
+    while p < end - 1 and data[p] == 48:  # leading zeros
+        p += 1
+    digits = end - p
+    acc = np.uint64(0)
+    for q in range(p, end):
+        d = np.uint64(data[q] - 48)  # wraps for bytes below '0'
+        if d > 9:
+            return E_NOT_INT, np.int64(0)
+        acc = acc * np.uint64(10) + d
+    if digits > 19:
+        return E_INT_RANGE, np.int64(0)
+    if digits == 19:
+        # Up to 19 digits fit in uint64; compare with the int64 bounds.
+        if neg:
+            if acc > np.uint64(9223372036854775808):
+                return E_INT_RANGE, np.int64(0)
+            if acc == np.uint64(9223372036854775808):
+                return 1, np.int64(-9223372036854775807 - 1)
+        elif acc > np.uint64(9223372036854775807):
+            return E_INT_RANGE, np.int64(0)
+    v = np.int64(acc)
+    return 1, -v if neg else v
+
+
+@nb.njit(cache=True, inline="always")
+def _parse_decimal(offs, data, i):
+    """Plain decimal ``[0-9]+(\\.[0-9]*)?|\\.[0-9]+`` as (state, mantissa, places).
+
+    state: 0 empty, 1 ok, 2 ok but too many significant digits for int64 (the value
+    is then only good for "too long"), E_NOT_DECIMAL. Trailing fraction zeros are
+    dropped, so ``2.1000`` is (21, 1)."""
+    start = offs[i]
+    end = offs[i + 1]
+    if start == end:
+        return 0, 0, 0
+    mant = np.int64(0)
+    places = 0
+    pending = 0  # fraction zeros not yet applied
+    digits = 0
+    seen_point = False
+    too_long = False
+    any_digit = False
+    for p in range(start, end):
+        c = data[p]
+        if c == 46:  # .
+            if seen_point:
+                return E_NOT_DECIMAL, 0, 0
+            seen_point = True
+            continue
+        d = np.int64(c) - 48
+        if d < 0 or d > 9:
+            return E_NOT_DECIMAL, 0, 0
+        any_digit = True
+        if seen_point:
+            if d == 0:
+                pending += 1
+                continue
+            for _ in range(pending + 1):
+                if mant > 922337203685477579:
+                    too_long = True
+                mant = mant * 10
+            mant += d
+            places += pending + 1
+            pending = 0
+            digits += 1
+        else:
+            if mant > 922337203685477579:
+                too_long = True
+            mant = mant * 10 + d
+            if mant != 0:
+                digits += 1
+    if not any_digit:
+        return E_NOT_DECIMAL, 0, 0
+    if too_long or digits > 18:
+        return 2, 0, 0
+    return 1, mant, places
+
+
+@nb.njit(cache=True, inline="always")
+def _word_is(offs, data, i, word):
+    start = offs[i]
+    n = offs[i + 1] - start
+    if n != word.shape[0]:
+        return False
+    for k in range(n):
+        if data[start + k] != word[k]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, inline="always")
+def _match_word(offs, data, i, words, word_offs):
+    """Index of the cell among ``words`` (concatenated), -1 when empty, -2 when none."""
+    start = offs[i]
+    n = offs[i + 1] - start
+    if n == 0:
+        return -1
+    for w in range(word_offs.shape[0] - 1):
+        ws = word_offs[w]
+        wn = word_offs[w + 1] - ws
+        if wn != n:
+            continue
+        same = True
+        for k in range(n):
+            if data[start + k] != words[ws + k]:
+                same = False
+                break
+        if same:
+            return w
+    return -2
+
+
+@nb.njit(cache=True, inline="always")
+def _to_ticks(mant, places, tick_m, tick_e):
+    """Absolute ticks of mant * 10**-places at tick tick_m * 10**-tick_e; -1 when off tick
+    or unrepresentable (prices are never negative)."""
+    shift = tick_e - places
+    num = mant
+    if shift >= 0:
+        for _ in range(shift):
+            if num > 922337203685477580:
+                return -1
+            num = num * 10
+    else:
+        div = np.int64(1)
+        for _ in range(-shift):
+            if div > 922337203685477580:
+                return -1
+            div = div * 10
+        if num % div != 0:
+            return -1
+        num = num // div
+    if num % tick_m != 0:
+        return -1
+    return num // tick_m
+
+
+@nb.njit(cache=True, nogil=True)
+def _parse_batch(n, cols_offs, cols_data, present,
+                 party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
+                 action_words, action_offs, side_words, side_offs, type_words, type_offs,
+                 tif_words, tif_offs,
+                 tick_m, tick_e, uniform_tick, id_instrument,
+                 seq0, state, out, err_rows, err_cols, err_kinds, err_aux):
+    """Parse one batch of ``n`` rows into ``out`` (ACTION_DTYPE records).
+
+    ``state``: [last accepted ts, has last ts (0/1), malformed so far]. Errors beyond the
+    capacity of ``err_*`` are only counted."""
+    last_ts = state[0]
+    has_last = state[1]
+    n_bad = state[2]
+    cap = err_rows.shape[0]
+    ts_o = cols_offs[C_TS]
+    ts_d = cols_data[C_TS]
+    act_o = cols_offs[C_ACTION]
+    act_d = cols_data[C_ACTION]
+    oid_o = cols_offs[C_ORDER_ID]
+    oid_d = cols_data[C_ORDER_ID]
+    side_o = cols_offs[C_SIDE]
+    side_d = cols_data[C_SIDE]
+    type_o = cols_offs[C_TYPE]
+    type_d = cols_data[C_TYPE]
+    tif_o = cols_offs[C_TIF]
+    tif_d = cols_data[C_TIF]
+    price_o = cols_offs[C_PRICE]
+    price_d = cols_data[C_PRICE]
+    qty_o = cols_offs[C_QTY]
+    qty_d = cols_data[C_QTY]
+    gp_o = cols_offs[C_GOODPUT]
+    gp_d = cols_data[C_GOODPUT]
+    for i in range(n):
+        bad_col = -1
+        bad_kind = 0
+        aux = np.int64(0)
+        # ---- ts
+        ts_state, ts = _parse_int(ts_o, ts_d, i)
+        if ts_state == 0:
+            bad_col, bad_kind = C_TS, E_MISSING
+        elif ts_state != 1:
+            bad_col, bad_kind = C_TS, ts_state
+        # ---- action
+        act = _match_word(act_o, act_d, i, action_words, action_offs)
+        if bad_col < 0:
+            if act == -1:
+                bad_col, bad_kind = C_ACTION, E_MISSING
+            elif act == -2:
+                bad_col, bad_kind = C_ACTION, E_UNKNOWN_ACTION
+        # ---- the cells this action uses
+        uses_id = act == ACT_NEW or act == ACT_CANCEL or act == ACT_REPLACE or act < 0
+        uses_qty = act == ACT_NEW or act == ACT_REPLACE or act < 0
+        id_state, order_id = _parse_int(oid_o, oid_d, i)
+        qty_state, qty = _parse_int(qty_o, qty_d, i)
+        party = party_map[party_codes[i]]
+        instrument = instr_map[instr_codes[i]]
+        side = 0
+        otype = LIMIT
+        tif = GTC
+        price_state = PRICE_ABSENT
+        price = np.int64(0)
+        min_grade = GRADE_ABSENT
+        goodput = 0
+        if bad_col < 0:
+            if uses_id:
+                if id_state == 0:
+                    bad_col, bad_kind = C_ORDER_ID, E_MISSING
+                elif id_state != 1:
+                    bad_col, bad_kind = C_ORDER_ID, id_state
+                elif order_id <= 0:
+                    bad_col, bad_kind = C_ORDER_ID, E_NOT_POSITIVE
+            if bad_col < 0 and act != ACT_CLOSE:
+                if party == M_EMPTY:
+                    bad_col, bad_kind = C_PARTY, E_MISSING
+                elif party == M_INVALID:
+                    bad_col, bad_kind = C_PARTY, E_BAD_PARTY
+        if bad_col < 0 and (act == ACT_NEW or act == ACT_CLOSE):
+            if instrument == M_EMPTY:
+                bad_col, bad_kind = C_INSTRUMENT, E_MISSING
+        if bad_col < 0 and act == ACT_NEW:
+            w = _match_word(side_o, side_d, i, side_words, side_offs)
+            if w == -1:
+                bad_col, bad_kind = C_SIDE, E_MISSING
+            elif w == -2:
+                bad_col, bad_kind = C_SIDE, E_BAD_WORD
+            else:
+                side = w
+        if bad_col < 0 and act == ACT_NEW:
+            w = _match_word(type_o, type_d, i, type_words, type_offs)
+            if w == -2:
+                bad_col, bad_kind = C_TYPE, E_BAD_WORD
+            elif w >= 0:
+                otype = w
+        if bad_col < 0 and act == ACT_NEW:
+            w = _match_word(tif_o, tif_d, i, tif_words, tif_offs)
+            if w == -2:
+                bad_col, bad_kind = C_TIF, E_BAD_WORD
+            elif w >= 0:
+                tif = w
+        if bad_col < 0 and (act == ACT_NEW or act == ACT_REPLACE):
+            dstate, mant, places = _parse_decimal(price_o, price_d, i)
+            if dstate == E_NOT_DECIMAL:
+                bad_col, bad_kind = C_PRICE, E_NOT_DECIMAL
+            elif dstate == 2:
+                price_state = PRICE_INVALID
+            elif dstate == 1:
+                ins = instrument
+                if act == ACT_REPLACE:
+                    if uniform_tick:
+                        ins = 0
+                    elif order_id in id_instrument:
+                        ins = id_instrument[order_id]
+                    else:
+                        ins = -1
+                if ins >= 0:
+                    ticks = _to_ticks(mant, places, tick_m[ins], tick_e[ins])
+                    if ticks >= 0:
+                        price_state = PRICE_OK
+                        price = ticks
+                    else:
+                        price_state = PRICE_INVALID
+                else:
+                    price_state = PRICE_INVALID
+        if bad_col < 0 and uses_qty and act >= 0:
+            if qty_state == 0:
+                if act == ACT_NEW:
+                    bad_col, bad_kind = C_QTY, E_MISSING
+            elif qty_state != 1:
+                bad_col, bad_kind = C_QTY, qty_state
+        if bad_col < 0 and act == ACT_NEW:
+            min_grade = grade_map[grade_codes[i]]
+        if bad_col < 0 and act == ACT_GRADE:
+            dstate, mant, places = _parse_decimal(gp_o, gp_d, i)
+            if dstate == 0:
+                bad_col, bad_kind = C_GOODPUT, E_MISSING
+            elif dstate == E_NOT_DECIMAL:
+                bad_col, bad_kind = C_GOODPUT, E_NOT_DECIMAL
+            elif dstate == 2:
+                bad_col, bad_kind = C_GOODPUT, E_GOODPUT_RANGE
+            elif places > 4:
+                bad_col, bad_kind = C_GOODPUT, E_GOODPUT_PLACES
+            else:
+                bp = mant
+                for _ in range(4 - places):
+                    bp *= 10
+                    if bp > 10000:
+                        break
+                if bp > 10000:
+                    bad_col, bad_kind = C_GOODPUT, E_GOODPUT_RANGE
+                else:
+                    goodput = bp
+        if bad_col < 0 and has_last == 1 and ts < last_ts:
+            bad_col, bad_kind = C_TS, E_TS_BACKWARDS
+            aux = last_ts
+        # ---- the record
+        rec = out[i]
+        rec.seq = seq0 + i
+        if bad_col >= 0:
+            if n_bad < cap:
+                err_rows[n_bad] = seq0 + i
+                err_cols[n_bad] = bad_col
+                err_kinds[n_bad] = bad_kind
+                err_aux[n_bad] = aux
+            n_bad += 1
+            rec.ts = last_ts if has_last == 1 else 0
+            rec.action = ACT_MALFORMED
+            good_id = uses_id and id_state == 1 and order_id > 0
+            rec.order_id = order_id if good_id else 0
+            rec.party = party if party >= 0 else -1
+            rec.instrument = instrument if instrument >= 0 else -1
+            rec.side = 0
+            rec.order_type = LIMIT
+            rec.tif = GTC
+            rec.price_state = PRICE_ABSENT
+            rec.price = 0
+            q = NO_VALUE
+            if uses_qty and qty_state == 1:
+                q = qty if qty != NO_VALUE else qty + 1
+            rec.qty = q
+            rec.min_grade = GRADE_ABSENT
+            rec.goodput = 0
+            continue
+        last_ts = ts
+        has_last = 1
+        rec.ts = ts
+        rec.action = act
+        rec.order_id = order_id if uses_id else 0
+        rec.party = party if act != ACT_CLOSE else -1
+        rec.instrument = instrument if instrument >= 0 else -1
+        if act != ACT_NEW and act != ACT_CLOSE:
+            rec.instrument = -1
+        rec.side = side
+        rec.order_type = otype
+        rec.tif = tif
+        rec.price_state = price_state
+        rec.price = price
+        q = NO_VALUE
+        if uses_qty and qty_state == 1:
+            q = qty if qty != NO_VALUE else qty + 1
+        rec.qty = q
+        rec.min_grade = min_grade
+        rec.goodput = goodput
+        if act == ACT_NEW and not uniform_tick and instrument >= 0:
+            id_instrument[order_id] = np.int32(instrument)
+    state[0] = last_ts
+    state[1] = has_last
+    state[2] = n_bad
+
+
+@nb.njit(cache=True)
+def _scan_records(buf, start):
+    """Physical start line and cell count of every non-blank record after the header.
+
+    Follows RFC 4180 quoting (a quoted cell may hold commas and line breaks); line
+    breaks are LF, CRLF or a lone CR, as pyarrow reads them. ``start`` is the offset of
+    the first byte after the header record; the header is line 1 unless it spans more."""
+    n = buf.shape[0]
+    cap = 1024
+    lines = np.empty(cap, np.int64)
+    cells = np.empty(cap, np.int64)
+    count = 0
+    # Count the physical lines of the header.
+    line = 1
+    for p in range(start):
+        c = buf[p]
+        if c == 10 or (c == 13 and (p + 1 >= n or buf[p + 1] != 10)):
+            line += 1
+    p = start
+    while p < n:
+        c = buf[p]
+        if c == 10 or c == 13:  # a blank line
+            if c == 13 and p + 1 < n and buf[p + 1] == 10:
+                p += 1
+            p += 1
+            line += 1
+            continue
+        rec_line = line
+        k = 1
+        quoted = False
+        while p < n:
+            c = buf[p]
+            if quoted:
+                if c == 34:
+                    if p + 1 < n and buf[p + 1] == 34:
+                        p += 1
+                    else:
+                        quoted = False
+                elif c == 10 or c == 13:
+                    if c == 13 and p + 1 < n and buf[p + 1] == 10:
+                        p += 1
+                    line += 1
+            elif c == 34:
+                quoted = True
+            elif c == 44:
+                k += 1
+            elif c == 10 or c == 13:
+                break
+            p += 1
+        if p < n:  # the record's line break
+            if buf[p] == 13 and p + 1 < n and buf[p + 1] == 10:
+                p += 1
+            p += 1
+            line += 1
+        if count == cap:
+            cap *= 2
+            lines2 = np.empty(cap, np.int64)
+            cells2 = np.empty(cap, np.int64)
+            lines2[:count] = lines[:count]
+            cells2[:count] = cells[:count]
+            lines, cells = lines2, cells2
+        lines[count] = rec_line
+        cells[count] = k
+        count += 1
+    return lines[:count], cells[:count]
+
+
+# ==================================================================== helpers
+def _words(table: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated words in code order, with offsets (codes are 0..k-1)."""
+    ordered = sorted(table.items(), key=lambda kv: int(kv[1]))
+    assert [int(v) for _, v in ordered] == list(range(len(ordered)))
+    raw = [k.encode() for k, _ in ordered]
+    offs = np.zeros(len(raw) + 1, np.int64)
+    offs[1:] = np.cumsum([len(r) for r in raw])
+    data = np.frombuffer(b"".join(raw), np.uint8).copy()
+    return data, offs
+
+
+_ACTION_W = _words(ACTION_WORDS)
+_SIDE_W = _words(SIDE_WORDS)
+_TYPE_W = _words(TYPE_WORDS)
+_TIF_W = _words(TIF_WORDS)
+
+def _ro(array: np.ndarray) -> np.ndarray:
+    """Read-only, like every Arrow buffer view, so the kernels see one array type."""
+    array.flags.writeable = False
+    return array
+
+
+_EMPTY_U8 = _ro(np.zeros(0, np.uint8))
+
+
+def _tick_parts(tick: Decimal) -> tuple[int, int]:
+    """(m, e) with tick = m * 10**-e and m without trailing zeros when e > 0."""
+    sign, digits, exponent = tick.normalize().as_tuple()
+    m = int("".join(map(str, digits)))
+    e = -exponent
+    if e < 0:
+        m *= 10 ** (-e)
+        e = 0
+    return m, e
+
+
+def _binary_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) numpy views of a binary / large_binary Arrow array without nulls."""
+    if arr.null_count:
+        import pyarrow.compute as pc
+
+        arr = pc.fill_null(arr, pa.scalar(b"", arr.type))
+    bufs = arr.buffers()
+    off_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(bufs[1], off_type, count=len(arr) + 1, offset=arr.offset * np.dtype(off_type).itemsize)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else _EMPTY_U8
+    return offsets, data
+
+
+def _as_binary(arr) -> pa.Array:
+    """Any column as (large_)binary: text stays bytes; numbers print as decimal text."""
+    t = arr.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return arr
+    if pa.types.is_string(t):
+        return arr.view(pa.binary())
+    if pa.types.is_large_string(t):
+        return arr.view(pa.large_binary())
+    if pa.types.is_dictionary(t):
+        return _as_binary(arr.dictionary_decode())
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), pa.binary())
+    return arr.cast(pa.string()).view(pa.binary())
+
+
+class _Interner:
+    """Global party names, in order of first appearance."""
+
+    def __init__(self):
+        self.index: dict[bytes, int] = {}
+        self.names: list[str] = []
+
+    def map(self, dictionary: list) -> np.ndarray:
+        out = np.empty(len(dictionary) + 1, np.int32)
+        for k, value in enumerate(dictionary):
+            if value == b"" or value is None:
+                out[k] = M_EMPTY
+            elif not _PARTY_RE.fullmatch(value):
+                out[k] = M_INVALID
+            else:
+                got = self.index.get(value)
+                if got is None:
+                    got = self.index[value] = len(self.names)
+                    self.names.append(value.decode("ascii"))
+                out[k] = got
+        out[-1] = M_EMPTY  # the code of a column that is not in the file
+        return out
+
+
+def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, map) for a dictionary-encoded column; an absent column maps to empty."""
+    if arr is None:
+        return np.zeros(n, np.int32), np.array([M_EMPTY], np.int32)
+    encoded = arr.dictionary_encode()
+    dictionary = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    if encoded.indices.null_count:
+        codes = np.where(np.isnan(codes), len(dictionary), codes)
+    return codes.astype(np.int32, copy=False), mapper(dictionary)
+
+
+# =================================================================== reading
+class _Reader:
+    def __init__(self, config: ExchangeConfig):
+        self.config = config
+        self.interner = _Interner()
+        ticks = [_tick_parts(ins.tick) for ins in config.instruments]
+        self.tick_m = np.array([m for m, _ in ticks], np.int64)
+        self.tick_e = np.array([e for _, e in ticks], np.int64)
+        self.uniform = len(set(ticks)) == 1
+        self.id_instrument = nb.typed.Dict.empty(nb.types.int64, nb.types.int32)
+        self.symbols = {ins.symbol.encode(): i for i, ins in enumerate(config.instruments)}
+        self.grades = {g.name.encode(): i for i, g in enumerate(config.grades)}
+        self.state = np.zeros(3, np.int64)
+        self.err_rows = np.zeros(MAX_REPORTED, np.int64)
+        self.err_cols = np.zeros(MAX_REPORTED, np.int64)
+        self.err_kinds = np.zeros(MAX_REPORTED, np.int64)
+        self.err_aux = np.zeros(MAX_REPORTED, np.int64)
+        self.err_texts: list[str] = []
+        self.actions = np.empty(0, ACTION_DTYPE)
+        self.rows = 0
+        self.size = 0  # file size, for the first capacity guess
+
+    def _instr_map(self, dictionary):
+        out = np.empty(len(dictionary) + 1, np.int32)
+        for k, value in enumerate(dictionary):
+            out[k] = M_EMPTY if not value else self.symbols.get(value, M_UNKNOWN)
+        out[-1] = M_EMPTY
+        return out
+
+    def _grade_map(self, dictionary):
+        out = np.empty(len(dictionary) + 1, np.int8)
+        for k, value in enumerate(dictionary):
+            out[k] = GRADE_ABSENT if not value else self.grades.get(value, GRADE_UNKNOWN)
+        out[-1] = GRADE_ABSENT
+        return out
+
+    def batch(self, columns: dict[str, pa.Array], n: int) -> None:
+        offs = []
+        datas = []
+        present = np.zeros(len(COLUMNS), np.bool_)
+        empty_offs = _ro(np.zeros(n + 1, np.int32))
+        for k, name in enumerate(COLUMNS):
+            arr = columns.get(name)
+            if arr is None or k in (C_PARTY, C_INSTRUMENT, C_MIN_GRADE):
+                offs.append(empty_offs)
+                datas.append(_EMPTY_U8)
+                present[k] = arr is not None
+                continue
+            present[k] = True
+            o, d = _binary_buffers(arr)
+            if o.dtype != np.int32:  # large_binary: one offset type for the kernel
+                if o[-1] < 2**31:
+                    o = _ro(o.astype(np.int32))
+                else:
+                    raise OrdersError("a column holds more than 2 GiB of text in one batch")
+            offs.append(o)
+            datas.append(d)
+        party_codes, party_map = _dict_column(columns.get("party"), n, self.interner.map)
+        instr_codes, instr_map = _dict_column(columns.get("instrument"), n, self._instr_map)
+        grade_codes, grade_map = _dict_column(columns.get("min_grade"), n, self._grade_map)
+        self._reserve(n, columns)
+        out = self.actions[self.rows: self.rows + n]
+        before = int(self.state[2])
+        _parse_batch(n, tuple(offs), tuple(datas), present,
+                     party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
+                     _ACTION_W[0], _ACTION_W[1], _SIDE_W[0], _SIDE_W[1], _TYPE_W[0], _TYPE_W[1],
+                     _TIF_W[0], _TIF_W[1],
+                     self.tick_m, self.tick_e, self.uniform, self.id_instrument,
+                     self.rows, self.state, out,
+                     self.err_rows, self.err_cols, self.err_kinds, self.err_aux)
+        after = int(self.state[2])
+        for e in range(before, min(after, MAX_REPORTED)):
+            local = int(self.err_rows[e]) - self.rows
+            col = COLUMNS[int(self.err_cols[e])]
+            arr = columns.get(col)
+            value = arr[local].as_py() if arr is not None else None
+            self.err_texts.append(_describe(col, int(self.err_kinds[e]), value,
+                                            int(self.err_aux[e]), out[local]))
+        self.rows += n
+
+    def _reserve(self, n: int, columns) -> None:
+        """Room for ``n`` more actions. The first guess comes from the file size and the
+        first batch's bytes per row, so the array is allocated once (untouched pages of
+        a generous guess cost nothing) and never concatenated."""
+        need = self.rows + n
+        if need <= len(self.actions):
+            return
+        if not len(self.actions):
+            per_row = max(8, sum(_text_bytes(a) for a in columns.values()) / max(n, 1) + len(columns))
+            capacity = int(self.size / per_row * 1.25) + 1024
+        else:
+            capacity = 2 * len(self.actions)
+        capacity = max(capacity, need)
+        grown = np.empty(capacity, ACTION_DTYPE)
+        grown[: self.rows] = self.actions[: self.rows]
+        self.actions = grown
+
+
+def _text_bytes(arr) -> int:
+    try:
+        data = arr.buffers()[2]
+    except (IndexError, TypeError):
+        return 8
+    return data.size if data is not None else 0
+
+
+_ACTION_FOR_REQUIRED = {v: k for k, v in ACTION_WORDS.items()}
+
+
+def _text(value) -> str:
+    if value is None:
+        return "''"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return repr(value)
+
+
+def _describe(column: str, kind: int, value, aux: int, record) -> str:
+    """What is wrong with a cell, in words."""
+    if kind == E_MISSING:
+        if column in ("ts", "action"):
+            return "missing (every row needs one)"
+        return "missing (required for this action)"
+    if kind == E_NOT_INT:
+        return f"{_text(value)} is not an integer"
+    if kind == E_INT_RANGE:
+        return f"{_text(value)} is outside the int64 range"
+    if kind == E_NOT_DECIMAL:
+        return f"{_text(value)} is not a plain decimal (digits with an optional point)"
+    if kind == E_BAD_WORD:
+        words = {"side": SIDE_WORDS, "type": TYPE_WORDS, "tif": TIF_WORDS}[column]
+        return f"{_text(value)} is not one of {', '.join(words)}"
+    if kind == E_BAD_PARTY:
+        return f"{_text(value)} is not a party name ({PARTY_PATTERN})"
+    if kind == E_NOT_POSITIVE:
+        return f"{_text(value)} is not a positive integer"
+    if kind == E_GOODPUT_RANGE:
+        return f"{_text(value)} is outside [0, 1]"
+    if kind == E_GOODPUT_PLACES:
+        return f"{_text(value)} has more than 4 decimal places"
+    if kind == E_TS_BACKWARDS:
+        return f"{_text(value)} is lower than the previous row's ts {aux} (ts must not decrease)"
+    if kind == E_UNKNOWN_ACTION:
+        return f"{_text(value)} is not one of {', '.join(ACTION_WORDS)}"
+    return f"{_text(value)} is malformed"
+
+
+def _check_header(names: list[str], path: str) -> None:
+    seen = set()
+    for name in names:
+        if name not in COLUMNS:
+            raise OrdersError(f"{path}:1: unknown column {name!r} (the columns are: {', '.join(COLUMNS)})")
+        if name in seen:
+            raise OrdersError(f"{path}:1: column {name!r} appears twice")
+        seen.add(name)
+    for name in REQUIRED_COLUMNS:
+        if name not in seen:
+            raise OrdersError(f"{path}:1: missing required column {name!r}")
+
+
+def _read_header(path: Path) -> tuple[list[str], int, bytes]:
+    """Header names, byte offset of the first data record, and the file's first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if not head.strip():
+        raise OrdersError(f"{path}: empty file (expected a header line: {','.join(COLUMNS)})")
+    start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    end = start
+    quoted = False
+    while end < len(head):
+        c = head[end]
+        if c == 34:
+            quoted = not quoted
+        elif c in (10, 13) and not quoted:
+            break
+        end += 1
+    else:
+        if len(head) == 1 << 16:
+            raise OrdersError(f"{path}:1: header line is too long")
+    try:
+        text = head[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise OrdersError(f"{path}:1: header is not UTF-8 text") from None
+    names = next(csv.reader(io.StringIO(text)))
+    after = end
+    if after < len(head) and head[after] == 13:
+        after += 1
+    if after < len(head) and head[after] == 10:
+        after += 1
+    return names, after, head
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress=None) -> OrdersFile:
+    """Parse an order file (CSV or Parquet) into actions.
+
+    Raises OrdersError for whole-file problems. Malformed rows are reported in the
+    result (``n_malformed``); they are ``ACT_MALFORMED`` actions in the array either way
+    (strict callers refuse to run when there are any). ``progress(bytes_done)`` is
+    called after each batch."""
+    path = Path(path)
+    if not path.exists():
+        raise OrdersError(f"{path}: no such file")
+    if path.is_dir():
+        raise OrdersError(f"{path}: is a directory, not an order file")
+    try:
+        size = path.stat().st_size
+        parquet = _is_parquet(path)
+    except OSError as error:
+        raise OrdersError(f"{path}: cannot read: {error.strerror}") from None
+    reader = _Reader(config)
+    reader.size = size
+    if parquet:
+        bad_rows = _read_parquet(path, reader, progress, size)
+        header_start = None
+    else:
+        bad_rows, header_start = _read_csv(path, reader, progress, size)
+    return _finish(path, reader, bad_rows, header_start, parquet, size)
+
+
+def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise OrdersError(f"{path}: not a readable Parquet file: {error}") from None
+    names = handle.schema_arrow.names
+    _check_header(names, str(path))
+    done = 0
+    try:
+        for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            columns = {name: _as_binary(batch.column(name)) for name in names}
+            reader.batch(columns, batch.num_rows)
+            done += batch.nbytes
+            if progress:
+                progress(min(size, done))
+    except pa.ArrowException as error:
+        raise OrdersError(f"{path}: cannot read Parquet data: {error}") from None
+    return 0
+
+
+def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, int]:
+    import pyarrow.csv as pacsv
+
+    names, header_end, _ = _read_header(path)
+    _check_header(names, str(path))
+    bad = [0]
+
+    def invalid_row(row):
+        bad[0] += 1
+        return "skip"
+
+    try:
+        stream = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.binary() for name in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+        done = header_end
+        for batch in stream:
+            columns = {name: batch.column(name) for name in names}
+            reader.batch(columns, batch.num_rows)
+            done += sum(col.buffers()[2].size if col.buffers()[2] is not None else 0
+                        for col in batch.columns) + batch.num_rows * len(names)
+            if progress:
+                progress(min(size, done))
+    except pa.ArrowException as error:
+        raise OrdersError(f"{path}: cannot read CSV: {error}") from None
+    if progress:
+        progress(size)
+    return bad[0], header_end
+
+
+def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool, size: int) -> OrdersFile:
+    n_cell_errors = int(reader.state[2])
+    actions = reader.actions[: reader.rows]
+    reader.actions = None
+    malformed: list[Malformed] = []
+    seq_of_row = None
+    lines = None
+    if (n_cell_errors or bad_rows) and not parquet:
+        buf = np.fromfile(path, np.uint8)
+        lines, cells = _scan_records(buf, header_end)
+        ncols = len(_read_header(path)[0])
+        good = cells == ncols
+        if int(good.sum()) != len(actions) or int((~good).sum()) != bad_rows:
+            raise OrdersError(
+                f"{path}: cannot line up the rows pyarrow read with the file's lines "
+                f"({len(actions)} rows read, {int(good.sum())} well-formed lines found)")
+        if bad_rows:
+            seq_of_row = np.flatnonzero(good)
+            bad_seqs = np.flatnonzero(~good)
+            for s in bad_seqs[:MAX_REPORTED]:
+                malformed.append(Malformed(int(s), int(lines[s]), "row",
+                                           f"has {int(cells[s])} cells, the header has {ncols}"))
+    for e, text in enumerate(reader.err_texts):
+        row = int(reader.err_rows[e])
+        seq = int(seq_of_row[row]) if seq_of_row is not None else row
+        line = int(lines[seq]) if lines is not None else row + 1
+        malformed.append(Malformed(seq, line, COLUMNS[int(reader.err_cols[e])], text))
+    malformed.sort(key=lambda m: m.seq)
+    malformed = malformed[:MAX_REPORTED]
+    if seq_of_row is not None:
+        # Rows pyarrow skipped (wrong number of cells) become malformed actions in place.
+        full = np.zeros(len(actions) + bad_rows, ACTION_DTYPE)
+        full[seq_of_row] = actions
+        bad_mask = np.ones(len(full), bool)
+        bad_mask[seq_of_row] = False
+        full["action"][bad_mask] = ACT_MALFORMED
+        full["party"][bad_mask] = -1
+        full["instrument"][bad_mask] = -1
+        full["qty"][bad_mask] = NO_VALUE
+        full["min_grade"][bad_mask] = GRADE_ABSENT
+        # Their ts: the last accepted row's (as for every malformed row).
+        accepted = full["action"] != ACT_MALFORMED
+        idx = np.where(accepted, np.arange(len(full)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        prev = np.where(idx >= 0, full["ts"][np.maximum(idx, 0)], 0)
+        full["ts"][bad_mask] = prev[bad_mask]
+        full["seq"] = np.arange(len(full))
+        actions = full
+    return OrdersFile(actions, reader.interner.names, malformed, n_cell_errors + bad_rows, size)

@@ -1,0 +1,468 @@
+"""Writing the replay's outputs (SPEC §5): trades, events and the final book.
+
+CSV text is built by a Numba kernel over whole columns, a block of rows at a time
+(no Python object per row): integers, names from small dictionaries (pre-quoted
+where a name needs quoting), and fixed-point decimals (prices with the tick's
+places, ``effective_price`` with 6). Every file is written under a temporary name
+in the output directory and renamed into place only when all of them are complete,
+so an interrupted run never leaves a partial ``trades.csv``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+import pyarrow as pa
+
+from .config import ExchangeConfig
+from .orders_io import _tick_parts
+from .schema import (
+    BP, EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
+)
+
+TRADE_COLUMNS = ("trade_id", "seq", "ts", "instrument", "buy_order_id", "sell_order_id", "buyer",
+                 "seller", "grade", "price", "effective_price", "qty", "aggressor")
+EVENT_COLUMNS = ("seq", "ts", "order_id", "event", "reason", "qty", "leaves_qty")
+BOOK_COLUMNS = ("instrument", "side", "order_id", "party", "price", "qty", "grade", "min_grade",
+                "tif", "arrival_seq")
+
+K_INT = 0
+K_DICT = 1
+K_FIXED = 2
+BLOCK_ROWS = 1 << 18
+EFFECTIVE_PLACES = 6
+
+
+# =================================================================== kernels
+_DIGITS2 = np.frombuffer(b"".join(b"%02d" % k for k in range(100)), np.uint8).copy()
+_POW10 = np.array([10**k for k in range(20)], np.uint64)
+
+
+@nb.njit(cache=True, inline="always")
+def _put_uint(out, pos, u, nd):
+    """Write ``u`` (uint64) as exactly ``nd`` digits at ``pos`` (zero-padded); two at a time."""
+    end = pos + nd
+    p = end
+    hundred = np.uint64(100)
+    while p - pos >= 2:
+        q = u // hundred
+        r = np.int64(u - q * hundred) * 2
+        p -= 2
+        out[p] = _DIGITS2[r]
+        out[p + 1] = _DIGITS2[r + 1]
+        u = q
+    if p > pos:
+        out[pos] = 48 + np.int64(u % np.uint64(10))
+    return end
+
+
+@nb.njit(cache=True, inline="always")
+def _ndigits(u):
+    nd = 1
+    while nd < 20 and u >= _POW10[nd]:
+        nd += 1
+    return nd
+
+
+@nb.njit(cache=True, inline="always")
+def _put_int(out, pos, v):
+    if v < 0:
+        out[pos] = 45
+        pos += 1
+        u = np.uint64(-(v + 1)) + np.uint64(1)  # int64 min too
+    else:
+        u = np.uint64(v)
+    return _put_uint(out, pos, u, _ndigits(u))
+
+
+@nb.njit(cache=True, inline="always")
+def _put_fixed(out, pos, v, places):
+    """v * 10**-places with exactly ``places`` decimals."""
+    if places == 0:
+        return _put_int(out, pos, v)
+    if v < 0:
+        out[pos] = 45
+        pos += 1
+        u = np.uint64(-(v + 1)) + np.uint64(1)
+    else:
+        u = np.uint64(v)
+    scale = _POW10[places]
+    whole = u // scale
+    pos = _put_uint(out, pos, whole, _ndigits(whole))
+    out[pos] = 46
+    return _put_uint(out, pos + 1, u - whole * scale, places)
+
+
+@nb.njit(cache=True, nogil=True)
+def _format_block(mat, kinds, src, aux, dict_bytes, dict_offs, out):
+    """Format the rows of ``mat`` (one row per source column) as CSV lines into ``out``.
+
+    Output column c: kind ``kinds[c]``, value ``mat[src[c], i]``; ``aux[c]`` is the
+    first dictionary entry (K_DICT) or the places: ``>= 0`` a row of ``mat``, else
+    ``-1 - places`` (K_FIXED). NO_VALUE (and a negative dictionary code) prints empty.
+    A number equal to the one above it (seq and ts repeat down events) is copied."""
+    n = mat.shape[1]
+    ncols = kinds.shape[0]
+    prev_val = np.full(ncols, NO_VALUE, np.int64)
+    prev_pos = np.zeros(ncols, np.int64)
+    prev_len = np.zeros(ncols, np.int64)
+    pos = 0
+    for i in range(n):
+        for c in range(ncols):
+            if c > 0:
+                out[pos] = 44
+                pos += 1
+            v = mat[src[c], i]
+            k = kinds[c]
+            if k == K_DICT:
+                if v >= 0:
+                    e = aux[c] + v
+                    for p in range(dict_offs[e], dict_offs[e + 1]):
+                        out[pos] = dict_bytes[p]
+                        pos += 1
+            elif v != NO_VALUE:
+                a = aux[c]
+                places = 0
+                if k == K_FIXED:
+                    places = mat[a, i] if a >= 0 else -1 - a
+                if v == prev_val[c] and (k == K_INT or a < 0):
+                    start = prev_pos[c]
+                    length = prev_len[c]
+                    for p in range(length):
+                        out[pos + p] = out[start + p]
+                    prev_pos[c] = pos
+                    pos += length
+                else:
+                    start = pos
+                    if k == K_INT:
+                        pos = _put_int(out, pos, v)
+                    else:
+                        pos = _put_fixed(out, pos, v, places)
+                    prev_val[c] = v
+                    prev_pos[c] = start
+                    prev_len[c] = pos - start
+        out[pos] = 10
+        pos += 1
+    return pos
+
+
+@nb.njit(cache=True)
+def _effective_micros(n_value, places, factor):
+    """round_half_even(N * 10**-places * 10000 / factor, 6 places) in 10**-6 units."""
+    n = n_value.shape[0]
+    res = np.empty(n, np.int64)
+    for i in range(n):
+        d = places[i]
+        f = factor[i]
+        v = n_value[i]
+        if d <= 10:
+            mul = np.int64(1)
+            for _ in range(10 - d):
+                mul *= 10
+            q1 = v // f
+            r1 = v % f
+            q = q1 * mul + (r1 * mul) // f
+            r = (r1 * mul) % f
+            den = f
+        else:
+            den = f
+            for _ in range(d - 10):
+                den *= 10
+            q = v // den
+            r = v % den
+        twice = 2 * r
+        if twice > den or (twice == den and q % 2 == 1):
+            q += 1
+        res[i] = q
+    return res
+
+
+@nb.njit(cache=True)
+def group_totals(keys, n_keys, price_n, qty):
+    """Per key: trade count, quantity, and sum of price * qty (int64)."""
+    count = np.zeros(n_keys, np.int64)
+    volume = np.zeros(n_keys, np.int64)
+    notional = np.zeros(n_keys, np.int64)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        count[k] += 1
+        volume[k] += qty[i]
+        notional[k] += price_n[i] * qty[i]
+    return count, volume, notional
+
+
+# ================================================================== columns
+def csv_cell(text: str) -> str:
+    """Minimal quoting: only a cell holding a comma, quote or line break is quoted."""
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+@dataclass
+class Column:
+    """An output column: ``kind`` K_INT / K_DICT / K_FIXED over ``values`` (int array)."""
+
+    name: str
+    kind: int
+    values: np.ndarray
+    words: tuple = ()  # K_DICT: entry per code
+    places: int | np.ndarray = 0  # K_FIXED: constant or per row
+
+
+@dataclass
+class Table:
+    name: str  # file stem
+    columns: list[Column]
+    n: int
+
+
+class _Dictionaries:
+    def __init__(self, columns: list[Column]):
+        entries: list[bytes] = []
+        self.base = {}
+        for c in columns:
+            if c.kind == K_DICT:
+                self.base[c.name] = len(entries)
+                entries += [csv_cell(w).encode("utf-8") for w in c.words]
+        self.offs = np.zeros(len(entries) + 1, np.int64)
+        self.offs[1:] = np.cumsum([len(e) for e in entries]) if entries else []
+        self.bytes = np.frombuffer(b"".join(entries) or b"\0", np.uint8).copy()
+        self.max_len = max((len(e) for e in entries), default=0)
+
+
+def _iter_csv_blocks(table: Table):
+    """Yield the CSV bytes of ``table`` (header first), a block of rows at a time."""
+    yield (",".join(c.name for c in table.columns) + "\n").encode()
+    if table.n == 0:
+        return
+    dicts = _Dictionaries(table.columns)
+    kinds = np.array([c.kind for c in table.columns], np.int64)
+    ncols = len(table.columns)
+    src = np.arange(ncols, dtype=np.int64)
+    aux = np.zeros(ncols, np.int64)
+    extra = []  # per-row places arrays, stored after the value rows
+    width = 0
+    for k, c in enumerate(table.columns):
+        if c.kind == K_DICT:
+            aux[k] = dicts.base[c.name]
+            width += dicts.max_len + 1
+        elif c.kind == K_FIXED:
+            if isinstance(c.places, np.ndarray):
+                aux[k] = ncols + len(extra)
+                extra.append(c.places)
+            else:
+                aux[k] = -1 - int(c.places)
+            width += 44
+        else:
+            width += 21
+    width += 1
+    rows = ncols + len(extra)
+    block = min(BLOCK_ROWS, table.n)
+    mat = np.empty((rows, block), np.int64)
+    out = np.empty(block * width, np.uint8)
+    for lo in range(0, table.n, block):
+        hi = min(table.n, lo + block)
+        m = mat[:, : hi - lo]
+        for k, c in enumerate(table.columns):
+            m[k] = c.values[lo:hi]
+        for k, arr in enumerate(extra):
+            m[ncols + k] = arr[lo:hi]
+        used = _format_block(m, kinds, src, aux, dicts.bytes, dicts.offs, out)
+        yield out[:used].tobytes()
+
+
+def csv_bytes(table: Table) -> bytes:
+    return b"".join(_iter_csv_blocks(table))
+
+
+def _decimal_array(values: np.ndarray, scale: int, mask: np.ndarray | None) -> pa.Array:
+    """decimal128(38, scale) from int64 unscaled values (exact)."""
+    v = values.astype(np.int64)
+    words = np.empty((len(v), 2), np.int64)
+    words[:, 0] = v
+    words[:, 1] = np.where(v < 0, -1, 0)
+    validity = None
+    null_count = 0
+    if mask is not None and mask.any():
+        validity = pa.array(~mask).buffers()[1]
+        null_count = int(mask.sum())
+    return pa.Array.from_buffers(pa.decimal128(38, scale), len(v),
+                                 [validity, pa.py_buffer(words.tobytes())], null_count)
+
+
+def arrow_table(table: Table) -> pa.Table:
+    """The same table for Parquet: int64, string (empty cells are nulls) and exact decimals."""
+    arrays = []
+    for c in table.columns:
+        if c.kind == K_INT:
+            mask = c.values == NO_VALUE
+            arrays.append(pa.array(c.values.astype(np.int64), pa.int64(),
+                                   mask=mask if mask.any() else None))
+        elif c.kind == K_DICT:
+            dictionary = pa.array(list(c.words), pa.string())
+            codes = c.values.astype(np.int64)
+            mask = codes < 0
+            empty_words = np.array([w == "" for w in c.words] or [False])
+            if len(c.words):
+                mask |= empty_words[np.clip(codes, 0, None)]
+            indices = pa.array(np.clip(codes, 0, None).astype(np.int32), pa.int32(),
+                               mask=mask if mask.any() else None)
+            arrays.append(dictionary.take(indices) if len(c.words) else pa.nulls(len(codes), pa.string()))
+        else:
+            places = c.places
+            if isinstance(places, np.ndarray):
+                scale = int(places.max()) if len(places) else 0
+                values = c.values * (10 ** (scale - places)).astype(np.int64)
+            else:
+                scale = int(places)
+                values = c.values
+            mask = c.values == NO_VALUE
+            arrays.append(_decimal_array(np.where(mask, 0, values), scale, mask))
+    return pa.Table.from_arrays(arrays, names=[c.name for c in table.columns])
+
+
+# ================================================================== tables
+class Formatter:
+    """Turns the engine's record arrays into output tables for one configuration."""
+
+    def __init__(self, config: ExchangeConfig, parties: list[str]):
+        self.config = config
+        self.parties = list(parties)
+        parts = [_tick_parts(ins.tick) for ins in config.instruments]
+        self.tick_m = np.array([m for m, _ in parts], np.int64)
+        self.places = np.array([e for _, e in parts], np.int64)
+        self.uniform_places = len(set(self.places.tolist())) == 1
+        self.floors = np.array([g.floor_bp for g in config.grades], np.int64)
+        self.symbols = tuple(ins.symbol for ins in config.instruments)
+        self.grade_names = tuple(g.name for g in config.grades)
+
+    def _price(self, name, ticks, instrument) -> Column:
+        n_value = np.asarray(ticks, np.int64) * self.tick_m[instrument]
+        places = int(self.places[0]) if self.uniform_places else self.places[instrument]
+        return Column(name, K_FIXED, n_value, places=places)
+
+    def trades(self, trades: np.ndarray) -> Table:
+        t = trades
+        instrument = t["instrument"].astype(np.int64)
+        price = self._price("price", t["price"], instrument)
+        places = np.broadcast_to(np.asarray(price.places, np.int64), (len(t),))
+        factor = self.floors[t["grade"].astype(np.int64)] if len(t) else np.zeros(0, np.int64)
+        effective = _effective_micros(price.values, np.ascontiguousarray(places), factor)
+        return Table("trades", [
+            Column("trade_id", K_INT, t["trade_id"]),
+            Column("seq", K_INT, t["seq"]),
+            Column("ts", K_INT, t["ts"]),
+            Column("instrument", K_DICT, t["instrument"], self.symbols),
+            Column("buy_order_id", K_INT, t["buy_order_id"]),
+            Column("sell_order_id", K_INT, t["sell_order_id"]),
+            Column("buyer", K_DICT, t["buyer"], tuple(self.parties)),
+            Column("seller", K_DICT, t["seller"], tuple(self.parties)),
+            Column("grade", K_DICT, t["grade"], self.grade_names),
+            price,
+            Column("effective_price", K_FIXED, effective, places=EFFECTIVE_PLACES),
+            Column("qty", K_INT, t["qty"]),
+            Column("aggressor", K_DICT, t["aggressor"], tuple(SIDE_WORDS)),
+        ], len(t))
+
+    def events(self, events: np.ndarray) -> Table:
+        e = events
+        event_words = tuple(EVENT_WORDS[EventType(k)] for k in range(len(EventType)))
+        reason_words = tuple(REASON_WORDS[Reason(k)] for k in range(len(Reason)))
+        return Table("events", [
+            Column("seq", K_INT, e["seq"]),
+            Column("ts", K_INT, e["ts"]),
+            Column("order_id", K_INT, e["order_id"]),
+            Column("event", K_DICT, e["event"], event_words),
+            Column("reason", K_DICT, e["reason"], reason_words),
+            Column("qty", K_INT, e["qty"]),
+            Column("leaves_qty", K_INT, e["leaves_qty"]),
+        ], len(e))
+
+    def book(self, book: np.ndarray) -> Table:
+        b = book
+        instrument = b["instrument"].astype(np.int64)
+        return Table("book", [
+            Column("instrument", K_DICT, b["instrument"], self.symbols),
+            Column("side", K_DICT, b["side"], tuple(SIDE_WORDS)),
+            Column("order_id", K_INT, b["order_id"]),
+            Column("party", K_DICT, b["party"], tuple(self.parties)),
+            self._price("price", b["price"], instrument),
+            Column("qty", K_INT, b["qty"]),
+            Column("grade", K_DICT, b["grade"], self.grade_names),
+            Column("min_grade", K_DICT, b["min_grade"], self.grade_names),
+            Column("tif", K_DICT, b["tif"], tuple(TIF_WORDS)),
+            Column("arrival_seq", K_INT, b["arrival_seq"]),
+        ], len(b))
+
+
+# ================================================================= writing
+class OutputError(OSError):
+    """The output directory cannot be written; one line, exit 2."""
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _tmp_name(directory: Path, name: str) -> Path:
+    """A fresh temporary file beside the final one (same directory, so rename is atomic),
+    with the permissions a plain ``open`` would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, _file_mode())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def write_tables(out_dir, tables: list[Table], fmt: str = "csv") -> dict[str, str]:
+    """Write each table as ``<name>.csv`` (or ``.parquet``) in ``out_dir``, atomically:
+    all files go to temporary names first and are renamed only once all are complete;
+    on any error the temporaries are removed and nothing is renamed.
+
+    Returns the sha256 of each table's CSV bytes (also computed for Parquet output)."""
+    import pyarrow.parquet as pq
+
+    directory = Path(out_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{directory}: cannot create the output directory: {error.strerror}") from None
+    temps: list[tuple[Path, Path]] = []
+    digests: dict[str, str] = {}
+    try:
+        for table in tables:
+            final = directory / f"{table.name}.{fmt}"
+            tmp = _tmp_name(directory, final.name)
+            temps.append((tmp, final))
+            digest = hashlib.sha256()
+            if fmt == "csv":
+                with open(tmp, "wb") as handle:
+                    for chunk in _iter_csv_blocks(table):
+                        digest.update(chunk)
+                        handle.write(chunk)
+            else:
+                for chunk in _iter_csv_blocks(table):
+                    digest.update(chunk)
+                pq.write_table(arrow_table(table), tmp)
+            digests[table.name] = digest.hexdigest()
+        for tmp, final in temps:
+            os.replace(tmp, final)
+        temps = []
+    except OSError as error:
+        raise OutputError(f"{directory}: cannot write outputs: {error.strerror or error}") from None
+    finally:
+        for tmp, _ in temps:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+    return digests
