@@ -25,7 +25,7 @@ from .layout import (
     L_BEST, L_NLEVELS, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
     O_PARTY, O_TIF, P_GOODPUT, P_GRADE,
 )
-from .matching_nb import dump_book, process
+from .matching_nb import dump_book, process, process_one
 from .schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
     EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, MARKET, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
@@ -157,6 +157,23 @@ def _decimal(value, field: str) -> Decimal:
     raise ValueError(f"{field}: {value!r} is not a decimal (give a str or Decimal; floats are inexact)")
 
 
+def _compiled(dispatcher, *example_args):
+    """The compiled entry point of a kernel, skipping Numba's per-call type dispatch.
+
+    Our own arrays always match the one signature the kernel is compiled for, so the
+    dispatcher's type check (~0.7 us a call) buys nothing on the per-call path."""
+    dispatcher(*example_args)
+    overloads = list(dispatcher.overloads.values())
+    entry = getattr(overloads[0], "entry_point", None) if len(overloads) == 1 else None
+    return entry if entry is not None else dispatcher
+
+
+_SIDES = {**SIDE_WORDS, **{s: int(s) for s in Side}}
+_TYPES = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
+_TIFS = {**TIF_WORDS, **{t: int(t) for t in Tif}}
+_PROCESS_ONE = None
+
+
 class Exchange:
     """A compute exchange you drive one action at a time (see docs/API.md).
 
@@ -176,7 +193,6 @@ class Exchange:
         self._events = np.empty(64, EVENT_DTYPE)
         self._trades = np.empty(64, TRADE_DTYPE)
         self._action = np.zeros(1, ACTION_DTYPE)
-        self._row = self._action[0]
         self._seq = 0
         self._ts = 0
         self._prices: dict = {}  # (instrument index, price) -> ticks or None when off tick
@@ -196,6 +212,8 @@ class Exchange:
     def _time(self, ts) -> int:
         if ts is None:
             return self._ts
+        if type(ts) is int and self._ts <= ts <= _INT64_MAX:
+            return ts
         ts = _integer(ts, "ts")
         if ts < self._ts:
             raise ValueError(f"ts: {ts} is lower than the last action's ts {self._ts}")
@@ -227,23 +245,27 @@ class Exchange:
 
     def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0,
                tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0):
-        row = self._row
-        row["seq"] = self._seq
-        row["ts"] = ts
-        row["action"] = action
-        row["order_id"] = order_id
-        row["party"] = party
-        row["instrument"] = instrument
-        row["side"] = side
-        row["order_type"] = order_type
-        row["tif"] = tif
-        row["price_state"], row["price"] = price
-        row["qty"] = qty
-        row["min_grade"] = min_grade
-        row["goodput"] = goodput
+        global _PROCESS_ONE
         state = self._state
-        state.counters[C_EVENT_COUNT] = 0
-        self._events, self._trades = _run(state, self._action, self._events, self._trades)
+        counters = state.counters
+        counters[C_EVENT_COUNT] = 0
+        if _PROCESS_ONE is None:
+            _PROCESS_ONE = _compiled(process_one, state.arrays, (self._events, self._trades),
+                                     self._action, 0, 0, -1, *([0] * 11))
+            counters[C_EVENT_COUNT] = 0
+        while True:
+            status = _PROCESS_ONE(state.arrays, (self._events, self._trades), self._action,
+                                 self._seq, ts, action, order_id, party, instrument, side,
+                                 order_type, tif, price[0], price[1], qty, min_grade, goodput)
+            if status == DONE:
+                break
+            live = int(counters[C_LIVE])  # grow, then retry the same action from scratch
+            if status == NEED_EVENTS:
+                self._events = _grown(self._events, 0, 2 * live + 4)
+            elif status == NEED_TRADES:
+                self._trades = _grown(self._trades, int(counters[C_TRADE_COUNT]), live + 1)
+            else:
+                state.grow(status)
         self._seq += 1
         self._ts = ts
         return [
@@ -251,7 +273,7 @@ class Exchange:
                   None if q == NO_VALUE else q, None if leaves == NO_VALUE else leaves,
                   trade_id or None)
             for seq, t, oid, kind, reason, q, leaves, trade_id
-            in self._events[: state.counters[C_EVENT_COUNT]].tolist()
+            in self._events[: counters[C_EVENT_COUNT]].tolist()
         ]
 
     # -------------------------------------------------------------- actions
@@ -259,16 +281,24 @@ class Exchange:
                min_grade=None, order_id=None, ts=None) -> list[Event]:
         """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys)."""
         party_index = self._party(party)
-        side_code = _word(side, SIDE_WORDS, Side, "side")
-        type_code = _word(order_type, TYPE_WORDS, OrderType, "order_type")
-        tif_code = _word(tif, TIF_WORDS, Tif, "tif")
-        qty = _integer(qty, "qty")
+        side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
+        if side_code is None:
+            side_code = _word(side, SIDE_WORDS, Side, "side")
+        type_code = _TYPES.get(order_type) if isinstance(order_type, (str, OrderType)) else None
+        if type_code is None:
+            type_code = _word(order_type, TYPE_WORDS, OrderType, "order_type")
+        tif_code = _TIFS.get(tif) if isinstance(tif, (str, Tif)) else None
+        if tif_code is None:
+            tif_code = _word(tif, TIF_WORDS, Tif, "tif")
+        if type(qty) is not int or not -_INT64_MAX - 1 <= qty <= _INT64_MAX:
+            qty = _integer(qty, "qty")
         if order_id is None:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
-        order_id = self._order_id(order_id)
-        if not isinstance(instrument, str):
+        elif type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
+            order_id = self._order_id(order_id)
+        instrument_index = self._instrument_index.get(instrument, -1) if isinstance(instrument, str) else None
+        if instrument_index is None:
             raise ValueError(f"instrument: {instrument!r} is not a symbol")
-        instrument_index = self._instrument_index.get(instrument, -1)
         if min_grade is None:
             grade = GRADE_ABSENT
         elif isinstance(min_grade, str):
@@ -281,7 +311,8 @@ class Exchange:
 
     def cancel(self, order_id, party, *, ts=None) -> list[Event]:
         """End a resting order of ``party``."""
-        order_id = self._order_id(order_id)
+        if type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
+            order_id = self._order_id(order_id)
         return self._apply(ACT_CANCEL, self._time(ts), order_id, self._party(party))
 
     def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
@@ -440,7 +471,6 @@ class Exchange:
         clone._grade_index = self._grade_index
         clone._events = np.empty(64, EVENT_DTYPE)
         clone._action = np.zeros(1, ACTION_DTYPE)
-        clone._row = clone._action[0]
         clone.restore(self.snapshot())
         return clone
 

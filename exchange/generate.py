@@ -244,7 +244,7 @@ def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None
     tmp.replace(config_path)
     written["config"] = config_path
     table = generate_orders(rows, seed, config)
-    write_tables(out, [table], "csv")
+    write_tables(out, [table], "csv", digest_of=())
     written["orders"] = out / "orders.csv"
     try:
         from contracts.metering_gen import generate_metering  # type: ignore
@@ -263,4 +263,4 @@ def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None
 
 
 def orders_csv_bytes(rows: int, seed: int, config: ExchangeConfig | None = None) -> bytes:
-    return b"".join(_iter_csv_blocks(generate_orders(rows, seed, config)))
+    return b"".join(bytes(c) for c in _iter_csv_blocks(generate_orders(rows, seed, config)))

@@ -517,6 +517,30 @@ def process(actions, start, book, out):
 
 
 @kernel
+def process_one(book, out, row, seq, ts, action, order_id, party, instrument, side, order_type,
+                tif, price_state, price, qty, min_grade, goodput):
+    """One action from scalars (the per-call API): fills ``row`` (a 1-element
+    ACTION_DTYPE array) and processes it; returns the status (DONE or NEED_*)."""
+    a = row[0]
+    a.seq = seq
+    a.ts = ts
+    a.action = action
+    a.order_id = order_id
+    a.party = party
+    a.instrument = instrument
+    a.side = side
+    a.order_type = order_type
+    a.tif = tif
+    a.price_state = price_state
+    a.price = price
+    a.qty = qty
+    a.min_grade = min_grade
+    a.goodput = goodput
+    _, status = process(row, 0, book, out)
+    return status
+
+
+@kernel
 def dump_book(book, resting):
     """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
     bids then asks, priority order; returns the count."""

@@ -625,14 +625,18 @@ class _Interner:
 
 
 def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, map) for a dictionary-encoded column; an absent column maps to empty."""
+    """(codes, map) for a dictionary-encoded column; an absent column maps to empty.
+    The CSV reader already hands these columns over dictionary-encoded."""
     if arr is None:
         return np.zeros(n, np.int32), np.array([M_EMPTY], np.int32)
-    encoded = arr.dictionary_encode()
+    encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
     dictionary = encoded.dictionary.to_pylist()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    if encoded.indices.null_count:
-        codes = np.where(np.isnan(codes), len(dictionary), codes)
+    indices = encoded.indices
+    if indices.null_count:
+        import pyarrow.compute as pc
+
+        indices = pc.fill_null(indices, len(dictionary))  # the map's last entry: empty
+    codes = indices.to_numpy(zero_copy_only=False)
     return codes.astype(np.int32, copy=False), mapper(dictionary)
 
 
@@ -895,21 +899,23 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
         bad[0] += 1
         return "skip"
 
+    column_types = {name: pa.binary() for name in names}
+    for name in ("party", "instrument", "min_grade"):
+        if name in column_types:
+            column_types[name] = pa.dictionary(pa.int32(), pa.binary())
     try:
         stream = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=True),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.binary() for name in names},
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
+                column_types=column_types, strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
         done = header_end
-        for batch in stream:
+        for batch in _prefetch(stream):
             columns = {name: batch.column(name) for name in names}
             reader.batch(columns, batch.num_rows)
-            done += sum(col.buffers()[2].size if col.buffers()[2] is not None else 0
-                        for col in batch.columns) + batch.num_rows * len(names)
+            done += sum(_text_bytes(col) for col in batch.columns) + batch.num_rows * len(names)
             if progress:
                 progress(min(size, done))
     except pa.ArrowException as error:
@@ -917,6 +923,46 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
     if progress:
         progress(size)
     return bad[0], header_end
+
+
+def _prefetch(stream, depth: int = 2):
+    """Iterate ``stream`` with its next batches read in a background thread, so that
+    pyarrow's parsing overlaps the kernels (both run without the GIL)."""
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def pump():
+        try:
+            for batch in stream:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(end)
+        except BaseException as error:  # handed to the consumer
+            slots.put(error)
+
+    thread = threading.Thread(target=pump, name="orders-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool, size: int) -> OrdersFile:

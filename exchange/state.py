@@ -31,7 +31,7 @@ class BookState:
     quantity) plus its bitset share; each order id ever accepted 12 bytes in a table
     kept at most half full."""
 
-    __slots__ = _FIELDS
+    __slots__ = _FIELDS + ("_arrays",)
 
     def __init__(self, config: ExchangeConfig, order_capacity: int = 1024,
                  id_capacity: int = 2048, party_capacity: int = 64):
@@ -80,11 +80,14 @@ class BookState:
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
         self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
+        self._arrays = None
 
     @property
     def arrays(self) -> tuple:
-        """The kernels' ``book`` tuple (order fixed by matching_nb)."""
-        return tuple(getattr(self, name) for name in _FIELDS)
+        """The kernels' ``book`` tuple (order fixed by matching_nb); rebuilt after growth."""
+        if self._arrays is None:
+            self._arrays = tuple(getattr(self, name) for name in _FIELDS)
+        return self._arrays
 
     def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
         self.parties[P_GRADE, party] = grade
@@ -102,6 +105,7 @@ class BookState:
         grown[P_ASK_HEAD] = -1
         grown[:, : self.parties.shape[1]] = self.parties
         self.parties = grown
+        self._arrays = None
 
     def grow(self, need: int) -> None:
         """Double the array a kernel said was full (NEED_SLOTS or NEED_IDS)."""
@@ -120,9 +124,11 @@ class BookState:
             self.id_keys, self.id_slots = keys, slots
         else:
             raise ValueError(f"BookState.grow: unknown need {need}")
+        self._arrays = None
 
     def copy(self) -> "BookState":
         clone = object.__new__(BookState)
         for name in _FIELDS:
             setattr(clone, name, getattr(self, name).copy())
+        clone._arrays = None
         return clone

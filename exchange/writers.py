@@ -274,11 +274,11 @@ def _iter_csv_blocks(table: Table):
         for k, arr in enumerate(extra):
             m[ncols + k] = arr[lo:hi]
         used = _format_block(m, kinds, src, aux, dicts.bytes, dicts.offs, out)
-        yield out[:used].tobytes()
+        yield memoryview(out[:used])  # valid until the next block is formatted
 
 
 def csv_bytes(table: Table) -> bytes:
-    return b"".join(_iter_csv_blocks(table))
+    return b"".join(bytes(chunk) for chunk in _iter_csv_blocks(table))
 
 
 def _decimal_array(values: np.ndarray, scale: int, mask: np.ndarray | None) -> pa.Array:
@@ -423,12 +423,14 @@ def _tmp_name(directory: Path, name: str) -> Path:
     return Path(tmp)
 
 
-def write_tables(out_dir, tables: list[Table], fmt: str = "csv") -> dict[str, str]:
+def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
+                 digest_of: tuple[str, ...] = ("trades",)) -> dict[str, str]:
     """Write each table as ``<name>.csv`` (or ``.parquet``) in ``out_dir``, atomically:
     all files go to temporary names first and are renamed only once all are complete;
     on any error the temporaries are removed and nothing is renamed.
 
-    Returns the sha256 of each table's CSV bytes (also computed for Parquet output)."""
+    Returns the sha256 of the CSV bytes of the tables named in ``digest_of`` (also
+    computed for Parquet output)."""
     import pyarrow.parquet as pq
 
     directory = Path(out_dir)
@@ -443,17 +445,20 @@ def write_tables(out_dir, tables: list[Table], fmt: str = "csv") -> dict[str, st
             final = directory / f"{table.name}.{fmt}"
             tmp = _tmp_name(directory, final.name)
             temps.append((tmp, final))
-            digest = hashlib.sha256()
+            digest = hashlib.sha256() if table.name in digest_of else None
             if fmt == "csv":
                 with open(tmp, "wb") as handle:
                     for chunk in _iter_csv_blocks(table):
-                        digest.update(chunk)
+                        if digest is not None:
+                            digest.update(chunk)
                         handle.write(chunk)
             else:
-                for chunk in _iter_csv_blocks(table):
-                    digest.update(chunk)
+                if digest is not None:
+                    for chunk in _iter_csv_blocks(table):
+                        digest.update(chunk)
                 pq.write_table(arrow_table(table), tmp)
-            digests[table.name] = digest.hexdigest()
+            if digest is not None:
+                digests[table.name] = digest.hexdigest()
         for tmp, final in temps:
             os.replace(tmp, final)
         temps = []
