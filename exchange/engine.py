@@ -117,8 +117,8 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties) -> BatchResu
     events, trades = _run(state, actions, events, trades)
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
     dump_book(state.arrays, book)
-    return BatchResult(events[: state.counters[C_EVENT_COUNT]].copy(),
-                       trades[: state.counters[C_TRADE_COUNT]].copy(), book, parties, state)
+    return BatchResult(events[: state.counters[C_EVENT_COUNT]],
+                       trades[: state.counters[C_TRADE_COUNT]], book, parties, state)
 
 
 # ------------------------------------------------------------ per call
@@ -142,19 +142,23 @@ def _integer(value, field: str, allow_none: bool = False):
     return value
 
 
-def _decimal(value, field: str) -> Decimal:
-    """A non-negative decimal from str, Decimal or int; floats are refused (they are inexact)."""
+def _decimal(value, field: str, allow_int: bool = True) -> Decimal:
+    """An exact decimal from plain decimal text, a finite Decimal or (prices) an int.
+
+    Floats are refused: they cannot carry prices exactly. A negative Decimal or int is
+    a number, so as a price it is BAD_PRICE (outside the band), not an error."""
     if isinstance(value, str):
         if not _DECIMAL_RE.fullmatch(value):
             raise ValueError(f"{field}: {value!r} is not a plain decimal number")
         return Decimal(value)
     if isinstance(value, Decimal):
-        if not value.is_finite() or value < 0:
-            raise ValueError(f"{field}: {value!r} is not a finite non-negative decimal")
+        if not value.is_finite():
+            raise ValueError(f"{field}: {value!r} is not a finite decimal")
         return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+    if allow_int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return Decimal(int(value))
-    raise ValueError(f"{field}: {value!r} is not a decimal (give a str or Decimal; floats are inexact)")
+    kinds = "a str, Decimal or int" if allow_int else "a str or Decimal"
+    raise ValueError(f"{field}: {value!r} is a {type(value).__name__}; give {kinds}")
 
 
 def _compiled(dispatcher, *example_args):
@@ -335,9 +339,9 @@ class Exchange:
     def regrade(self, party, goodput, *, ts=None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
         party_index = self._party(party)
-        number = _decimal(goodput, "goodput")
+        number = _decimal(goodput, "goodput", allow_int=False)
         scaled = number * BP
-        if scaled != scaled.to_integral_value() or number > 1:
+        if scaled != scaled.to_integral_value() or not 0 <= number <= 1:
             raise ValueError(f"goodput: {goodput!r} must be in [0, 1] with at most 4 decimal places")
         return self._apply(ACT_GRADE, self._time(ts), party=party_index, goodput=int(scaled))
 
@@ -373,6 +377,7 @@ class Exchange:
         dump_book(self._state.arrays, rows)
         orders = [self._resting(r) for r in rows.tolist()]
         if instrument is not None:
+            self._known_instrument(instrument)
             orders = [o for o in orders if o.instrument == instrument]
         return orders
 
@@ -394,9 +399,21 @@ class Exchange:
                               tier if side == BUY else -1, int(st.order_i32[O_TIF, slot]),
                               int(st.order_i64[O_ARRIVAL, slot])))
 
+    def _known_instrument(self, instrument) -> int:
+        index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None
+        if index is None:
+            raise ValueError(f"instrument: unknown symbol {instrument!r}")
+        return index
+
+    def _known_grade(self, grade) -> int:
+        index = self._grade_index.get(grade) if isinstance(grade, str) else None
+        if index is None:
+            raise ValueError(f"grade: {grade!r} is not a grade name")
+        return index
+
     def _ladder(self, instrument: str, side: int, tier: int) -> int:
         n_grades = len(self.config.grades)
-        return (self._instrument_index[instrument] * 2 + side) * n_grades + tier
+        return (self._known_instrument(instrument) * 2 + side) * n_grades + tier
 
     def _best_price(self, ladder: int):
         st = self._state
@@ -407,7 +424,7 @@ class Exchange:
 
     def best_bid(self, instrument: str, grade: str | None = None) -> int | None:
         """Highest effective bid (ticks) among bids that admit ``grade`` (None: all bids)."""
-        first = 0 if grade is None else self._grade_index[grade]
+        first = 0 if grade is None else self._known_grade(grade)
         prices = [self._best_price(self._ladder(instrument, BUY, m))
                   for m in range(first, len(self.config.grades))]
         prices = [p for p in prices if p is not None]
@@ -416,7 +433,7 @@ class Exchange:
     def best_ask(self, instrument: str, grade: str | None = None) -> int | None:
         """Lowest raw ask (ticks) of ``grade``; None: the raw price of the best effective ask."""
         if grade is not None:
-            return self._best_price(self._ladder(instrument, SELL, self._grade_index[grade]))
+            return self._best_price(self._ladder(instrument, SELL, self._known_grade(grade)))
         best = None
         for g, info in enumerate(self.config.grades):
             price = self._best_price(self._ladder(instrument, SELL, g))

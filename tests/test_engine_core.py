@@ -1,0 +1,125 @@
+"""The engine core beyond the market rules: configuration refusals, best-price
+tracking across wide jumps, array growth, the batch path and the invariant checker."""
+import numpy as np
+import pytest
+
+from exchange.config import ConfigError, ExchangeConfig
+from exchange.engine import Exchange, run_batch
+from exchange.invariants import check
+from exchange.layout import LV_HEAD, O_OPEN
+from exchange.reference import ReferenceExchange
+from exchange.schema import ACT_NEW, ACTION_DTYPE, EventType, GRADE_ABSENT, NO_VALUE, PRICE_OK
+
+WIDE = ExchangeConfig.from_toml("""
+[[instrument]]
+symbol = "W"
+tick = "0.001"
+price_min = "0.001"
+price_max = "9999.999"
+
+[[provider]]
+party = "pA"
+goodput = "0.99"
+[[provider]]
+party = "pD"
+goodput = "0.71"
+""")
+
+
+def _config(body: str) -> ExchangeConfig:
+    return ExchangeConfig.from_toml(body, source="test.toml")
+
+
+INSTRUMENT = '[[instrument]]\nsymbol = "X"\ntick = "0.001"\nprice_min = "1.000"\nprice_max = "2.000"\n'
+
+
+@pytest.mark.parametrize("body, message", [
+    (INSTRUMENT.replace('price_max = "2.000"', 'price_max = "20000.000"'), "needs 19,999,001 price levels"),
+    (INSTRUMENT.replace('price_min = "1.000"', 'price_min = "1.0005"'), "not a whole number of ticks"),
+    (INSTRUMENT + "colour = 1\n", "unknown key 'colour'"),
+    ("[grades]\nA = 9000\nB = 9000\n" + INSTRUMENT, "duplicate grade floor 9000"),
+    (INSTRUMENT + '[[provider]]\nparty = "p"\ngoodput = "0.95555"\n', "more than 4 decimal places"),
+    (INSTRUMENT.replace('tick = "0.001"', 'tick = "0"'), "tick must be > 0"),
+    (INSTRUMENT + "take_or_pay = 10001\n", "instrument X: term take_or_pay = 10001 is outside 0..10000"),
+    ("", "at least one [[instrument]]"),
+])
+def test_bad_configuration_is_refused_with_a_reason(body, message):
+    with pytest.raises(ConfigError) as error:
+        _config(body)
+    assert message in str(error.value) and str(error.value).startswith("test.toml: ")
+
+
+def test_float_config_numbers_are_read_through_their_shortest_repr():
+    config = _config(INSTRUMENT.replace('tick = "0.001"', "tick = 0.001").replace('"1.000"', "1.1"))
+    assert config.instruments[0].min_ticks == 1100
+
+
+@pytest.mark.parametrize("engine_cls", [Exchange, ReferenceExchange], ids=["numba", "reference"])
+def test_best_price_follows_a_flash_crash_across_millions_of_ticks(engine_cls):
+    ex = engine_cls(WIDE)
+    prices = ["9999.999", "5000.000", "2.000", "0.001", "7777.777", "0.002"]
+    for i, price in enumerate(prices):
+        ex.submit("pA", "W", "sell", 1, price, order_id=i + 1)
+    expected = sorted(int(p.replace(".", "")) for p in prices)
+    for best in expected:
+        assert ex.best_ask("W") == best
+        assert ex.submit("b", "W", "buy", 1, order_type="market")[1].event == EventType.FILL
+        if engine_cls is Exchange:
+            check(ex._state, WIDE)
+    assert ex.best_ask("W") is None
+    for price in ("0.005", "9000.000", "0.003"):  # bids from both ends of the band
+        ex.submit("b", "W", "buy", 2, price)
+    assert ex.best_bid("W") == 9_000_000
+    ex.cancel(ex.book("W")[0].order_id, "b")
+    assert ex.best_bid("W") == 5
+
+
+def test_arrays_grow_by_doubling_and_keep_every_order():
+    ex = Exchange(WIDE)
+    start = ex._state.order_i64.shape[1]
+    for i in range(3 * start):
+        ex.submit("b", "W", "buy", 1 + i % 7, f"{1 + i % 500}.000", order_id=10 * i + 1)
+    assert ex._state.order_i64.shape[1] >= 3 * start
+    assert len(ex.book("W")) == 3 * start
+    check(ex._state, WIDE)
+
+
+def test_batch_and_per_call_give_the_same_events():
+    rng = np.random.default_rng(7)
+    n = 3000
+    actions = np.zeros(n, ACTION_DTYPE)
+    actions["seq"] = np.arange(n)
+    actions["action"] = ACT_NEW
+    actions["order_id"] = np.arange(1, n + 1)
+    actions["party"] = rng.integers(0, 3, n)  # pA, pD, b
+    actions["side"] = np.where(actions["party"] == 2, 0, rng.integers(0, 2, n))
+    actions["price_state"] = PRICE_OK
+    actions["price"] = rng.integers(1900, 2100, n)
+    actions["qty"] = rng.integers(1, 9, n)
+    actions["min_grade"] = GRADE_ABSENT
+    batch = run_batch(WIDE, actions, ["pA", "pD", "b"])
+    ex = Exchange(WIDE)
+    events = []
+    for row in actions.tolist():
+        events += ex.submit(["pA", "pD", "b"][row[4]], "W", "sell" if row[6] else "buy", row[11],
+                            f"{row[10] / 1000:.3f}", order_id=row[3])
+    as_tuples = [(e.seq, e.ts, e.order_id, int(e.event), int(e.reason), e.qty,
+                  NO_VALUE if e.leaves_qty is None else e.leaves_qty, e.trade_id or 0) for e in events]
+    assert as_tuples == batch.events.tolist()
+    assert len(batch.book) == len(ex.book())
+
+
+def test_invariant_checker_catches_a_corrupted_book():
+    ex = Exchange(WIDE)
+    ex.submit("pA", "W", "sell", 5, "2.000")
+    ex.submit("b", "W", "buy", 5, "1.000")
+    check(ex._state, WIDE)
+    broken = ex.fork()
+    broken._state.order_i64[O_OPEN, 0] += 1  # level quantity no longer adds up
+    with pytest.raises(AssertionError, match="level qty"):
+        check(broken._state, WIDE)
+    broken = ex.fork()
+    heads = broken._state.level_link[LV_HEAD]
+    heads[np.flatnonzero(heads != -1)[0]] = -1  # an order falls out of its queue
+    with pytest.raises(AssertionError):
+        check(broken._state, WIDE)
