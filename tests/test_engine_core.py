@@ -123,3 +123,28 @@ def test_invariant_checker_catches_a_corrupted_book():
     heads[np.flatnonzero(heads != -1)[0]] = -1  # an order falls out of its queue
     with pytest.raises(AssertionError):
         check(broken._state, WIDE)
+
+
+def test_apply_runs_a_step_of_actions_like_the_same_calls_one_by_one():
+    one_by_one, at_once = Exchange(WIDE), Exchange(WIDE)
+    rows = np.zeros(4, ACTION_DTYPE)
+    rows["action"] = ACT_NEW
+    rows["order_id"] = [1, 2, 3, 4]
+    rows["party"] = [at_once.party_index(p) for p in ("pA", "pD", "b", "b")]
+    rows["side"] = [1, 1, 0, 0]
+    rows["price_state"] = PRICE_OK
+    rows["price"] = [2000, 1500, 2200, 1000]
+    rows["qty"] = [3, 3, 5, 1]
+    rows["min_grade"] = GRADE_ABSENT
+    rows["ts"] = [5, 5, 6, 7]
+    events = at_once.apply(rows)
+    expected = []
+    for party, side, price, qty, ts in [("pA", "sell", "2.000", 3, 5), ("pD", "sell", "1.500", 3, 5),
+                                        ("b", "buy", "2.200", 5, 6), ("b", "buy", "1.000", 1, 7)]:
+        expected += one_by_one.submit(party, "W", side, qty, price, ts=ts)
+    assert [(e.seq, e.ts, e.order_id, e.event, e.qty) for e in expected] == [
+        (r["seq"], r["ts"], r["order_id"], r["event"], r["qty"]) for r in events]
+    assert at_once.state_digest() == one_by_one.state_digest()
+    rows["ts"] = 1
+    with pytest.raises(ValueError, match="ts"):
+        at_once.apply(rows)
