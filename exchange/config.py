@@ -7,6 +7,7 @@ float through its shortest repr, so ``0.001`` is exactly 0.001).
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -146,6 +147,24 @@ class ExchangeConfig:
     providers: tuple[Provider, ...] = ()
     settlement: SettlementTerms = field(default_factory=SettlementTerms)
     source: str = "<default>"
+
+    @property
+    def price_unit(self) -> Decimal:
+        """The finest price step of the exchange: the gcd of all instruments' ticks.
+
+        Action records carry prices in these units, so a row's price can be read before
+        the engine knows its instrument (a replace names only an order id). With one tick
+        for all instruments the unit is that tick."""
+        places = max(max(0, -ins.tick.normalize().as_tuple().exponent) for ins in self.instruments)
+        scale = 10 ** places
+        unit = 0
+        for ins in self.instruments:
+            unit = math.gcd(unit, int(ins.tick * scale))
+        return Decimal(unit) / scale
+
+    def units_per_tick(self, instrument: int) -> int:
+        """How many price units make one tick of this instrument."""
+        return int(self.instruments[instrument].tick / self.price_unit)
 
     @property
     def ungraded(self) -> int:

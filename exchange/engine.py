@@ -199,7 +199,8 @@ class Exchange:
         self._action = np.zeros(1, ACTION_DTYPE)
         self._seq = 0
         self._ts = 0
-        self._prices: dict = {}  # (instrument index, price) -> ticks or None when off tick
+        self._price_unit = self.config.price_unit
+        self._prices: dict = {}  # price as given -> (price_state, units)
 
     # ----------------------------------------------------------- conversion
     def _party(self, party) -> int:
@@ -229,23 +230,22 @@ class Exchange:
             raise ValueError(f"order_id: {order_id} is not positive")
         return order_id
 
-    def _price(self, instrument: int, price):
-        """(price_state, ticks) for the kernel; off-tick prices are the kernel's BAD_PRICE."""
+    def _price(self, price):
+        """(price_state, units) for the kernel, in the exchange's price unit. Whether the
+        price is on the instrument's tick and in its band is the kernel's BAD_PRICE."""
         if price is None:
             return PRICE_ABSENT, 0
-        key = (instrument, price)
-        try:
-            ticks = self._prices[key]
-        except (KeyError, TypeError):
-            number = _decimal(price, "price")
-            if instrument < 0:
-                return PRICE_OK, 0  # the instrument is unknown: UNKNOWN_INSTRUMENT comes first
-            ticks = self.config.instruments[instrument].price_to_ticks(number)
-            if ticks is not None and abs(ticks) > _INT64_MAX // BP:
-                ticks = None
-            if len(self._prices) < 100_000:
-                self._prices[key] = ticks
-        return (PRICE_INVALID, 0) if ticks is None else (PRICE_OK, ticks)
+        text = type(price) is str  # only text is cached: 2.0 == 2 == True as dict keys
+        if text and price in self._prices:
+            return self._prices[price]
+        units = _decimal(price, "price") / self._price_unit
+        if units != units.to_integral_value() or abs(units) > _INT64_MAX // BP:
+            cell = (PRICE_INVALID, 0)
+        else:
+            cell = (PRICE_OK, int(units))
+        if text and len(self._prices) < 100_000:
+            self._prices[price] = cell
+        return cell
 
     def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0,
                tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0):
@@ -309,7 +309,7 @@ class Exchange:
             grade = self._grade_index.get(min_grade, GRADE_UNKNOWN)
         else:
             raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
-        price_cell = self._price(instrument_index, price)
+        price_cell = self._price(price)
         return self._apply(ACT_NEW, self._time(ts), order_id, party_index, instrument_index,
                            side_code, type_code, tif_code, price_cell, qty, grade)
 
@@ -324,17 +324,8 @@ class Exchange:
         order_id = self._order_id(order_id)
         party_index = self._party(party)
         qty = _integer(qty, "qty", allow_none=True)
-        instrument = -1
-        slot_bucket = orderids_nb.find(self._state.id_keys, order_id)
-        if slot_bucket != -1 and self._state.id_slots[slot_bucket] >= 0:
-            slot = self._state.id_slots[slot_bucket]
-            instrument = int(self._state.ladders[self._state.order_i32[O_LADDER, slot], 6])
-        if price is not None and instrument < 0:
-            _decimal(price, "price")
-        price_cell = self._price(instrument, price) if instrument >= 0 else (
-            (PRICE_ABSENT, 0) if price is None else (PRICE_OK, 0))
         return self._apply(ACT_REPLACE, self._time(ts), order_id, party_index,
-                           price=price_cell, qty=NO_VALUE if qty is None else qty)
+                           price=self._price(price), qty=NO_VALUE if qty is None else qty)
 
     def regrade(self, party, goodput, *, ts=None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
@@ -520,6 +511,7 @@ class Exchange:
         clone.config = self.config
         clone._instrument_index = self._instrument_index
         clone._grade_index = self._grade_index
+        clone._price_unit = self._price_unit
         clone._events = np.empty(64, EVENT_DTYPE)
         clone._action = np.zeros(1, ACTION_DTYPE)
         clone.restore(self.snapshot())

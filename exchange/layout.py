@@ -50,7 +50,8 @@ I_MIN = 0  # price_min in ticks
 I_MAX = 1  # price_max in ticks
 I_MAX_QTY = 2
 I_CLOSED = 3  # 1 once closed
-INSTRUMENT_COLUMNS = 4
+I_UNITS_PER_TICK = 4  # price units (config.price_unit) in one tick of this instrument
+INSTRUMENT_COLUMNS = 5
 
 # parties[row, party]
 P_GRADE = 0  # grade index; NOT_A_PROVIDER (-1); G = ungraded

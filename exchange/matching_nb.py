@@ -20,7 +20,7 @@ from .ladder_nb import (
 )
 from .layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
-    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
     L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE,
@@ -148,6 +148,22 @@ def _alloc(book):
         slot = counters[C_HWM]
         counters[C_HWM] = slot + 1
     return slot
+
+
+@kernel
+def _price_ticks(instruments, instrument, a):
+    """The row's price in ticks of ``instrument``, or -1 when it is not a valid price there:
+    absent where one is needed, not a whole number of ticks, or outside the band.
+    Rows carry prices in the exchange's price unit (the gcd of all ticks)."""
+    if a.price_state != PRICE_OK:
+        return -1
+    per_tick = instruments[instrument, I_UNITS_PER_TICK]
+    if a.price % per_tick != 0:
+        return -1
+    ticks = a.price // per_tick
+    if ticks < instruments[instrument, I_MIN] or ticks > instruments[instrument, I_MAX]:
+        return -1
+    return ticks
 
 
 # --------------------------------------------------------------- matching
@@ -291,14 +307,14 @@ def on_new(book, out, a):
     if qty < 1 or qty > instruments[instrument, I_MAX_QTY]:
         return _reject(out, counters, a, R_BAD_QTY)
     is_market = a.order_type == MARKET
-    price = a.price
+    price = 0
     if is_market:
         if a.price_state != PRICE_ABSENT:
             return _reject(out, counters, a, R_BAD_PRICE)
-        price = 0
-    elif (a.price_state != PRICE_OK or price < instruments[instrument, I_MIN]
-          or price > instruments[instrument, I_MAX]):
-        return _reject(out, counters, a, R_BAD_PRICE)
+    else:
+        price = _price_ticks(instruments, instrument, a)
+        if price < 0:
+            return _reject(out, counters, a, R_BAD_PRICE)
     if not is_market and a.tif == POST_ONLY and _would_cross(book, side, instrument, tier, price):
         return _reject(out, counters, a, R_WOULD_CROSS)
     ids.insert(id_keys, id_slots, a.order_id, ids.ENDED)
@@ -352,10 +368,9 @@ def on_replace(book, out, a):
     old_price = level_price(ladders, ladder, order_i32[O_LEVEL, slot])
     new_price = old_price
     if a.price_state != PRICE_ABSENT:
-        if (a.price_state != PRICE_OK or a.price < instruments[instrument, I_MIN]
-                or a.price > instruments[instrument, I_MAX]):
+        new_price = _price_ticks(instruments, instrument, a)
+        if new_price < 0:
             return _reject(out, counters, a, R_BAD_PRICE)
-        new_price = a.price
     if new_price == old_price and new_qty <= open_qty:  # keeps its place in the queue
         order_i64[O_OPEN, slot] = new_qty
         level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= open_qty - new_qty

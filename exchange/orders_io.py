@@ -3,7 +3,7 @@
 No Python object is built per row. pyarrow reads the file in record batches with
 every column as raw bytes; Numba kernels then parse each batch straight from the
 Arrow buffers (offsets + data as numpy views): integers, exact decimals (prices to
-ticks of the row's instrument, goodput to basis points), the fixed words, and the
+units of the exchange's price unit, goodput to basis points), the fixed words, and the
 checks of SPEC §5 "Exact details". Parties, instruments and grade names are
 dictionary-encoded by pyarrow, so only the distinct values are looked at in Python.
 
@@ -234,8 +234,8 @@ def _match_word(offs, data, i, words, word_offs):
 
 @nb.njit(cache=True, inline="always")
 def _to_ticks(mant, places, tick_m, tick_e):
-    """Absolute ticks of mant * 10**-places at tick tick_m * 10**-tick_e; -1 when off tick
-    or unrepresentable (prices are never negative)."""
+    """mant * 10**-places in units of tick_m * 10**-tick_e (the exchange's price unit);
+    -1 when not a whole number of units or unrepresentable (prices are never negative)."""
     shift = tick_e - places
     num = mant
     if shift >= 0:
@@ -262,7 +262,7 @@ def _parse_batch(n, cols_offs, cols_data, present,
                  party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                  action_words, action_offs, side_words, side_offs, type_words, type_offs,
                  tif_words, tif_offs,
-                 tick_m, tick_e, uniform_tick, id_instrument,
+                 unit_m, unit_e,
                  seq0, state, out, err_rows, err_cols, err_kinds, err_aux):
     """Parse one batch of ``n`` rows into ``out`` (ACTION_DTYPE records).
 
@@ -364,21 +364,10 @@ def _parse_batch(n, cols_offs, cols_data, present,
             elif dstate == 2:
                 price_state = PRICE_INVALID
             elif dstate == 1:
-                ins = instrument
-                if act == ACT_REPLACE:
-                    if uniform_tick:
-                        ins = 0
-                    elif order_id in id_instrument:
-                        ins = id_instrument[order_id]
-                    else:
-                        ins = -1
-                if ins >= 0:
-                    ticks = _to_ticks(mant, places, tick_m[ins], tick_e[ins])
-                    if ticks >= 0:
-                        price_state = PRICE_OK
-                        price = ticks
-                    else:
-                        price_state = PRICE_INVALID
+                units = _to_ticks(mant, places, unit_m, unit_e)
+                if units >= 0:
+                    price_state = PRICE_OK
+                    price = units
                 else:
                     price_state = PRICE_INVALID
         if bad_col < 0 and uses_qty and act >= 0:
@@ -460,8 +449,6 @@ def _parse_batch(n, cols_offs, cols_data, present,
         rec.qty = q
         rec.min_grade = min_grade
         rec.goodput = goodput
-        if act == ACT_NEW and not uniform_tick and instrument >= 0:
-            id_instrument[order_id] = np.int32(instrument)
     state[0] = last_ts
     state[1] = has_last
     state[2] = n_bad
@@ -628,7 +615,7 @@ def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.n
     """(codes, map) for a dictionary-encoded column; an absent column maps to empty.
     The CSV reader already hands these columns over dictionary-encoded."""
     if arr is None:
-        return np.zeros(n, np.int32), np.array([M_EMPTY], np.int32)
+        return _ro(np.zeros(n, np.int32)), np.array([M_EMPTY], np.int32)
     encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
     dictionary = encoded.dictionary.to_pylist()
     indices = encoded.indices
@@ -637,7 +624,9 @@ def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.n
 
         indices = pc.fill_null(indices, len(dictionary))  # the map's last entry: empty
     codes = indices.to_numpy(zero_copy_only=False)
-    return codes.astype(np.int32, copy=False), mapper(dictionary)
+    if codes.dtype != np.int32 or codes.flags.writeable:
+        codes = _ro(codes.astype(np.int32))
+    return codes, mapper(dictionary)
 
 
 # =================================================================== reading
@@ -645,11 +634,9 @@ class _Reader:
     def __init__(self, config: ExchangeConfig):
         self.config = config
         self.interner = _Interner()
-        ticks = [_tick_parts(ins.tick) for ins in config.instruments]
-        self.tick_m = np.array([m for m, _ in ticks], np.int64)
-        self.tick_e = np.array([e for _, e in ticks], np.int64)
-        self.uniform = len(set(ticks)) == 1
-        self.id_instrument = nb.typed.Dict.empty(nb.types.int64, nb.types.int32)
+        # Prices are read in the exchange's price unit (the gcd of all ticks); the engine
+        # converts them to the order's own instrument, which a replace row does not name.
+        self.unit_m, self.unit_e = _tick_parts(config.price_unit)
         self.symbols = {ins.symbol.encode(): i for i, ins in enumerate(config.instruments)}
         self.grades = {g.name.encode(): i for i, g in enumerate(config.grades)}
         self.state = np.zeros(3, np.int64)
@@ -707,7 +694,7 @@ class _Reader:
                      party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                      _ACTION_W[0], _ACTION_W[1], _SIDE_W[0], _SIDE_W[1], _TYPE_W[0], _TYPE_W[1],
                      _TIF_W[0], _TIF_W[1],
-                     self.tick_m, self.tick_e, self.uniform, self.id_instrument,
+                     self.unit_m, self.unit_e,
                      self.rows, self.state, out,
                      self.err_rows, self.err_cols, self.err_kinds, self.err_aux)
         after = int(self.state[2])
@@ -875,6 +862,10 @@ def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
         raise OrdersError(f"{path}: not a readable Parquet file: {error}") from None
     names = handle.schema_arrow.names
     _check_header(names, str(path))
+    for name in ("price", "goodput"):
+        if name in names and pa.types.is_floating(handle.schema_arrow.field(name).type):
+            raise OrdersError(f"{path}: column {name!r} is floating point; store prices and goodput "
+                              "as text or decimal (floats never carry prices)")
     done = 0
     try:
         for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS):

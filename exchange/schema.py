@@ -66,7 +66,7 @@ R_CLOSED = 17
 # Price cell states in an action record (the kernel decides BAD_PRICE in its turn).
 PRICE_ABSENT = 0
 PRICE_OK = 1
-PRICE_INVALID = 2  # not a whole number of the instrument's ticks, or unrepresentable
+PRICE_INVALID = 2  # not a whole number of price units, or unrepresentable
 
 # min_grade cell: a grade index 0..G-1 (0 = best), or one of these.
 GRADE_ABSENT = -1
@@ -163,7 +163,7 @@ ACTION_DTYPE = np.dtype(
         ("order_type", np.int8),  # LIMIT / MARKET
         ("tif", np.int8),  # GTC / IOC / FOK / POST_ONLY
         ("price_state", np.int8),  # PRICE_ABSENT / PRICE_OK / PRICE_INVALID
-        ("price", np.int64),  # absolute ticks of the instrument (price / tick) when PRICE_OK
+        ("price", np.int64),  # price / config.price_unit (the gcd of all ticks; = ticks when all share one)
         ("qty", np.int64),  # GPU-hours; NO_VALUE when absent
         ("min_grade", np.int8),  # grade index, GRADE_ABSENT or GRADE_UNKNOWN
         ("goodput", np.int32),  # basis points (grade actions)

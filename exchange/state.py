@@ -10,7 +10,7 @@ import numpy as np
 from . import orderids_nb
 from .config import ExchangeConfig
 from .layout import (
-    BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, INSTRUMENT_COLUMNS,
+    BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
     L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_ROWS, ORDER_I64_ROWS, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
@@ -46,6 +46,7 @@ class BookState:
             self.instruments[i, I_MIN] = ins.min_ticks
             self.instruments[i, I_MAX] = ins.max_ticks
             self.instruments[i, I_MAX_QTY] = ins.max_qty
+            self.instruments[i, I_UNITS_PER_TICK] = config.units_per_tick(i)
             for side in (BUY, SELL):
                 for g in range(n_grades):
                     row = self.ladders[(i * 2 + side) * n_grades + g]

@@ -236,8 +236,11 @@ class _Dictionaries:
         self.max_len = max((len(e) for e in entries), default=0)
 
 
-def _iter_csv_blocks(table: Table):
-    """Yield the CSV bytes of ``table`` (header first), a block of rows at a time."""
+def _iter_csv_blocks(table: Table, buffers: int = 1):
+    """Yield the CSV bytes of ``table`` (header first), a block of rows at a time.
+
+    Each block is a view of one of ``buffers`` output buffers used in turn: it stays
+    valid until ``buffers`` more blocks have been yielded."""
     yield (",".join(c.name for c in table.columns) + "\n").encode()
     if table.n == 0:
         return
@@ -265,8 +268,9 @@ def _iter_csv_blocks(table: Table):
     rows = ncols + len(extra)
     block = min(BLOCK_ROWS, table.n)
     mat = np.empty((rows, block), np.int64)
-    out = np.empty(block * width, np.uint8)
-    for lo in range(0, table.n, block):
+    outs = [np.empty(block * width, np.uint8) for _ in range(max(1, buffers))]
+    for number, lo in enumerate(range(0, table.n, block)):
+        out = outs[number % len(outs)]
         hi = min(table.n, lo + block)
         m = mat[:, : hi - lo]
         for k, c in enumerate(table.columns):
@@ -423,6 +427,28 @@ def _tmp_name(directory: Path, name: str) -> Path:
     return Path(tmp)
 
 
+def _write_overlapped(handle, table: Table, digest) -> None:
+    """Write the table's CSV blocks from a second thread while the next block is being
+    formatted (the kernel, file writes and hashing all run without the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def sink(chunk):
+        if digest is not None:
+            digest.update(chunk)
+        handle.write(chunk)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer") as pool:
+        pending = None
+        try:
+            for chunk in _iter_csv_blocks(table, buffers=2):
+                if pending is not None:
+                    pending.result()  # the other buffer is free again
+                pending = pool.submit(sink, chunk)
+        finally:
+            if pending is not None:
+                pending.result()
+
+
 def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
                  digest_of: tuple[str, ...] = ("trades",)) -> dict[str, str]:
     """Write each table as ``<name>.csv`` (or ``.parquet``) in ``out_dir``, atomically:
@@ -448,10 +474,7 @@ def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
             digest = hashlib.sha256() if table.name in digest_of else None
             if fmt == "csv":
                 with open(tmp, "wb") as handle:
-                    for chunk in _iter_csv_blocks(table):
-                        if digest is not None:
-                            digest.update(chunk)
-                        handle.write(chunk)
+                    _write_overlapped(handle, table, digest)
             else:
                 if digest is not None:
                     for chunk in _iter_csv_blocks(table):

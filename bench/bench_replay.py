@@ -1,0 +1,55 @@
+"""End-to-end replay throughput: read (pyarrow + Numba parse), match (run_batch),
+write (Numba CSV formatting, atomic renames), on a generated order file.
+
+    pytest bench/bench_replay.py --benchmark-only              # 10 M rows (the target: 2 M rows/s)
+    BENCH_ROWS=1000000 pytest bench/bench_replay.py -s         # smaller
+
+The order file is generated once per (rows, seed) into ``$BENCH_DATA`` (default:
+``.benchmarks/data``) and reused. The read / match / write split is printed and
+stored in the benchmark's ``extra_info``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from exchange.config import ExchangeConfig
+from exchange.generate import generate_orders
+from exchange.replay import replay
+from exchange.writers import write_tables
+
+ROWS = int(os.environ.get("BENCH_ROWS", 10_000_000))
+SEED = int(os.environ.get("BENCH_SEED", 1))
+DATA = Path(os.environ.get("BENCH_DATA", ".benchmarks/data"))
+
+
+@pytest.fixture(scope="module")
+def orders_file() -> Path:
+    directory = DATA / f"orders-{ROWS}-{SEED}"
+    path = directory / "orders.csv"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        write_tables(directory, [generate_orders(ROWS, SEED)], "csv", digest_of=())
+    return path
+
+
+def test_replay_throughput(benchmark, orders_file, tmp_path):
+    config = ExchangeConfig.default()
+    replay(orders_file, config, tmp_path / "warm")  # compile / load the kernels once
+    results = []
+
+    def run():
+        results.append(replay(orders_file, config, tmp_path / "out"))
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    best = min(results, key=lambda r: r.seconds)
+    rate = best.rows / best.seconds
+    split = {k: round(v, 3) for k, v in best.timings.items()}
+    benchmark.extra_info.update(rows=best.rows, trades=len(best.trades), events=len(best.events),
+                                rows_per_s=round(rate), **{f"{k}_s": v for k, v in split.items()})
+    print(f"\nreplay of {best.rows:,} rows ({orders_file.stat().st_size / 1e6:.0f} MB): "
+          f"{best.seconds:.2f} s = {rate / 1e6:.2f} M rows/s; "
+          + ", ".join(f"{k} {v:.2f} s ({v / best.seconds:.0%})" for k, v in best.timings.items())
+          + f"; {len(best.trades):,} trades, {len(best.events):,} events")
