@@ -13,19 +13,15 @@ import textwrap
 EXIT_OK = 0
 EXIT_INPUT = 2
 
-DESCRIPTION = """\
-A goodput-graded order book for GPU-hour contracts.
-
-  replay    replay an order file into trades.csv, events.csv and book.csv
-  generate  write a realistic config.toml and orders.csv to try it on
-  settle    settle trades into take-or-pay statements (when available)
-"""
+DESCRIPTION = "A goodput-graded order book for GPU-hour contracts, with take-or-pay settlement."
 
 EPILOG = """\
 examples:
   compute-exchange replay samples/orders.csv --out out/
   compute-exchange generate --rows 1000000 --seed 7 --out data/
   compute-exchange replay data/orders.csv --config data/config.toml --out data/out
+  compute-exchange settle data/out/trades.csv --config data/config.toml --metering data/metering.csv --out data/bills
+  compute-exchange simulate --days 30 --seed 1 --out sim/
 """
 
 REPLAY_HELP = """\
@@ -88,12 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--config", metavar="CONFIG.toml",
                           help="configuration to generate for (default: the bundled sample's)")
 
-    try:
-        from contracts import cli as contracts_cli  # type: ignore
-    except ImportError:
-        contracts_cli = None
-    if contracts_cli is not None and hasattr(contracts_cli, "add_parser"):
-        contracts_cli.add_parser(sub)
+    from contracts import cli as contracts_cli
+    from simulation import cli as simulation_cli
+
+    contracts_cli.add_parser(sub)
+    simulation_cli.add_parser(sub)
     return parser
 
 
@@ -174,7 +169,11 @@ def main(argv=None) -> int:
             return _replay(args)
         if args.command == "generate":
             return _generate(args)
-        from contracts import cli as contracts_cli  # type: ignore
+        if args.command == "simulate":
+            from simulation import cli as simulation_cli
+
+            return int(simulation_cli.run(args) or 0)
+        from contracts import cli as contracts_cli
 
         return int(contracts_cli.run(args) or 0)
     except KeyboardInterrupt:

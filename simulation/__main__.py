@@ -1,0 +1,6 @@
+"""``python -m simulation simulate ...``: the simulate command without exchange/cli.py."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,596 @@
+"""The run loop: simulated hours of trading on every instrument, then delivery and settlement.
+
+    market = Market(config, SimulationParams(days=30, seed=1))
+    market.run()                    # every trading hour; instruments close at the end of their window
+    branch = market.settle()        # simulated metering -> contracts/ Settlement -> take-or-pay bills
+
+Only public names are used: ``exchange.engine.Exchange`` (submit, cancel,
+replace, regrade, close, trades, book, fork, state_digest), the configuration
+classes, and ``contracts`` (``Contracts``, ``Metering``, ``Settlement``,
+``PeriodResult``).
+
+Time: the trading clock counts hours from 0; ``ts`` is seconds since the start.
+Each instrument is a delivery window (``MODEL.YYYY-MM``); trading in it closes
+at the end of the run, or, for a window that starts earlier than the latest
+one, that many days before the end. After trading, each delivery period of a
+contract is one day of metering: providers' availability and goodput go on
+drifting (outages included) and buyers use a share of what is delivered.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from contracts import Contracts, Metering, PeriodResult, Settlement
+from exchange import ExchangeConfig, EventType
+from exchange.engine import Exchange
+
+from .agents import Buyers, MarketMakers, Providers, grade_premium
+
+HOUR = 3600
+MEASURE_EVERY = 6  # hours between goodput reports
+FILL, ACCEPTED, CANCELED, REPLACED = EventType.FILL, EventType.ACCEPTED, EventType.CANCELED, EventType.REPLACED
+
+# Reference effective prices ($ per GPU-hour at full goodput) of the GPU models the simulation knows.
+REFERENCE_PRICES = {
+    "A100": "1.200", "H100": "2.400", "H200": "3.100", "B200": "4.600", "GB200": "6.200",
+    "L40S": "0.850", "MI300X": "2.100",
+}
+# How much of the buyers' demand goes to each model (relative weights).
+DEMAND_WEIGHT = {"A100": 1.0, "H100": 2.0, "H200": 1.2, "B200": 0.8, "GB200": 0.5, "L40S": 0.6, "MI300X": 0.5}
+SYMBOL_RE = re.compile(r"(?P<model>[A-Za-z0-9]+)(?:-[A-Za-z0-9]+)*\.(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
+
+
+class SimulationError(ValueError):
+    """Options or a configuration the simulation cannot run with; the message says why."""
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    """What a run is made of. Same params and config -> same run, byte for byte."""
+
+    days: int = 30
+    seed: int = 0
+    buyers: int = 2000
+    providers: int = 60  # simulated providers, besides the configuration's
+    market_makers: bool = True
+    depth_day: int | None = None  # the moment of the depth picture (default: the middle)
+
+    def check(self) -> None:
+        for name in ("days", "seed", "buyers", "providers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SimulationError(f"{name} must be an integer, got {value!r}")
+        if self.days < 1:
+            raise SimulationError(f"days must be at least 1, got {self.days}")
+        if self.days > 3660:
+            raise SimulationError(f"days must be at most 3660, got {self.days}")
+        if self.seed < 0:
+            raise SimulationError(f"seed must be >= 0, got {self.seed}")
+        if self.buyers < 1:
+            raise SimulationError(f"buyers must be at least 1, got {self.buyers}")
+        if self.providers < 0:
+            raise SimulationError(f"providers must be >= 0, got {self.providers}")
+        if self.depth_day is not None and not 0 <= self.depth_day <= self.days:
+            raise SimulationError(
+                f"fork day (also the depth picture's day) must be in 0..{self.days}, got {self.depth_day}")
+
+    @property
+    def hours(self) -> int:
+        return self.days * 24
+
+    @property
+    def depth_hour(self) -> int:
+        day = self.days // 2 if self.depth_day is None else self.depth_day
+        return max(0, min(day * 24, self.hours) - 1)
+
+
+@dataclass(frozen=True)
+class InstrumentPlan:
+    """What the simulation knows of an instrument: its model, reference price and close."""
+
+    symbol: str
+    model: str
+    month: datetime.date
+    reference: Decimal  # $ per effective GPU-hour
+    close_hour: int  # trading ends at the end of hour close_hour - 1
+
+
+def plan_instruments(config: ExchangeConfig, days: int) -> tuple[InstrumentPlan, ...]:
+    """Check every instrument of ``config`` is one the simulation can trade; SimulationError if not."""
+    known = ", ".join(sorted(REFERENCE_PRICES))
+    parsed = []
+    for ins in config.instruments:
+        match = SYMBOL_RE.fullmatch(ins.symbol)
+        if not match or match["model"].upper() not in REFERENCE_PRICES:
+            raise SimulationError(
+                f"{config.source}: unknown instrument {ins.symbol!r}: the simulation trades monthly "
+                f"windows MODEL[-VARIANT].YYYY-MM of the GPU models {known}")
+        month = int(match["month"])
+        if not 1 <= month <= 12:
+            raise SimulationError(f"{config.source}: instrument {ins.symbol!r}: month {month:02d} is not 01..12")
+        model = match["model"].upper()
+        reference = Decimal(REFERENCE_PRICES[model])
+        if not ins.price_min * 2 <= reference <= ins.price_max / 2:
+            raise SimulationError(
+                f"{config.source}: instrument {ins.symbol!r}: its band [{ins.price_min}, {ins.price_max}] "
+                f"leaves no room around the {model} reference price {reference}")
+        parsed.append((ins.symbol, model, datetime.date(int(match["year"]), month, 1), reference))
+    latest = max(p[2] for p in parsed)
+    plans = []
+    for symbol, model, month, reference in parsed:
+        early_days = (latest - month).days  # a window that starts earlier closes earlier
+        close_hour = max(1, (days - early_days) * 24)
+        plans.append(InstrumentPlan(symbol, model, month, reference, close_hour))
+    return tuple(plans)
+
+
+def price_text(ticks: int, tick: Decimal) -> str:
+    """Exact decimal text of a price in ticks."""
+    return str(Decimal(ticks) * tick)
+
+
+@dataclass
+class Timings:
+    """Seconds spent, split into the engine (Exchange calls) and everything else."""
+
+    engine: float = 0.0
+    engine_calls: int = 0
+    agents: float = 0.0
+    settlement: float = 0.0
+
+    def copy(self) -> "Timings":
+        return copy.copy(self)
+
+
+@dataclass
+class Branch:
+    """One finished branch of a run: its exchange, trades and settlement, plus what the tables need."""
+
+    name: str
+    exchange: Exchange
+    trades: list
+    contracts: Contracts
+    settlement: Settlement | None
+    per_contract: dict  # column -> array over contracts (trade_id order): settlement totals
+    party_money: dict  # party -> (paid, received, fees) in micro-dollars over all periods
+    depth: list  # (side, price ticks, grade name, qty, effective ticks) of one book at one moment
+    depth_instrument: str
+    depth_hour: int
+    provider_grades: dict  # provider -> grade name at the end of trading ("-" ungraded)
+    notes: list = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def state_digest(self) -> str:
+        return self.exchange.state_digest()
+
+
+class Market:
+    """An exchange and its agents, stepped one simulated hour at a time.
+
+    ``fork()`` copies everything (the exchange through ``Exchange.fork()``, the
+    agents and the random generator) so both copies go on independently.
+    """
+
+    def __init__(self, config: ExchangeConfig | None = None, params: SimulationParams | None = None):
+        self.config = config if config is not None else ExchangeConfig.default()
+        self.params = params if params is not None else SimulationParams()
+        self.params.check()
+        self.plans = plan_instruments(self.config, self.params.days)
+        cfg, p = self.config, self.params
+        self.rng = np.random.default_rng([p.seed, 1])
+        self.exchange = Exchange(cfg)
+        self.timings = Timings()
+        self.hour = 0
+        self.name = "base"
+        self.notes: list[str] = []
+
+        n_inst = len(cfg.instruments)
+        self.n_inst = n_inst
+        self.floors = np.array([g.floor_bp for g in cfg.grades], np.int64)
+        self.premium = grade_premium(len(cfg.grades))
+        self.ticks = [ins.tick for ins in cfg.instruments]
+        self.min_ticks = np.array([ins.min_ticks for ins in cfg.instruments], np.int64)
+        self.max_ticks = np.array([ins.max_ticks for ins in cfg.instruments], np.int64)
+        self.max_qty = np.array([ins.max_qty for ins in cfg.instruments], np.float64)
+        self.symbols = [ins.symbol for ins in cfg.instruments]
+        self.base = np.array([float(plan.reference) for plan in self.plans])
+        self.ref = self.base.copy()
+        self.open_inst = np.ones(n_inst, bool)
+        self.close_hour = np.array([plan.close_hour for plan in self.plans], np.int64)
+
+        self.providers = Providers.create(self.rng, cfg.providers, p.providers, n_inst, self.floors)
+        self.makers = MarketMakers.create(self.symbols if p.market_makers else [])
+        weights = np.array([DEMAND_WEIGHT[plan.model] for plan in self.plans])
+        cheap = min(range(n_inst), key=lambda i: self.base[i])
+        self.buyers = Buyers.create(self.rng, p.buyers, weights / weights.sum(), cheap, len(cfg.grades))
+
+        names = self.providers.names + self.makers.names + self.buyers.names
+        self.agent_names = names
+        self.agent_index = {name: k for k, name in enumerate(names)}
+        self.n_prov, self.n_mm = len(self.providers), len(self.makers)
+        self.buyer0 = self.n_prov + self.n_mm
+        n_agents = len(names)
+        self.bought = np.zeros(n_agents * n_inst, np.int64)
+        self.sold = np.zeros(n_agents * n_inst, np.int64)
+        self.open_buy = np.zeros(n_agents * n_inst, np.int64)
+        self.open_sell = np.zeros(n_agents * n_inst, np.int64)
+        # goodput the exchange grades each provider by (config providers start registered)
+        self.provider_grade = np.array([cfg.grade_index(int(bp)) for bp in self.providers.reported_bp], np.int64)
+        self.mm_grade = cfg.grade_index(self.makers.goodput_bp)
+        self.mm_bid = [0] * self.n_mm
+        self.mm_ask = [0] * self.n_mm
+
+        # per order (index = order id): owner key (agent * n_inst + instrument), side, open qty, price index
+        self.next_id = 1
+        self.order_key = [0]
+        self.order_side = [0]
+        self.order_open = [0]
+        self.order_norm = [0.0]  # effective price / (1 + grade premium): what the reference tracks
+        self.expiry: dict[int, list] = {}
+        self.hour_volume = np.zeros(n_inst)
+        self.hour_notional = np.zeros(n_inst)
+        self.depth: list = []
+        self.depth_hour = p.depth_hour
+        self.registered = False
+
+    # ------------------------------------------------------------ branching
+    def fork(self, name: str = "alt") -> "Market":
+        """An independent copy of the whole market (exchange, agents, random state)."""
+        exchange = self.exchange
+        self.exchange = None
+        try:
+            clone = copy.deepcopy(self, {id(self.config): self.config})
+        finally:
+            self.exchange = exchange
+        start = time.perf_counter()
+        clone.exchange = exchange.fork()
+        clone.timings.engine += time.perf_counter() - start
+        clone.name = name
+        return clone
+
+    # ------------------------------------------------------------- engine calls
+    def call(self, method, *args, **kwargs):
+        start = time.perf_counter()
+        events = method(*args, **kwargs)
+        self.timings.engine += time.perf_counter() - start
+        self.timings.engine_calls += 1
+        if events:
+            self._observe(events)
+        return events
+
+    def _observe(self, events) -> None:
+        """Keep the agents' books: open and filled quantities, and the fills the reference tracks."""
+        key, side, open_, norm = self.order_key, self.order_side, self.order_open, self.order_norm
+        n_inst = self.n_inst
+        fills = 0
+        for ev in events:
+            kind = ev.event
+            if kind is FILL:
+                oid, qty = ev.order_id, ev.qty
+                k = key[oid]
+                if side[oid]:
+                    self.sold[k] += qty
+                    self.open_sell[k] -= qty
+                else:
+                    self.bought[k] += qty
+                    self.open_buy[k] -= qty
+                open_[oid] = ev.leaves_qty
+                fills += 1
+                if not fills & 1:  # the second FILL of a trade is the resting order: its price
+                    inst = k % n_inst
+                    self.hour_volume[inst] += qty
+                    self.hour_notional[inst] += qty * norm[oid]
+            elif kind is ACCEPTED or kind is REPLACED or kind is CANCELED:
+                oid = ev.order_id
+                if kind is CANCELED:
+                    delta = -ev.qty
+                    open_[oid] -= ev.qty
+                else:
+                    delta = ev.qty - open_[oid]
+                    open_[oid] = ev.qty
+                if side[oid]:
+                    self.open_sell[key[oid]] += delta
+                else:
+                    self.open_buy[key[oid]] += delta
+
+    def _new_order(self, agent: int, inst: int, side: int, norm: float) -> int:
+        oid = self.next_id
+        self.next_id += 1
+        self.order_key.append(agent * self.n_inst + inst)
+        self.order_side.append(side)
+        self.order_open.append(0)
+        self.order_norm.append(norm)
+        return oid
+
+    def _ticks(self, inst: np.ndarray, dollars: np.ndarray) -> np.ndarray:
+        ticks = np.rint(dollars / np.array([float(t) for t in self.ticks])[inst]).astype(np.int64)
+        return np.clip(ticks, self.min_ticks[inst], self.max_ticks[inst])
+
+    def _price(self, inst: int, ticks: int) -> str:
+        return price_text(ticks, self.ticks[inst])
+
+    @staticmethod
+    def goodput_text(bp: int) -> str:
+        return f"{bp // 10_000}.{bp % 10_000:04d}"
+
+    # ------------------------------------------------------------------ hours
+    @property
+    def done(self) -> bool:
+        return self.hour >= self.params.hours
+
+    def run(self) -> "Market":
+        """Trade every remaining hour (closing every window)."""
+        return self.run_until(self.params.hours)
+
+    def run_until(self, hour: int) -> "Market":
+        """Trade hours ``self.hour .. hour - 1``."""
+        while self.hour < min(hour, self.params.hours):
+            self.step()
+        return self
+
+    def step(self) -> None:
+        """One simulated hour: goodput reports, expiries, everyone's decisions, then closes."""
+        start = time.perf_counter()
+        engine_before = self.timings.engine
+        h, rng, ex = self.hour, self.rng, self.exchange
+        ts = h * HOUR
+        elapsed = h / max(1, self.params.hours)
+        if not self.registered:
+            self._register(ts)
+        if h % 24 == 0 and h:
+            self.buyers.new_day(rng)
+        if h % MEASURE_EVERY == 0:
+            self._measure(ts)
+        for oid in self.expiry.pop(h, ()):
+            if self.order_open[oid] > 0:
+                agent = self.order_key[oid] // self.n_inst
+                self.call(ex.cancel, oid, self.agent_names[agent], ts=ts)
+
+        n_inst = self.n_inst
+        # providers' asks
+        prov = self.providers
+        sold = self.sold.reshape(-1, n_inst)[: self.n_prov]
+        posted = self.open_sell.reshape(-1, n_inst)[: self.n_prov]
+        unsold = prov.capacity - sold - posted
+        p_who, p_inst, p_qty, p_raw, p_eff = prov.quotes(rng, self.provider_grade, self.ref, self.open_inst,
+                                                         unsold, elapsed, self.floors, 0.7 * self.base)
+        p_ticks = self._ticks(p_inst, p_raw)
+        p_life = rng.integers(24, 72, size=len(p_who))
+        # buyers' bids
+        buyers = self.buyers
+        b_key = (self.buyer0 + np.arange(len(buyers))) * n_inst + buyers.instrument
+        outstanding = buyers.need - self.bought[b_key] - self.open_buy[b_key]
+        b_who, b_qty, b_price, b_ioc = buyers.bids(rng, self.ref, self.open_inst, outstanding, elapsed,
+                                                   self.max_qty, self.premium)
+        b_inst = buyers.instrument[b_who]
+        b_ticks = self._ticks(b_inst, b_price)
+        b_life = rng.integers(6, 36, size=len(b_who))
+        # everyone in a random order, at random seconds within the hour
+        n_p, n_b = len(p_who), len(b_who)
+        order = rng.permutation(n_p + n_b)
+        offsets = np.sort(rng.integers(1, HOUR, size=n_p + n_b))
+        floors = self.floors
+        for slot, k in enumerate(order.tolist()):
+            t = ts + int(offsets[slot])
+            if k < n_p:
+                agent, inst, qty, ticks = int(p_who[k]), int(p_inst[k]), int(p_qty[k]), int(p_ticks[k])
+                grade = int(self.provider_grade[agent])
+                norm = ticks * float(self.ticks[inst]) * 10_000 / floors[grade] / (1 + self.premium[grade])
+                oid = self._new_order(agent, inst, 1, norm)
+                self.call(ex.submit, prov.names[agent], self.symbols[inst], "sell", qty,
+                           self._price(inst, ticks), order_id=oid, ts=t)
+                self.expiry.setdefault(h + int(p_life[k]), []).append(oid)
+            else:
+                k -= n_p
+                b = int(b_who[k])
+                inst, ticks = int(b_inst[k]), int(b_ticks[k])
+                grade = int(buyers.min_grade[b])
+                norm = ticks * float(self.ticks[inst]) / (1 + self.premium[grade])
+                oid = self._new_order(self.buyer0 + b, inst, 0, norm)
+                ioc = bool(b_ioc[k])
+                self.call(ex.submit, buyers.names[b], self.symbols[inst], "buy", int(b_qty[k]),
+                           self._price(inst, ticks), tif="ioc" if ioc else "gtc",
+                           min_grade=self.config.grades[grade].name, order_id=oid, ts=t)
+                if not ioc:
+                    self.expiry.setdefault(h + int(b_life[k]), []).append(oid)
+        self._make_markets(ts + HOUR - 1)
+        self._update_reference()
+        if h == self.depth_hour:
+            self._record_depth()
+        for inst in np.flatnonzero(self.open_inst & (self.close_hour <= h + 1)).tolist():
+            self.call(ex.close, self.symbols[inst], ts=ts + HOUR - 1)
+            self.open_inst[inst] = False
+        self.hour += 1
+        self.timings.agents += (time.perf_counter() - start) - (self.timings.engine - engine_before)
+
+    def _register(self, ts: int) -> None:
+        """Simulated providers and market makers report a first goodput (the grade action registers them)."""
+        configured = {p.party for p in self.config.providers}
+        for k, name in enumerate(self.providers.names):
+            if name not in configured:
+                self.call(self.exchange.regrade, name, self.goodput_text(int(self.providers.reported_bp[k])), ts=ts)
+        for name in self.makers.names:
+            self.call(self.exchange.regrade, name, self.goodput_text(self.makers.goodput_bp), ts=ts)
+        self.registered = True
+
+    def _measure(self, ts: int) -> None:
+        """Providers measure their goodput; a change is reported and the exchange regrades."""
+        measured = self.providers.measure(self.rng, MEASURE_EVERY)
+        changed = np.flatnonzero(measured != self.providers.reported_bp)
+        for k in changed.tolist():
+            self.call(self.exchange.regrade, self.providers.names[k], self.goodput_text(int(measured[k])), ts=ts)
+        self.providers.reported_bp = measured
+        self.provider_grade = np.sum(self.floors[None, :] > measured[:, None], axis=1)
+
+    def _make_markets(self, ts: int) -> None:
+        """Each market maker moves its two quotes to where it wants them (replace, or a fresh order)."""
+        if not self.n_mm:
+            return
+        n_inst, ex, mm = self.n_inst, self.exchange, self.makers
+        keys = (self.n_prov + np.arange(self.n_mm)) * n_inst + mm.instrument
+        inventory = (self.bought[keys] - self.sold[keys]).astype(np.float64)
+        grade = self.mm_grade
+        bid, ask, bid_qty, ask_qty = mm.quotes(self.ref, inventory, self.floors[grade] / 10_000,
+                                               self.premium[grade])
+        bid_ticks = self._ticks(mm.instrument, bid)
+        ask_ticks = self._ticks(mm.instrument, ask)
+        for m in range(self.n_mm):
+            inst = int(mm.instrument[m])
+            if not self.open_inst[inst]:
+                continue
+            agent = self.n_prov + m
+            for side, ids, ticks, qty in ((0, self.mm_bid, bid_ticks, bid_qty), (1, self.mm_ask, ask_ticks, ask_qty)):
+                q, t = int(qty[m]), int(ticks[m])
+                oid = ids[m]
+                resting = oid and self.order_open[oid] > 0
+                if resting and q == 0:
+                    self.call(ex.cancel, oid, mm.names[m], ts=ts)
+                elif resting:
+                    norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
+                    self.order_norm[oid] = norm / (1 + self.premium[grade])
+                    self.call(ex.replace, oid, mm.names[m], price=self._price(inst, t), qty=q, ts=ts)
+                elif q:
+                    norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
+                    oid = ids[m] = self._new_order(agent, inst, side, norm / (1 + self.premium[grade]))
+                    self.call(ex.submit, mm.names[m], self.symbols[inst], "buy" if side == 0 else "sell", q,
+                               self._price(inst, t), min_grade=self.config.grades[min(2, len(self.floors) - 1)].name
+                               if side == 0 else None, order_id=oid, ts=ts)
+
+    def _update_reference(self) -> None:
+        """The reference follows the hour's fills (quality-adjusted), with a pull back to its base."""
+        traded = self.hour_volume > 0
+        vwap = np.where(traded, self.hour_notional / np.maximum(self.hour_volume, 1), self.ref)
+        noise = self.rng.normal(0.0, 0.002, size=self.n_inst)
+        self.ref = self.ref + 0.15 * (vwap - self.ref) + 0.02 * (self.base - self.ref) + noise * self.ref
+        self.ref = np.clip(self.ref, 0.3 * self.base, 3.0 * self.base)
+        self.hour_volume[:] = 0
+        self.hour_notional[:] = 0
+
+    def _record_depth(self) -> None:
+        """The first instrument's book at this moment: (side, price ticks, grade, qty, effective ticks)."""
+        symbol = self.symbols[0]
+        start = time.perf_counter()
+        book = self.exchange.book(symbol)
+        self.timings.engine += time.perf_counter() - start
+        floors = {g.name: g.floor_bp for g in self.config.grades}
+        rows = []
+        for order in book:
+            if order.side == 0:
+                rows.append(("buy", order.price, order.min_grade, order.qty, order.price))
+            else:
+                rows.append(("sell", order.price, order.grade, order.qty,
+                             order.price * 10_000 // floors[order.grade]))
+        self.depth = rows
+
+    # -------------------------------------------------------------- settlement
+    def settle(self, statements: bool = False) -> Branch:
+        """Close what is still open, simulate delivery metering and settle every contract.
+
+        ``statements=True`` keeps every statement line in the Settlement (for
+        ``contracts.write_reports``); otherwise only per-contract totals are kept.
+        """
+        self.run()
+        start = time.perf_counter()
+        for inst in np.flatnonzero(self.open_inst).tolist():
+            self.call(self.exchange.close, self.symbols[inst], ts=self.hour * HOUR)
+            self.open_inst[inst] = False
+        t0 = time.perf_counter()
+        trades = self.exchange.trades()
+        self.timings.engine += time.perf_counter() - t0
+        contracts = Contracts.from_trades(self.config, trades)
+        n = len(contracts)
+        totals = {name: np.zeros(n, np.int64) for name in (
+            "sched", "avail", "taken", "minimum", "deficiency", "makeup", "billable", "charge", "credit",
+            "net", "fee_each", "buyer_pays", "provider_receives", "pay_per_use")}
+        money = {}
+        settlement = None
+        if n:
+            settlement = Settlement(self.config, contracts, keep_lines=True)
+            settlement.add_metering(self.metering(contracts))
+            paid = np.zeros(len(contracts.parties), np.int64)
+            received, fees = paid.copy(), paid.copy()
+            for _ in range(settlement.periods):
+                result = settlement.settle_period()
+                if not result.conserved:
+                    raise AssertionError(f"settlement period {result.period} does not conserve money")
+                k, lines = result.contract, result.lines
+                for name in totals:
+                    if name == "pay_per_use":
+                        totals[name][k] += lines["taken"] * contracts.p[k]
+                    else:
+                        totals[name][k] += lines[name]
+                paid += result.party_sums[:, 0]
+                received += result.party_sums[:, 1]
+                fees += result.party_sums[:, 2]
+                if not statements:  # keep the period's money, drop its lines
+                    settlement.results[-1] = PeriodResult(result.period, None, None, result.party_sums)
+            money = {name: (int(paid[k]), int(received[k]), int(fees[k]))
+                     for k, name in enumerate(contracts.parties)}
+        grades = [g.name for g in self.config.grades]
+        provider_grades = {name: (grades[g] if g < len(grades) else "-")
+                           for name, g in zip(self.providers.names, self.provider_grade.tolist())}
+        provider_grades.update({name: grades[self.mm_grade] for name in self.makers.names})
+        self.timings.settlement += time.perf_counter() - start
+        return Branch(self.name, self.exchange, trades, contracts, settlement, totals, money, self.depth,
+                      self.symbols[0], self.depth_hour, provider_grades, list(self.notes), self.timings.copy())
+
+    def metering(self, contracts: Contracts) -> Metering:
+        """One metering row per contract and delivery period, from simulated delivery days.
+
+        Providers go on drifting around their quality, with outages (1-3 days,
+        part of the hours unavailable, goodput down); buyers use their usual
+        share of what is delivered, a buyer that left uses nothing. The random
+        draws depend only on the seed and the agents, so two branches of a run
+        meter the same weather.
+        """
+        n, P = len(contracts), contracts.max_periods
+        rng = np.random.default_rng([self.params.seed, 2])
+        n_agents = len(self.agent_names)
+        n_prov = self.n_prov
+        # providers: goodput path, availability
+        quality = np.concatenate([self.providers.quality, np.full(self.n_mm, float(self.makers.goodput_bp))])
+        goodput = np.concatenate([self.providers.goodput, np.full(self.n_mm, float(self.makers.goodput_bp))])
+        noise = rng.standard_normal((P, len(quality)))
+        start = rng.random((P, len(quality))) < 0.02
+        length = rng.integers(1, 4, size=(P, len(quality)))
+        share_up = rng.uniform(0.0, 0.6, size=(P, len(quality)))
+        drop = rng.uniform(500.0, 3000.0, size=(P, len(quality)))
+        gp = np.zeros((n_agents, P), np.int64)
+        avail_share = np.ones((n_agents, P))
+        left = np.zeros(len(quality), np.int64)
+        left[: n_prov] = self.providers.outage_left[: n_prov] // 24
+        for t in range(P):
+            goodput = goodput + 0.5 * (quality - goodput) + 60.0 * noise[t]
+            left = np.where(left > 0, left - 1, np.where(start[t], length[t], 0))
+            down = left > 0
+            measured = np.where(down, goodput - drop[t], goodput)
+            gp[: len(quality), t] = np.clip(np.round(measured), 0, 10_000).astype(np.int64)
+            avail_share[: len(quality), t] = np.where(down, share_up[t], 1.0)
+        # buyers: usage share per day (market makers resell nearly everything)
+        use = np.ones((n_agents, P))
+        use[n_prov: self.buyer0] = 0.95
+        daily = rng.normal(0.0, 0.08, size=(len(self.buyers), P))
+        base_use = np.where(self.buyers.active, self.buyers.use, 0.0)
+        use[self.buyer0:] = np.clip(base_use[:, None] + daily, 0.0, 1.1) * (base_use[:, None] > 0)
+
+        agent_of = np.array([self.agent_index[name] for name in contracts.parties], np.int64)
+        seller, buyer = agent_of[contracts.provider], agent_of[contracts.buyer]
+        contract = np.repeat(np.arange(n, dtype=np.int64), P)
+        period = np.tile(np.arange(P, dtype=np.int64), n)
+        keep = period < contracts.periods[contract]
+        contract, period = contract[keep], period[keep]
+        qty, periods = contracts.qty[contract], contracts.periods[contract]
+        sched = qty // periods + (period < qty % periods)
+        available = np.floor(sched * avail_share[seller[contract], period]).astype(np.int64)
+        used = np.floor(available * use[buyer[contract], period]).astype(np.int64)
+        goodput_bp = gp[seller[contract], period]
+        lines = np.arange(1, len(contract) + 1, dtype=np.int64)
+        return Metering(contract, period, available, used, goodput_bp, lines, source="<simulated metering>")
