@@ -1,0 +1,40 @@
+"""The benchmarks, run once in a minimal mode so they cannot rot (no timing asserted).
+
+* every hot-path case of bench/test_hotpath.py: set up, run once, check its result;
+* the runner (``python -m bench``) on tiny sizes, in this process, every workload and
+  part except the cold-compile subprocess (slow: it compiles every kernel afresh).
+"""
+import json
+
+import pytest
+
+from bench import runner
+from bench.test_hotpath import ALL_CASES, PerCall
+
+
+@pytest.mark.parametrize("name", list(ALL_CASES))
+def test_hotpath_case_once(name):
+    case, check = ALL_CASES[name]()
+    check(*case.once())
+
+
+def test_per_call_case_once():
+    per_call = PerCall()
+    PerCall.check(per_call.run())
+
+
+def test_runner_tiny(tmp_path):
+    messages = []
+    report = runner.main(["--quick", "--in-process", "--sizes", "2000", "--runs", "1", "--deep-resting", "2000",
+                          "--latency-calls", "500", "--peer-size", "1500", "--scaling-size", "3000",
+                          "--max-threads", "2", "--skip", "compile", "--out", str(tmp_path)],
+                         log=messages.append)
+    assert {r["workload"] for r in report["workloads"]} == {"standard", "flash", "deep", "graded", "many"}
+    for row in report["workloads"]:
+        assert row["kernel"]["actions_per_s"] > 0 and row["events"] >= row["size"]
+    assert report["latency"]["p50_ns"] > 0
+    engines = report["side_by_side"]["engines"]
+    assert len({(r["trades"], r["volume"]) for r in engines}) == 1 and len(engines) >= 3
+    assert [p["threads"] for p in report["scaling"]["points"]] == [1, 2]
+    assert json.loads((tmp_path / "results.json").read_text())["machine"]["cpus"]
+    assert "| standard |" in (tmp_path / "results.md").read_text()
