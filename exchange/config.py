@@ -7,6 +7,7 @@ float through its shortest repr, so ``0.001`` is exactly 0.001).
 """
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -148,7 +149,7 @@ class ExchangeConfig:
     settlement: SettlementTerms = field(default_factory=SettlementTerms)
     source: str = "<default>"
 
-    @property
+    @functools.cached_property
     def price_unit(self) -> Decimal:
         """The finest price step of the exchange: the gcd of all instruments' ticks.
 

@@ -35,7 +35,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
         base, n = int(ladders[ladder, L_BASE]), int(ladders[ladder, L_NLEVELS])
         instrument = int(ladders[ladder, L_INSTRUMENT])
         count = 0
-        heads = state.level_link[LV_HEAD, base: base + n]
+        heads = state.level_link[LV_HEAD, base: base + n] - 1  # stored as slot + 1
         occupied = np.flatnonzero(heads != -1)
         assert not np.any(state.level_qty[base: base + n][heads == -1]), (
             f"ladder {ladder}: quantity on an empty level")
@@ -58,7 +58,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
                 total += open_qty
                 count += 1
                 prev, slot = slot, int(o32[O_NEXT, slot])
-            assert state.level_link[LV_TAIL, base + level] == prev, f"ladder {ladder} level {level}: bad tail"
+            assert state.level_link[LV_TAIL, base + level] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
             assert state.level_qty[base + level] == total, f"ladder {ladder} level {level}: level qty"
         mask = heads != -1
         for layer in range(BIT_LAYERS):  # a bit is set iff its level (or word below) is occupied

@@ -2,7 +2,8 @@
 
 A ladder is one (instrument, side, grade) book: an array of price levels indexed
 so that level 0 is the side's best price. Each level holds a doubly linked FIFO of
-order slots. A four-layer occupancy bitset (64-way) finds the next non-empty level
+order slots; ``level_link`` stores its ends as slot + 1, so 0 means empty and a
+ladder that was never used stays in zero pages the OS has not even allocated. A four-layer occupancy bitset (64-way) finds the next non-empty level
 in O(log64 levels) word operations, so best-price tracking stays fast when a level
 empties or the price jumps across thousands of ticks.
 
@@ -77,6 +78,12 @@ def next_level(bits, ladders, ladder, start):
 
 
 @kernel
+def level_head(level_link, g):
+    """First slot at global level g, or -1 when the level is empty."""
+    return level_link[LV_HEAD, g] - 1
+
+
+@kernel
 def level_price(ladders, ladder, level):
     """Price in ticks of a level (raw for asks, effective for bids)."""
     return ladders[ladder, L_ANCHOR] + ladders[ladder, L_SIGN] * level
@@ -95,16 +102,16 @@ def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, la
     order_i32[O_LADDER, slot] = ladder
     order_i32[O_LEVEL, slot] = level
     order_i32[O_NEXT, slot] = -1
-    tail = level_link[LV_TAIL, g]
+    tail = level_link[LV_TAIL, g] - 1
     order_i32[O_PREV, slot] = tail
     if tail == -1:
-        level_link[LV_HEAD, g] = slot
+        level_link[LV_HEAD, g] = slot + 1
         bits_set(bits, ladders, ladder, level)
         if level < ladders[ladder, L_BEST]:
             ladders[ladder, L_BEST] = level
     else:
         order_i32[O_NEXT, tail] = slot
-    level_link[LV_TAIL, g] = slot
+    level_link[LV_TAIL, g] = slot + 1
     level_qty[g] += order_i64[O_OPEN, slot]
     ladders[ladder, L_COUNT] += 1
 
@@ -118,16 +125,16 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
     prev = order_i32[O_PREV, slot]
     nxt = order_i32[O_NEXT, slot]
     if prev == -1:
-        level_link[LV_HEAD, g] = nxt
+        level_link[LV_HEAD, g] = nxt + 1
     else:
         order_i32[O_NEXT, prev] = nxt
     if nxt == -1:
-        level_link[LV_TAIL, g] = prev
+        level_link[LV_TAIL, g] = prev + 1
     else:
         order_i32[O_PREV, nxt] = prev
     level_qty[g] -= order_i64[O_OPEN, slot]
     ladders[ladder, L_COUNT] -= 1
-    if level_link[LV_HEAD, g] == -1:
+    if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
         if level == ladders[ladder, L_BEST]:
             ladders[ladder, L_BEST] = next_level(bits, ladders, ladder, level + 1)
@@ -148,7 +155,7 @@ def cursors_open(cursors, ladders, level_link, first_ladder, count):
         cursors[K_LADDER, k] = ladder
         cursors[K_LEVEL, k] = best
         if best < ladders[ladder, L_NLEVELS]:
-            cursors[K_SLOT, k] = level_link[LV_HEAD, ladders[ladder, L_BASE] + best]
+            cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + best)
         else:
             cursors[K_SLOT, k] = -1
 
@@ -165,7 +172,7 @@ def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
     level = next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1)
     cursors[K_LEVEL, k] = level
     if level < ladders[ladder, L_NLEVELS]:
-        cursors[K_SLOT, k] = level_link[LV_HEAD, ladders[ladder, L_BASE] + level]
+        cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + level)
     else:
         cursors[K_SLOT, k] = -1
 

@@ -41,7 +41,7 @@ L_WORDS = 14  # 14..17: words in each layer
 LADDER_COLUMNS = 18
 BIT_LAYERS = 4  # 64**4 = 16.7 M levels per ladder, above the 10 M config limit
 
-# level_link[row, level]: FIFO queue ends of each price level.
+# level_link[row, level]: FIFO queue ends of each price level, as slot + 1 (0 = empty).
 LV_HEAD = 0
 LV_TAIL = 1
 

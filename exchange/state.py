@@ -67,7 +67,7 @@ class BookState:
                         bit_base += words
                         n_bits = words
                     level_base += ins.n_levels
-        self.level_link = np.full((2, level_base), -1, np.int32)
+        self.level_link = np.zeros((2, level_base), np.int32)  # slot + 1; 0 = empty level
         self.level_qty = np.zeros(level_base, np.int64)
         self.bits = np.zeros(bit_base, np.uint64)
         self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)

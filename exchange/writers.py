@@ -44,29 +44,66 @@ _POW10 = np.array([10**k for k in range(20)], np.uint64)
 
 
 @nb.njit(cache=True, inline="always")
-def _put_uint(out, pos, u, nd):
-    """Write ``u`` (uint64) as exactly ``nd`` digits at ``pos`` (zero-padded); two at a time."""
-    end = pos + nd
+def _put_pairs(out, end, v, nd):
+    """Write ``v`` (< 10**nd, nd <= 8) as ``nd`` digits ending at ``end``, two at a time."""
     p = end
     hundred = np.uint64(100)
-    while p - pos >= 2:
-        q = u // hundred
-        r = np.int64(u - q * hundred) * 2
+    while p - (end - nd) >= 2:
+        q = v // hundred
+        r = (v - q * hundred) * np.uint64(2)
         p -= 2
         out[p] = _DIGITS2[r]
-        out[p + 1] = _DIGITS2[r + 1]
+        out[p + 1] = _DIGITS2[r + np.uint64(1)]
+        v = q
+    if p > end - nd:
+        out[p - 1] = np.uint64(48) + v
+
+
+@nb.njit(cache=True, inline="always")
+def _put_uint(out, pos, u, nd):
+    """Write ``u`` (uint64) as exactly ``nd`` digits at ``pos`` (zero-padded).
+
+    Eight digits at a time are split off first, each written as two independent
+    groups of four, so long numbers (19-digit timestamps) do not form one long chain
+    of divisions."""
+    end = pos + nd
+    p = end
+    e8 = np.uint64(100000000)
+    e4 = np.uint64(10000)
+    while p - pos > 8:
+        q = u // e8
+        r = u - q * e8
+        hi = r // e4
+        _put_pairs(out, p, r - hi * e4, 4)
+        _put_pairs(out, p - 4, hi, 4)
+        p -= 8
         u = q
-    if p > pos:
-        out[pos] = 48 + np.int64(u % np.uint64(10))
+    _put_pairs(out, p, u, p - pos)
     return end
 
 
 @nb.njit(cache=True, inline="always")
 def _ndigits(u):
-    nd = 1
-    while nd < 20 and u >= _POW10[nd]:
-        nd += 1
-    return nd
+    """Decimal digits of ``u`` (uint64), by a few comparisons."""
+    if u < _POW10[8]:
+        if u < _POW10[4]:
+            if u < _POW10[2]:
+                return 2 if u >= _POW10[1] else 1
+            return 4 if u >= _POW10[3] else 3
+        if u < _POW10[6]:
+            return 6 if u >= _POW10[5] else 5
+        return 8 if u >= _POW10[7] else 7
+    if u < _POW10[16]:
+        if u < _POW10[12]:
+            if u < _POW10[10]:
+                return 10 if u >= _POW10[9] else 9
+            return 12 if u >= _POW10[11] else 11
+        if u < _POW10[14]:
+            return 14 if u >= _POW10[13] else 13
+        return 16 if u >= _POW10[15] else 15
+    if u < _POW10[18]:
+        return 18 if u >= _POW10[17] else 17
+    return 20 if u >= _POW10[19] else 19
 
 
 @nb.njit(cache=True, inline="always")
