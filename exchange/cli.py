@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 
 EXIT_OK = 0
 EXIT_INPUT = 2

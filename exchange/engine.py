@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .layout import (
 from .matching_nb import dump_book, process, process_one
 from .schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
-    EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, MARKET, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
+    EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
     PRICE_INVALID, PRICE_OK, SELL, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS, Event,
     EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade,
 )
