@@ -284,7 +284,6 @@ class Exchange:
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None) -> list[Event]:
         """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys)."""
-        party_index = self._party(party)
         side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
         if side_code is None:
             side_code = _word(side, SIDE_WORDS, Side, "side")
@@ -310,7 +309,8 @@ class Exchange:
         else:
             raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
         price_cell = self._price(price)
-        return self._apply(ACT_NEW, self._time(ts), order_id, party_index, instrument_index,
+        ts = self._time(ts)
+        return self._apply(ACT_NEW, ts, order_id, self._party(party), instrument_index,
                            side_code, type_code, tif_code, price_cell, qty, grade)
 
     def cancel(self, order_id, party, *, ts=None) -> list[Event]:
@@ -322,19 +322,20 @@ class Exchange:
     def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
         """New price and/or new open quantity for a resting order (SPEC §4 Replace)."""
         order_id = self._order_id(order_id)
-        party_index = self._party(party)
         qty = _integer(qty, "qty", allow_none=True)
-        return self._apply(ACT_REPLACE, self._time(ts), order_id, party_index,
-                           price=self._price(price), qty=NO_VALUE if qty is None else qty)
+        price_cell = self._price(price)
+        ts = self._time(ts)
+        return self._apply(ACT_REPLACE, ts, order_id, self._party(party), price=price_cell,
+                           qty=NO_VALUE if qty is None else qty)
 
     def regrade(self, party, goodput, *, ts=None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
-        party_index = self._party(party)
         number = _decimal(goodput, "goodput", allow_int=False)
         scaled = number * BP
         if scaled != scaled.to_integral_value() or not 0 <= number <= 1:
             raise ValueError(f"goodput: {goodput!r} must be in [0, 1] with at most 4 decimal places")
-        return self._apply(ACT_GRADE, self._time(ts), party=party_index, goodput=int(scaled))
+        ts = self._time(ts)
+        return self._apply(ACT_GRADE, ts, party=self._party(party), goodput=int(scaled))
 
     def close(self, instrument, *, ts=None) -> list[Event]:
         """End trading in an instrument: its resting orders are cancelled."""

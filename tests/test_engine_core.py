@@ -148,3 +148,20 @@ def test_apply_runs_a_step_of_actions_like_the_same_calls_one_by_one():
     rows["ts"] = 1
     with pytest.raises(ValueError, match="ts"):
         at_once.apply(rows)
+
+
+@pytest.mark.parametrize("engine_cls", [Exchange, ReferenceExchange], ids=["numba", "reference"])
+def test_a_call_that_raises_changes_nothing_not_even_the_party_table(engine_cls):
+    ex = engine_cls(WIDE)
+    digest = ex.state_digest()
+    for bad in (lambda: ex.submit("newcomer", "W", "buy", 1.5, "2.000"),
+                lambda: ex.submit("newcomer", "W", "buy", 1, 2.0),
+                lambda: ex.replace(1, "newcomer", qty="3"),
+                lambda: ex.regrade("newcomer", 0.9),
+                lambda: ex.cancel(0, "newcomer")):
+        with pytest.raises(ValueError):
+            bad()
+    assert ex.state_digest() == digest
+    if engine_cls is Exchange:
+        assert "newcomer" not in ex.parties
+    assert ex.submit("b", "W", "buy", 1, "2.000")[0].seq == 0
