@@ -13,7 +13,7 @@ next_level O(log64 n).
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .kernel import kernel
+from .kernel import helper, kernel
 from .layout import (
     BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
     L_DEN, L_NLEVELS, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_LADDER, O_LEVEL,
@@ -24,12 +24,12 @@ _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@kernel
+@helper
 def _bit(index):
     return _ONE << np.uint64(index & 63)
 
 
-@kernel
+@helper
 def bits_set(bits, ladders, ladder, level):
     """Mark ``level`` non-empty in every layer."""
     index = level
@@ -39,7 +39,7 @@ def bits_set(bits, ladders, ladder, level):
         index >>= 6
 
 
-@kernel
+@helper
 def bits_clear(bits, ladders, ladder, level):
     """Mark ``level`` empty; clear upper layers only where a whole word emptied."""
     index = level
@@ -77,25 +77,25 @@ def next_level(bits, ladders, ladder, start):
         layer += 1
 
 
-@kernel
+@helper
 def level_head(level_link, g):
     """First slot at global level g, or -1 when the level is empty."""
     return level_link[LV_HEAD, g] - 1
 
 
-@kernel
+@helper
 def level_price(ladders, ladder, level):
     """Price in ticks of a level (raw for asks, effective for bids)."""
     return ladders[ladder, L_ANCHOR] + ladders[ladder, L_SIGN] * level
 
 
-@kernel
+@helper
 def price_level(ladders, ladder, price):
     """Level index of a price in ticks (the inverse of level_price)."""
     return ladders[ladder, L_SIGN] * (price - ladders[ladder, L_ANCHOR])
 
 
-@kernel
+@helper
 def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
     """Append a slot at the tail of its level (it becomes the last to arrive)."""
     g = ladders[ladder, L_BASE] + level
@@ -116,7 +116,7 @@ def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, la
     ladders[ladder, L_COUNT] += 1
 
 
-@kernel
+@helper
 def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
     """Unlink a slot from its level, keeping the best level current."""
     ladder = order_i32[O_LADDER, slot]
@@ -146,7 +146,7 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
 # ladder, and at each step the cursor whose order ranks first.
 
 
-@kernel
+@helper
 def cursors_open(cursors, ladders, level_link, first_ladder, count):
     """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
     for k in range(count):
@@ -160,7 +160,7 @@ def cursors_open(cursors, ladders, level_link, first_ladder, count):
             cursors[K_SLOT, k] = -1
 
 
-@kernel
+@helper
 def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
     """Move cursor k to the next order of its ladder in priority order."""
     slot = cursors[K_SLOT, k]
@@ -177,7 +177,7 @@ def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
         cursors[K_SLOT, k] = -1
 
 
-@kernel
+@helper
 def cursors_pick(cursors, order_i64, ladders, count):
     """The cursor whose order ranks first, or -1 when all are exhausted.
 

@@ -12,7 +12,7 @@ events; the kernels raise nothing.
 """
 import numpy as np
 
-from .kernel import kernel
+from .kernel import helper, kernel
 
 from . import orderids_nb as ids
 from .ladder_nb import (
@@ -36,7 +36,7 @@ from .schema import (
 
 
 # ------------------------------------------------------------------ output
-@kernel
+@helper
 def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
     events = out[0]
     n = counters[C_EVENT_COUNT]
@@ -52,12 +52,12 @@ def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
     counters[C_EVENT_COUNT] = n + 1
 
 
-@kernel
+@helper
 def _reject(out, counters, a, reason):
     emit(out, counters, a.seq, a.ts, a.order_id, EV_REJECTED, reason, a.qty, NO_VALUE, 0)
 
 
-@kernel
+@helper
 def _record_trade(out, counters, seq, ts, instrument, aggressor, buy_id, sell_id, buyer, seller,
                   grade, price, qty):
     trades = out[1]
@@ -82,19 +82,19 @@ def _record_trade(out, counters, seq, ts, instrument, aggressor, buy_id, sell_id
 
 
 # ------------------------------------------------------------ order slots
-@kernel
+@helper
 def ladder_of(grade_floor, instrument, side, tier):
     """Ladder id of (instrument, side, grade) -- ``tier`` is the min_grade for bids."""
     return (instrument * 2 + side) * grade_floor.shape[0] + tier
 
 
-@kernel
+@helper
 def cross(bid_price, ask_price, factor):
     """Does a bid (effective ticks) meet an ask (raw ticks) of grade ``factor`` bp?"""
     return bid_price * factor >= ask_price * BP
 
 
-@kernel
+@helper
 def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, arrival):
     """Fill a slot's fields and append it to its level; asks also join the provider's list."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
@@ -117,7 +117,7 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
     counters[C_LIVE] += 1
 
 
-@kernel
+@helper
 def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
@@ -138,7 +138,7 @@ def _end(book, slot):
     counters[C_LIVE] -= 1
 
 
-@kernel
+@helper
 def _alloc(book):
     order_i32, counters = book[1], book[12]
     slot = counters[C_FREE]
@@ -150,7 +150,7 @@ def _alloc(book):
     return slot
 
 
-@kernel
+@helper
 def _price_ticks(instruments, instrument, a):
     """The row's price in ticks of ``instrument``, or -1 when it is not a valid price there:
     absent where one is needed, not a whole number of ticks, or outside the band.
@@ -167,7 +167,7 @@ def _price_ticks(instruments, instrument, a):
 
 
 # --------------------------------------------------------------- matching
-@kernel
+@helper
 def _counter_ladders(grade_floor, side, instrument, tier):
     """The ladders an incoming order may meet: (first ladder, count).
 
@@ -196,7 +196,7 @@ def _would_cross(book, side, instrument, tier, price):
     return cross(counter_price, price, grade_floor[tier])
 
 
-@kernel
+@helper
 def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, qty,
            dry_run):
     """Meet counter-orders in priority order; returns (remaining, stopped_by_self_trade).
@@ -252,7 +252,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
     return remaining, False
 
 
-@kernel
+@helper
 def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
              qty):
     """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
@@ -278,7 +278,7 @@ def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price,
 
 
 # ---------------------------------------------------------------- actions
-@kernel
+@helper
 def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
         book[7], book[8], book[9], book[10], book[11], book[12])
@@ -325,7 +325,7 @@ def on_new(book, out, a):
              is_market, a.tif, qty)
 
 
-@kernel
+@helper
 def _resting_slot(book, out, a):
     """Slot of the resting order a cancel/replace names, or -1 after rejecting it."""
     order_i32, id_keys, id_slots, counters = book[1], book[10], book[11], book[12]
@@ -340,7 +340,7 @@ def _resting_slot(book, out, a):
     return slot
 
 
-@kernel
+@helper
 def on_cancel(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
@@ -350,7 +350,7 @@ def on_cancel(book, out, a):
     emit(out, book[12], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
 
 
-@kernel
+@helper
 def on_replace(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
@@ -388,7 +388,7 @@ def on_replace(book, out, a):
              False, tif, new_qty)
 
 
-@kernel
+@helper
 def grade_of(grade_floor, goodput_bp):
     """Best grade whose floor is at or below the goodput; G when ungraded."""
     for g in range(grade_floor.shape[0]):
@@ -487,7 +487,7 @@ def on_close(book, out, a):
 
 
 # ------------------------------------------------------------------ batch
-@kernel
+@helper
 def _room_needed(book, out):
     """Which array must grow before the next action could overflow it (DONE if none)."""
     order_i64, id_keys, counters = book[0], book[10], book[12]
@@ -551,7 +551,7 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     a.qty = qty
     a.min_grade = min_grade
     a.goodput = goodput
-    _, status = process(row, 0, book, out)
+    _, status = process(row, np.int64(0), book, out)
     return status
 
 

@@ -11,21 +11,21 @@ ids in one 64-byte line and scatters the runs (Fibonacci hashing of ``id >> 3``)
 a stream of new orders then costs one cache miss per 8 ids instead of one each.
 """
 import numpy as np
-from .kernel import kernel
+from .kernel import helper, kernel
 
 EMPTY = 0
 ENDED = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@kernel
+@helper
 def _bucket(order_id, mask):
     run = np.uint64(order_id >> 3) * _GOLDEN
     scattered = np.int64((run >> np.uint64(29)) ^ run)
     return ((scattered << 3) | (order_id & 7)) & mask
 
 
-@kernel
+@helper
 def find(keys, order_id):
     """Bucket holding ``order_id``, or -1 when the id was never accepted."""
     mask = keys.shape[0] - 1
@@ -39,7 +39,7 @@ def find(keys, order_id):
         b = (b + 1) & mask
 
 
-@kernel
+@helper
 def insert(keys, slots, order_id, slot):
     """Add a new id (the caller checked it is absent); returns its bucket."""
     mask = keys.shape[0] - 1
