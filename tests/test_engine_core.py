@@ -110,19 +110,24 @@ def test_batch_and_per_call_give_the_same_events():
 
 
 def test_invariant_checker_catches_a_corrupted_book():
-    ex = Exchange(WIDE)
-    ex.submit("pA", "W", "sell", 5, "2.000")
-    ex.submit("b", "W", "buy", 5, "1.000")
-    check(ex._state, WIDE)
+    narrow = ExchangeConfig.from_toml(INSTRUMENT + '[[provider]]\nparty = "pA"\ngoodput = "0.99"\n')
+    ex = Exchange(narrow)
+    ex.submit("pA", "X", "sell", 5, "1.500")
+    ex.submit("b", "X", "buy", 5, "1.100")
+    check(ex._state, narrow)
     broken = ex.fork()
     broken._state.order_i64[O_OPEN, 0] += 1  # level quantity no longer adds up
     with pytest.raises(AssertionError, match="level qty"):
-        check(broken._state, WIDE)
+        check(broken._state, narrow)
     broken = ex.fork()
     heads = broken._state.level_link[LV_HEAD]
     heads[np.flatnonzero(heads)[0]] = 0  # an order falls out of its queue (heads are slot + 1)
     with pytest.raises(AssertionError):
-        check(broken._state, WIDE)
+        check(broken._state, narrow)
+    broken = ex.fork()
+    broken._state.ladders[:, 2] = 0  # every best level points at level 0
+    with pytest.raises(AssertionError, match="best level"):
+        check(broken._state, narrow)
 
 
 def test_apply_runs_a_step_of_actions_like_the_same_calls_one_by_one():
