@@ -916,9 +916,11 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
     return bad[0], header_end
 
 
-def _prefetch(stream, depth: int = 2):
+def _prefetch(stream, depth: int = 16):
     """Iterate ``stream`` with its next batches read in a background thread, so that
-    pyarrow's parsing overlaps the kernels (both run without the GIL)."""
+    pyarrow's parsing overlaps the kernels (both run without the GIL). Up to ``depth``
+    batches (~5 MB each) wait: enough for pyarrow to keep going while the first kernel
+    call loads Numba (a few tenths of a second, once per process)."""
     import queue
     import threading
 

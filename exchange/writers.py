@@ -1,11 +1,19 @@
 """Writing the replay's outputs (SPEC §5): trades, events and the final book.
 
-CSV text is built by a Numba kernel over whole columns, a block of rows at a time
-(no Python object per row): integers, names from small dictionaries (pre-quoted
-where a name needs quoting), and fixed-point decimals (prices with the tick's
-places, ``effective_price`` with 6). Every file is written under a temporary name
-in the output directory and renamed into place only when all of them are complete,
-so an interrupted run never leaves a partial ``trades.csv``.
+CSV text is built by Numba kernels a block of rows at a time into a reused byte
+buffer (no Python object per row), digits written straight into it: integers, names
+from small dictionaries (pre-quoted where a name needs quoting), and fixed-point
+decimals (prices with the tick's places, ``effective_price`` with 6). The replay's
+three tables each have a kernel reading the engine's records directly
+(``_trades_csv``, ``_events_csv``, ``_book_csv``); other tables (the generated order
+file) go through the generic column kernel ``_format_columns``; both give the same
+bytes. A second thread hashes and writes one block while the next is formatted.
+Every file is written under a temporary name in the output directory and renamed
+into place only when all of them are complete, so an interrupted run never leaves a
+partial ``trades.csv``.
+
+(The kernels spell out their optional cells and repeated ``seq,ts,`` copies inline:
+small ``inline="always"`` helpers holding a branch made them markedly slower.)
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ BOOK_COLUMNS = ("instrument", "side", "order_id", "party", "price", "qty", "grad
 K_INT = 0
 K_DICT = 1
 K_FIXED = 2
-BLOCK_ROWS = 1 << 18
+BLOCK_ROWS = 1 << 16  # ~3 MB of text: formatting, hashing and writing stay in cache
 EFFECTIVE_PLACES = 6
 
 
@@ -135,8 +143,157 @@ def _put_fixed(out, pos, v, places):
     return _put_uint(out, pos + 1, u - whole * scale, places)
 
 
+@nb.njit(cache=True, inline="always")
+def _put_word(out, pos, words, offs, entry):
+    """Dictionary entry ``entry`` (already CSV-quoted)."""
+    for p in range(offs[entry], offs[entry + 1]):
+        out[pos] = words[p]
+        pos += 1
+    return pos
+
+
 @nb.njit(cache=True, nogil=True)
-def _format_block(mat, kinds, src, aux, dict_bytes, dict_offs, out):
+def _events_csv(ev, words, offs, base, lo, hi, out):
+    """events.csv lines of ``ev[lo:hi]`` into ``out``; returns the bytes used.
+    ``base``: first dictionary entry of event, reason. The events of one input row
+    share ``seq,ts,``: it is copied from the line above. (The engine's records never
+    hold negative codes, and only qty / leaves_qty may be empty.)"""
+    b_event, b_reason = base[0], base[1]
+    pos = 0
+    head = 0  # where the previous line's "seq,ts," starts
+    head_len = 0
+    seq = -1
+    ts = 0
+    for i in range(lo, hi):
+        e = ev[i]
+        start = pos
+        if e.seq == seq and e.ts == ts:
+            for p in range(head_len):
+                out[pos + p] = out[head + p]
+            pos += head_len
+        else:
+            seq = e.seq
+            ts = e.ts
+            pos = _put_int(out, pos, seq)
+            out[pos] = 44
+            pos = _put_int(out, pos + 1, ts)
+            out[pos] = 44
+            pos += 1
+            head_len = pos - start
+        head = start
+        pos = _put_int(out, pos, e.order_id)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_event + e.event)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_reason + e.reason)
+        out[pos] = 44
+        pos += 1
+        if e.qty != NO_VALUE:
+            pos = _put_int(out, pos, e.qty)
+        out[pos] = 44
+        pos += 1
+        if e.leaves_qty != NO_VALUE:
+            pos = _put_int(out, pos, e.leaves_qty)
+        out[pos] = 10
+        pos += 1
+    return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
+    """trades.csv lines of ``tr[lo:hi]``; ``base``: first dictionary entry of
+    instrument, buyer, seller, grade, aggressor. Fills of one input row share
+    ``seq,ts,`` (copied from the line above)."""
+    b_instr, b_buyer, b_seller, b_grade, b_side = base[0], base[1], base[2], base[3], base[4]
+    pos = 0
+    head = 0
+    head_len = 0
+    seq = -1
+    ts = 0
+    for i in range(lo, hi):
+        t = tr[i]
+        pos = _put_int(out, pos, t.trade_id)
+        out[pos] = 44
+        pos += 1
+        start = pos
+        if t.seq == seq and t.ts == ts:
+            for p in range(head_len):
+                out[pos + p] = out[head + p]
+            pos += head_len
+        else:
+            seq = t.seq
+            ts = t.ts
+            pos = _put_int(out, pos, seq)
+            out[pos] = 44
+            pos = _put_int(out, pos + 1, ts)
+            out[pos] = 44
+            pos += 1
+            head_len = pos - start
+        head = start
+        instrument = t.instrument
+        pos = _put_word(out, pos, words, offs, b_instr + instrument)
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, t.buy_order_id)
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, t.sell_order_id)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_buyer + t.buyer)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_seller + t.seller)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_grade + t.grade)
+        out[pos] = 44
+        n_value = t.price * tick_m[instrument]
+        pos = _put_fixed(out, pos + 1, n_value, places[instrument])
+        out[pos] = 44
+        effective = _effective_one(n_value, places[instrument], floors[t.grade])
+        pos = _put_fixed(out, pos + 1, effective, EFFECTIVE_PLACES)
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, t.qty)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, b_side + t.aggressor)
+        out[pos] = 10
+        pos += 1
+    return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def _book_csv(bk, words, offs, base, tick_m, places, lo, hi, out):
+    """book.csv lines of ``bk[lo:hi]``; ``base``: first dictionary entry of instrument,
+    side, party, grade, min_grade, tif (grade and min_grade may be empty)."""
+    pos = 0
+    for i in range(lo, hi):
+        b = bk[i]
+        pos = _put_word(out, pos, words, offs, base[0] + b.instrument)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, base[1] + b.side)
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, b.order_id)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, base[2] + b.party)
+        out[pos] = 44
+        pos = _put_fixed(out, pos + 1, b.price * tick_m[b.instrument], places[b.instrument])
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, b.qty)
+        out[pos] = 44
+        pos += 1
+        if b.grade >= 0:
+            pos = _put_word(out, pos, words, offs, base[3] + b.grade)
+        out[pos] = 44
+        pos += 1
+        if b.min_grade >= 0:
+            pos = _put_word(out, pos, words, offs, base[4] + b.min_grade)
+        out[pos] = 44
+        pos = _put_word(out, pos + 1, words, offs, base[5] + b.tif)
+        out[pos] = 44
+        pos = _put_int(out, pos + 1, b.arrival_seq)
+        out[pos] = 10
+        pos += 1
+    return pos
+
+
+@nb.njit(cache=True, nogil=True)
+def _format_columns(mat, kinds, src, aux, dict_bytes, dict_offs, out):
     """Format the rows of ``mat`` (one row per source column) as CSV lines into ``out``.
 
     Output column c: kind ``kinds[c]``, value ``mat[src[c], i]``; ``aux[c]`` is the
@@ -188,34 +345,36 @@ def _format_block(mat, kinds, src, aux, dict_bytes, dict_offs, out):
     return pos
 
 
+@nb.njit(cache=True, inline="always")
+def _effective_one(v, d, f):
+    """round_half_even(v * 10**-d * 10000 / f, 6 places) in 10**-6 units."""
+    if d <= 10:
+        mul = np.int64(1)
+        for _ in range(10 - d):
+            mul *= 10
+        q1 = v // f
+        r1 = v % f
+        q = q1 * mul + (r1 * mul) // f
+        r = (r1 * mul) % f
+        den = f
+    else:
+        den = f
+        for _ in range(d - 10):
+            den *= 10
+        q = v // den
+        r = v % den
+    twice = 2 * r
+    if twice > den or (twice == den and q % 2 == 1):
+        q += 1
+    return q
+
+
 @nb.njit(cache=True)
 def _effective_micros(n_value, places, factor):
     """round_half_even(N * 10**-places * 10000 / factor, 6 places) in 10**-6 units."""
-    n = n_value.shape[0]
-    res = np.empty(n, np.int64)
-    for i in range(n):
-        d = places[i]
-        f = factor[i]
-        v = n_value[i]
-        if d <= 10:
-            mul = np.int64(1)
-            for _ in range(10 - d):
-                mul *= 10
-            q1 = v // f
-            r1 = v % f
-            q = q1 * mul + (r1 * mul) // f
-            r = (r1 * mul) % f
-            den = f
-        else:
-            den = f
-            for _ in range(d - 10):
-                den *= 10
-            q = v // den
-            r = v % den
-        twice = 2 * r
-        if twice > den or (twice == den and q % 2 == 1):
-            q += 1
-        res[i] = q
+    res = np.empty(n_value.shape[0], np.int64)
+    for i in range(n_value.shape[0]):
+        res[i] = _effective_one(n_value[i], places[i], factor[i])
     return res
 
 
@@ -257,6 +416,10 @@ class Table:
     name: str  # file stem
     columns: list[Column]
     n: int
+    # A kernel formatting rows straight from the engine's records, called as
+    # ``kernel(*kernel_args, lo, hi, out)``; None: the generic column kernel.
+    kernel: object = None
+    kernel_args: tuple = ()
 
 
 class _Dictionaries:
@@ -272,6 +435,57 @@ class _Dictionaries:
         self.bytes = np.frombuffer(b"".join(entries) or b"\0", np.uint8).copy()
         self.max_len = max((len(e) for e in entries), default=0)
 
+    def bases(self, *names: str) -> np.ndarray:
+        return np.array([self.base[n] for n in names], np.int64)
+
+
+def _line_width(table: Table, dicts: _Dictionaries) -> int:
+    """An upper bound on the bytes of one CSV line of ``table``."""
+    width = 1
+    for c in table.columns:
+        width += {K_DICT: dicts.max_len + 1, K_FIXED: 44}.get(c.kind, 21)
+    return width
+
+
+class _Columns:
+    """The generic path: a block of rows is gathered into one int64 matrix (a row per
+    column) and formatted by ``_format_columns``."""
+
+    def __init__(self, table: Table, dicts: _Dictionaries, block: int):
+        self.table = table
+        self.dicts = dicts
+        ncols = len(table.columns)
+        self.kinds = np.array([c.kind for c in table.columns], np.int64)
+        self.src = np.arange(ncols, dtype=np.int64)
+        self.aux = np.zeros(ncols, np.int64)
+        self.extra = []  # per-row places arrays, stored after the value rows
+        for k, c in enumerate(table.columns):
+            if c.kind == K_DICT:
+                self.aux[k] = dicts.base[c.name]
+            elif c.kind == K_FIXED:
+                if isinstance(c.places, np.ndarray):
+                    self.aux[k] = ncols + len(self.extra)
+                    self.extra.append(c.places)
+                else:
+                    self.aux[k] = -1 - int(c.places)
+        self.mat = np.empty((ncols + len(self.extra), block), np.int64)
+
+    def __call__(self, lo: int, hi: int, out: np.ndarray) -> int:
+        ncols = len(self.table.columns)
+        m = self.mat[:, : hi - lo]
+        for k, c in enumerate(self.table.columns):
+            m[k] = c.values[lo:hi]
+        for k, arr in enumerate(self.extra):
+            m[ncols + k] = arr[lo:hi]
+        return _format_columns(m, self.kinds, self.src, self.aux, self.dicts.bytes, self.dicts.offs, out)
+
+
+def _format_block(table: Table, generic, lo: int, hi: int, out: np.ndarray) -> int:
+    """Format rows ``lo:hi`` of ``table`` as CSV lines into ``out``; the bytes used."""
+    if table.kernel is not None:
+        return table.kernel(*table.kernel_args, lo, hi, out)
+    return generic(lo, hi, out)
+
 
 def _iter_csv_blocks(table: Table, buffers: int = 1):
     """Yield the CSV bytes of ``table`` (header first), a block of rows at a time.
@@ -282,40 +496,15 @@ def _iter_csv_blocks(table: Table, buffers: int = 1):
     if table.n == 0:
         return
     dicts = _Dictionaries(table.columns)
-    kinds = np.array([c.kind for c in table.columns], np.int64)
-    ncols = len(table.columns)
-    src = np.arange(ncols, dtype=np.int64)
-    aux = np.zeros(ncols, np.int64)
-    extra = []  # per-row places arrays, stored after the value rows
-    width = 0
-    for k, c in enumerate(table.columns):
-        if c.kind == K_DICT:
-            aux[k] = dicts.base[c.name]
-            width += dicts.max_len + 1
-        elif c.kind == K_FIXED:
-            if isinstance(c.places, np.ndarray):
-                aux[k] = ncols + len(extra)
-                extra.append(c.places)
-            else:
-                aux[k] = -1 - int(c.places)
-            width += 44
-        else:
-            width += 21
-    width += 1
-    rows = ncols + len(extra)
     block = min(BLOCK_ROWS, table.n)
-    mat = np.empty((rows, block), np.int64)
-    outs = [np.empty(block * width, np.uint8) for _ in range(max(1, buffers))]
+    generic = _Columns(table, dicts, block) if table.kernel is None else None
+    size = block * _line_width(table, dicts)
+    outs = [np.empty(size, np.uint8) for _ in range(max(1, buffers))]
     for number, lo in enumerate(range(0, table.n, block)):
         out = outs[number % len(outs)]
         hi = min(table.n, lo + block)
-        m = mat[:, : hi - lo]
-        for k, c in enumerate(table.columns):
-            m[k] = c.values[lo:hi]
-        for k, arr in enumerate(extra):
-            m[ncols + k] = arr[lo:hi]
-        used = _format_block(m, kinds, src, aux, dicts.bytes, dicts.offs, out)
-        yield memoryview(out[:used])  # valid until the next block is formatted
+        used = _format_block(table, generic, lo, hi, out)
+        yield memoryview(out[:used])  # valid until ``buffers`` more blocks are formatted
 
 
 def csv_bytes(table: Table) -> bytes:
@@ -395,7 +584,7 @@ class Formatter:
         places = np.broadcast_to(np.asarray(price.places, np.int64), (len(t),))
         factor = self.floors[t["grade"].astype(np.int64)] if len(t) else np.zeros(0, np.int64)
         effective = _effective_micros(price.values, np.ascontiguousarray(places), factor)
-        return Table("trades", [
+        table = Table("trades", [
             Column("trade_id", K_INT, t["trade_id"]),
             Column("seq", K_INT, t["seq"]),
             Column("ts", K_INT, t["ts"]),
@@ -410,12 +599,17 @@ class Formatter:
             Column("qty", K_INT, t["qty"]),
             Column("aggressor", K_DICT, t["aggressor"], tuple(SIDE_WORDS)),
         ], len(t))
+        d = _Dictionaries(table.columns)
+        table.kernel = _trades_csv
+        table.kernel_args = (t, d.bytes, d.offs, d.bases("instrument", "buyer", "seller", "grade", "aggressor"),
+                             self.tick_m, self.places, self.floors)
+        return table
 
     def events(self, events: np.ndarray) -> Table:
         e = events
         event_words = tuple(EVENT_WORDS[EventType(k)] for k in range(len(EventType)))
         reason_words = tuple(REASON_WORDS[Reason(k)] for k in range(len(Reason)))
-        return Table("events", [
+        table = Table("events", [
             Column("seq", K_INT, e["seq"]),
             Column("ts", K_INT, e["ts"]),
             Column("order_id", K_INT, e["order_id"]),
@@ -424,11 +618,15 @@ class Formatter:
             Column("qty", K_INT, e["qty"]),
             Column("leaves_qty", K_INT, e["leaves_qty"]),
         ], len(e))
+        d = _Dictionaries(table.columns)
+        table.kernel = _events_csv
+        table.kernel_args = (e, d.bytes, d.offs, d.bases("event", "reason"))
+        return table
 
     def book(self, book: np.ndarray) -> Table:
         b = book
         instrument = b["instrument"].astype(np.int64)
-        return Table("book", [
+        table = Table("book", [
             Column("instrument", K_DICT, b["instrument"], self.symbols),
             Column("side", K_DICT, b["side"], tuple(SIDE_WORDS)),
             Column("order_id", K_INT, b["order_id"]),
@@ -440,6 +638,11 @@ class Formatter:
             Column("tif", K_DICT, b["tif"], tuple(TIF_WORDS)),
             Column("arrival_seq", K_INT, b["arrival_seq"]),
         ], len(b))
+        d = _Dictionaries(table.columns)
+        table.kernel = _book_csv
+        table.kernel_args = (b, d.bytes, d.offs, d.bases("instrument", "side", "party", "grade", "min_grade", "tif"),
+                             self.tick_m, self.places)
+        return table
 
 
 # ================================================================= writing
