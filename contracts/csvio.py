@@ -200,6 +200,31 @@ def csv_text(header: list[str], columns: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_lines_atomically(path, header: list[str], chunks) -> None:
+    """Stream CSV rows to ``path`` atomically: ``chunks`` yields lists of equal-length
+    string columns; everything goes to a temporary name, renamed only when complete."""
+    directory = os.path.dirname(os.path.abspath(path))
+    mask = os.umask(0)
+    os.umask(mask)
+    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(",".join(header) + "\n")
+            for columns in chunks:
+                if columns and len(columns[0]):
+                    joined = pc.binary_join_element_wise(*columns, ",")
+                    out.write("\n".join(joined.to_pylist()))
+                    out.write("\n")
+        os.chmod(temp, 0o666 & ~mask)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def write_atomically(files: dict) -> None:
     """Write {path: text}: every file to a temporary name in its directory, then rename all."""
     temps = []

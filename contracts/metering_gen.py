@@ -15,21 +15,36 @@ import os
 import numpy as np
 import pyarrow.compute as pc
 
-from .csvio import csv_text, int_text, write_atomically
+from .csvio import int_text, write_lines_atomically
 from .metering import METERING_COLUMNS
 from .schedule import read_trades_csv, scheduled_hours
 
 
 def generate_metering(trades_csv_path, config, seed, out_path) -> int:
-    """Write metering rows for every contract of ``trades_csv_path``; returns the row count."""
+    """Write metering rows for every contract of ``trades_csv_path``; returns the row count.
+
+    One period at a time, each with its own random stream (seed, period), so memory
+    stays bounded by one period's rows however many trades there are."""
     contracts = read_trades_csv(trades_csv_path, config)
-    rng = np.random.default_rng(seed)
-    n, P = len(contracts), contracts.max_periods
-    period = np.repeat(np.arange(P, dtype=np.int64), n)
-    contract = np.tile(np.arange(n, dtype=np.int64), P)
-    keep = period < contracts.periods[contract]
-    period, contract = period[keep], contract[keep]
-    rows = len(period)
+    counts = []
+
+    def periods():
+        for p in range(contracts.max_periods):
+            columns = _period_rows(contracts, p, np.random.default_rng([seed, p]))
+            counts.append(len(columns[0]))
+            yield columns
+
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    write_lines_atomically(out_path, list(METERING_COLUMNS), periods())
+    return sum(counts)
+
+
+def _period_rows(contracts, p, rng) -> list:
+    """Text columns of period ``p``'s metering rows, in trade_id order."""
+    contract = np.flatnonzero(contracts.periods > p)
+    rows = len(contract)
+    period = np.full(rows, p, np.int64)
     sched = scheduled_hours(contracts.qty[contract], contracts.periods[contract], period)
 
     situation = rng.choice(5, size=rows, p=[0.62, 0.16, 0.08, 0.08, 0.06])
@@ -47,14 +62,8 @@ def generate_metering(trades_csv_path, config, seed, out_path) -> int:
     dip = rng.random(rows) < 0.07
     goodput[dip] = np.maximum(floor[dip] - rng.integers(50, 1500, int(dip.sum())), 0)
 
-    present = rng.random(rows) >= 0.04
-    sel = np.flatnonzero(present)
+    sel = np.flatnonzero(rng.random(rows) >= 0.04)  # about 4% of rows are missing
     frac = pc.utf8_lpad(int_text(goodput[sel] % 10_000), width=4, padding="0")
     goodput_text = pc.binary_join_element_wise(int_text(goodput[sel] // 10_000), frac, ".")
-    columns = [int_text(contracts.trade_id[contract[sel]]), int_text(period[sel]), int_text(available[sel]),
-               int_text(used[sel]), goodput_text]
-    directory = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(directory, exist_ok=True)
-    write_atomically({out_path: csv_text(list(METERING_COLUMNS), columns)})
-    return len(sel)
-
+    return [int_text(contracts.trade_id[contract[sel]]), int_text(period[sel]), int_text(available[sel]),
+            int_text(used[sel]), goodput_text]
