@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import ExchangeConfig
 from .orders_io import MAX_REPORTED, OrdersError, read_orders
-from .writers import Formatter, group_totals, write_tables
+from .writers import Formatter, compile_kernels, group_totals, write_tables
 
 
 class MalformedRows(ValueError):
@@ -132,19 +132,23 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir=".", *, lenient
 
 def _warm_up(config: ExchangeConfig) -> None:
     """Compile (first run on a machine) or load from cache every kernel the replay uses,
-    on a one-row file, so the timed phases measure the work and not the JIT."""
+    on a four-row file with a trade and a resting order of each side, so the timed
+    phases measure the work and not the JIT."""
     from .engine import run_batch
 
     ins = config.instruments[0]
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "warm.csv"
         path.write_text("ts,action,order_id,party,instrument,side,type,tif,price,qty,min_grade,goodput\n"
-                        f"0,new,1,w,{ins.symbol},buy,limit,gtc,{ins.price_min},1,,\n")
+                        "0,grade,,warm.p,,,,,,,,1\n"  # a provider, a resting ask, a bid resting, a trade
+                        f"0,new,1,warm.p,{ins.symbol},sell,limit,gtc,{ins.price_max},2,,\n"
+                        f"0,new,2,warm.b,{ins.symbol},buy,limit,gtc,{ins.price_min},1,,\n"
+                        f"0,new,3,warm.b,{ins.symbol},buy,market,,,1,,\n")
         parsed = read_orders(path, config)
         result = run_batch(config, parsed.actions, parsed.parties)
         formatter = Formatter(config, result.parties)
-        write_tables(scratch, [formatter.trades(result.trades), formatter.events(result.events),
-                               formatter.book(result.book)], "csv")
+        compile_kernels([formatter.trades(result.trades), formatter.events(result.events),
+                         formatter.book(result.book)])
 
 
 def _round_half_even(num: int, den: int) -> int:
