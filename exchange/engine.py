@@ -112,8 +112,10 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties) -> BatchResu
                       id_capacity=_pow2_at_least(2 * n_new + 2),
                       party_capacity=max(64, len(parties) + len(config.providers)))
     _register_providers(config, state, party_index, parties)
+    # Generous capacities cost nothing until written (np.empty pages are committed on
+    # first touch), and they spare the copy of a mid-run growth.
     events = np.empty(max(64, 3 * len(actions)), EVENT_DTYPE)
-    trades = np.empty(max(64, len(actions) // 2), TRADE_DTYPE)
+    trades = np.empty(max(64, len(actions)), TRADE_DTYPE)
     events, trades = _run(state, actions, events, trades)
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
     dump_book(state.arrays, book)
