@@ -12,9 +12,8 @@ events; the kernels raise nothing.
 """
 import numpy as np
 
-from .kernel import helper, kernel
-
 from . import orderids_nb as ids
+from .kernel import helper, kernel
 from .ladder_nb import (
     cursor_advance, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
 )
@@ -38,6 +37,7 @@ from .schema import (
 # ------------------------------------------------------------------ output
 @helper
 def emit(out, counters, seq, ts, order_id, kind, reason, qty, leaves, trade_id):
+    """Append one event record to the output buffer (the caller checked there is room)."""
     events = out[0]
     n = counters[C_EVENT_COUNT]
     e = events[n]

@@ -11,6 +11,7 @@ ids in one 64-byte line and scatters the runs (Fibonacci hashing of ``id >> 3``)
 a stream of new orders then costs one cache miss per 8 ids instead of one each.
 """
 import numpy as np
+
 from .kernel import helper, kernel
 
 EMPTY = 0
