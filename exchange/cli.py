@@ -135,7 +135,8 @@ def _replay(args) -> int:
     if args.lenient and result.malformed:
         for line in result.malformed_report:
             print(line, file=sys.stderr)
-        print(f"compute-exchange: {args.orders}: {result.malformed} malformed rows became "
+        print(f"compute-exchange: {args.orders}: {result.malformed} malformed "
+              f"row{'s' if result.malformed != 1 else ''} became "
               "REJECTED BAD_FIELD events", file=sys.stderr)
     print(summary(result, config, args.orders, args.format))
     return EXIT_OK
