@@ -50,6 +50,7 @@ def price_by_grade(prices: list[dict], instruments: list, grades: list, path: st
                         color=_color(grades, grade))
         ax.set_title(symbol)
         ax.set_xlabel("day")
+        _whole_days(ax)
         ax.set_ylabel("$ per effective GPU-hour")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -115,6 +116,7 @@ def volume_by_grade(prices: list[dict], instruments: list, grades: list, days: i
     right.stackplot(day_axis, stack, labels=[f"grade {g}" for g in grades],
                     colors=[_color(grades, g) for g in grades])
     right.set_xlabel("day")
+    _whole_days(right)
     right.set_ylabel("GPU-hours traded")
     right.set_title("Daily volume by grade (all instruments)")
     right.legend(fontsize=8, loc="upper left")
@@ -165,6 +167,7 @@ def whatif(base_prices: list[dict], alt_prices: list[dict] | None, comparison: l
             left.plot(days, vwap, color=color, linestyle="--", label=f"{symbol} alt")
     left.axvline(fork_day, color="black", linewidth=0.8, linestyle=":")
     left.set_xlabel("day (dotted: the fork)")
+    _whole_days(left)
     left.set_ylabel("$ per effective GPU-hour (daily VWAP, all grades)")
     left.set_title("Prices, base vs what-if")
     left.legend(fontsize=7, ncol=2)
@@ -198,3 +201,10 @@ def render_all(tables: dict, out_dir: str, instruments: list, grades: list, days
         revenue(_rows(tables["revenue.csv"]), os.path.join(out_dir, PLOTS[3])),
         whatif(prices, alt, comparison, instruments, fork_day, os.path.join(out_dir, PLOTS[4])),
     ]
+
+
+def _whole_days(ax) -> None:
+    """Day axes tick at whole days only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
