@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import orderids_nb
-from .config import ExchangeConfig
+from .config import ConfigError, ExchangeConfig
 from .layout import (
     BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
@@ -67,9 +67,16 @@ class BookState:
                         bit_base += words
                         n_bits = words
                     level_base += ins.n_levels
-        self.level_link = np.zeros((2, level_base), np.int32)  # slot + 1; 0 = empty level
-        self.level_qty = np.zeros(level_base, np.int64)
-        self.bits = np.zeros(bit_base, np.uint64)
+        try:
+            self.level_link = np.zeros((2, level_base), np.int32)  # slot + 1; 0 = empty level
+            self.level_qty = np.zeros(level_base, np.int64)
+            self.bits = np.zeros(bit_base, np.uint64)
+        except MemoryError:
+            gib = (16 * level_base + 8 * bit_base) / 2**30
+            raise ConfigError(
+                f"{config.source}: the price ladders of {n_instruments} instruments need {gib:,.1f} GiB "
+                f"({level_base:,} price levels x 16 bytes), more memory than this machine can give; "
+                f"narrow the bands or coarsen the ticks") from None
         self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)
         self.order_i64 = np.zeros((ORDER_I64_ROWS, order_capacity), np.int64)
         self.order_i32 = np.full((ORDER_I32_ROWS, order_capacity), -1, np.int32)

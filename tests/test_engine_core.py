@@ -170,3 +170,18 @@ def test_a_call_that_raises_changes_nothing_not_even_the_party_table(engine_cls)
     if engine_cls is Exchange:
         assert "newcomer" not in ex.parties
     assert ex.submit("b", "W", "buy", 1, "2.000")[0].seq == 0
+
+
+def test_ladders_larger_than_memory_are_a_config_error_not_a_traceback(monkeypatch):
+    import exchange.state as state_module
+
+    real_zeros = np.zeros
+
+    def zeros(shape, dtype=float):
+        if np.prod(shape) > 10_000_000:  # pretend the machine cannot give this much
+            raise MemoryError
+        return real_zeros(shape, dtype)
+
+    monkeypatch.setattr(state_module.np, "zeros", zeros)
+    with pytest.raises(ConfigError, match=r"price ladders of 1 instruments need .* GiB .* narrow the bands"):
+        Exchange(WIDE)
