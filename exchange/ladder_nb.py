@@ -147,17 +147,23 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
 
 
 @helper
+def _cursor_to_level(cursors, ladders, level_link, k, level):
+    """Point cursor k at the head of ``level`` of its ladder (slot -1 past the last level)."""
+    ladder = cursors[K_LADDER, k]
+    cursors[K_LEVEL, k] = level
+    if level < ladders[ladder, L_NLEVELS]:
+        cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + level)
+    else:
+        cursors[K_SLOT, k] = -1
+
+
+@helper
 def cursors_open(cursors, ladders, level_link, first_ladder, count):
     """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
     for k in range(count):
         ladder = first_ladder + k
-        best = ladders[ladder, L_BEST]
         cursors[K_LADDER, k] = ladder
-        cursors[K_LEVEL, k] = best
-        if best < ladders[ladder, L_NLEVELS]:
-            cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + best)
-        else:
-            cursors[K_SLOT, k] = -1
+        _cursor_to_level(cursors, ladders, level_link, k, ladders[ladder, L_BEST])
 
 
 @helper
@@ -169,12 +175,8 @@ def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
         cursors[K_SLOT, k] = nxt
         return
     ladder = cursors[K_LADDER, k]
-    level = next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1)
-    cursors[K_LEVEL, k] = level
-    if level < ladders[ladder, L_NLEVELS]:
-        cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + level)
-    else:
-        cursors[K_SLOT, k] = -1
+    _cursor_to_level(cursors, ladders, level_link, k,
+                     next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1))
 
 
 @helper
