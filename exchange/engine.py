@@ -253,33 +253,30 @@ class Exchange:
                tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0):
         global _PROCESS_ONE
         state = self._state
-        counters = state.counters
-        counters[C_EVENT_COUNT] = 0
         if _PROCESS_ONE is None:
             _PROCESS_ONE = _compiled(process_one, state.arrays, (self._events, self._trades),
                                      self._action, 0, 0, -1, *([0] * 11))
-            counters[C_EVENT_COUNT] = 0
         while True:
-            status = _PROCESS_ONE(state.arrays, (self._events, self._trades), self._action,
+            count = _PROCESS_ONE(state.arrays, (self._events, self._trades), self._action,
                                  self._seq, ts, action, order_id, party, instrument, side,
                                  order_type, tif, price[0], price[1], qty, min_grade, goodput)
-            if status == DONE:
+            if count >= 0:
                 break
-            live = int(counters[C_LIVE])  # grow, then retry the same action from scratch
-            if status == NEED_EVENTS:
+            need = -count  # grow, then retry the same action from scratch
+            live = int(state.counters[C_LIVE])
+            if need == NEED_EVENTS:
                 self._events = _grown(self._events, 0, 2 * live + 4)
-            elif status == NEED_TRADES:
-                self._trades = _grown(self._trades, int(counters[C_TRADE_COUNT]), live + 1)
+            elif need == NEED_TRADES:
+                self._trades = _grown(self._trades, int(state.counters[C_TRADE_COUNT]), live + 1)
             else:
-                state.grow(status)
+                state.grow(need)
         self._seq += 1
         self._ts = ts
         return [
             Event(seq, t, oid, _EVENT_TYPES[kind], _REASONS[reason],
                   None if q == NO_VALUE else q, None if leaves == NO_VALUE else leaves,
                   trade_id or None)
-            for seq, t, oid, kind, reason, q, leaves, trade_id
-            in self._events[: counters[C_EVENT_COUNT]].tolist()
+            for seq, t, oid, kind, reason, q, leaves, trade_id in self._events[:count].tolist()
         ]
 
     # -------------------------------------------------------------- actions

@@ -535,7 +535,9 @@ def process(actions, start, book, out):
 def process_one(book, out, row, seq, ts, action, order_id, party, instrument, side, order_type,
                 tif, price_state, price, qty, min_grade, goodput):
     """One action from scalars (the per-call API): fills ``row`` (a 1-element
-    ACTION_DTYPE array) and processes it; returns the status (DONE or NEED_*)."""
+    ACTION_DTYPE array) and processes it into an emptied event buffer. Returns the
+    number of events, or -NEED_* when an array must grow first (nothing was done)."""
+    book[12][C_EVENT_COUNT] = 0
     a = row[0]
     a.seq = seq
     a.ts = ts
@@ -552,7 +554,7 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     a.min_grade = min_grade
     a.goodput = goodput
     _, status = process(row, np.int64(0), book, out)
-    return status
+    return -status if status != DONE else book[12][C_EVENT_COUNT]
 
 
 @kernel
