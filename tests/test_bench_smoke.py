@@ -38,3 +38,12 @@ def test_runner_tiny(tmp_path):
     assert [p["threads"] for p in report["scaling"]["points"]] == [1, 2]
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["cpus"]
     assert "| standard |" in (tmp_path / "results.md").read_text()
+
+
+def test_compute_exchange_bench_runs_the_runner(tmp_path):
+    from exchange.cli import main
+
+    code = main(["bench", "--workloads", "standard", "--sizes", "1000", "--runs", "1", "--in-process",
+                 "--skip", "latency", "compile", "peers", "scaling", "--out", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "results.json").stat().st_size > 0

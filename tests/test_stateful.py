@@ -59,7 +59,7 @@ SYMBOLS = ["H100", "A100", "NOPE"]
 GRADES = [None, None, "A", "B", "C", "D", "Z"]
 
 PROFILES = {
-    "ci": dict(max_examples=40, stateful_step_count=40, derandomize=True),
+    "ci": dict(max_examples=100, stateful_step_count=50, derandomize=True),
     "long": dict(max_examples=2000, stateful_step_count=100),
 }
 SEEN = collections.Counter()  # event kinds the run produced (see test_coverage_of_the_run)
