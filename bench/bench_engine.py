@@ -47,7 +47,8 @@ def test_kernel_standard(benchmark, workload):
     trades = np.zeros(len(actions), TRADE_DTYPE)
 
     def setup():
-        state = BookState(config, order_capacity=1 << 19, id_capacity=1 << 21)
+        state = BookState(config, order_capacity=1 << 19, id_capacity=1 << 10,
+                          direct_ids=len(actions) + 1)  # dense ids, as run_batch chooses
         for array in state.arrays:
             array[...] = array  # touch the pages outside the timing
         _register_providers(config, state, {p: i for i, p in enumerate(parties)}, list(parties))

@@ -92,11 +92,24 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
 
-def run_batch(config: ExchangeConfig, actions: np.ndarray, parties) -> BatchResult:
+def _dense_ids(actions: np.ndarray, n_new: int) -> int:
+    """Size of the direct id table: every id of the batch when they are dense (at most
+    4 per new order, plus slack), else 0 and the hash holds them all."""
+    ids = actions["order_id"]
+    if not n_new or len(ids) == 0:
+        return 0
+    highest = int(ids.max())
+    return highest + 1 if highest < 4 * n_new + 4096 else 0
+
+
+def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
+              direct_ids: int | None = None) -> BatchResult:
     """Apply ``actions`` (ACTION_DTYPE, in order) to a fresh exchange.
 
     ``parties[i]`` names party index ``i`` in ``actions['party']``; config providers
     missing from it are appended. Raises ValueError if an index is out of range.
+    ``direct_ids`` overrides the size of the direct id table (tests); it never changes
+    the result, only where ids are kept.
     """
     if actions.dtype != ACTION_DTYPE:
         raise ValueError("run_batch: actions must have exchange.schema.ACTION_DTYPE")
@@ -108,9 +121,11 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties) -> BatchResu
         if actions["instrument"].max() >= len(config.instruments):
             raise ValueError("run_batch: an instrument index is outside the configuration")
     n_new = int(np.count_nonzero(actions["action"] == ACT_NEW))
+    direct = _dense_ids(actions, n_new) if direct_ids is None else direct_ids
     state = BookState(config, order_capacity=max(1024, n_new // 4),
-                      id_capacity=_pow2_at_least(2 * n_new + 2),
-                      party_capacity=max(64, len(parties) + len(config.providers)))
+                      id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
+                      party_capacity=max(64, len(parties) + len(config.providers)),
+                      direct_ids=direct)
     _register_providers(config, state, party_index, parties)
     # Generous capacities cost nothing until written (np.empty pages are committed on
     # first touch), and they spare the copy of a mid-run growth.
@@ -409,10 +424,9 @@ class Exchange:
     def order(self, order_id: int) -> RestingOrder | None:
         """The resting order with this id, or None when it is not resting."""
         st = self._state
-        bucket = orderids_nb.find(st.id_keys, int(order_id))
-        if bucket == -1 or st.id_slots[bucket] < 0:
+        slot = int(orderids_nb.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
+        if slot < 0:
             return None
-        slot = int(st.id_slots[bucket])
         ladder = int(st.order_i32[O_LADDER, slot])
         n_grades = len(self.config.grades)
         instrument, rest = divmod(ladder, 2 * n_grades)
@@ -529,8 +543,9 @@ class Exchange:
             if grade != NOT_A_PROVIDER:
                 digest.update(f"provider {name} {st.parties[P_GOODPUT, index]} {grade}".encode())
         digest.update(st.instruments[:, I_CLOSED].tobytes())
-        digest.update(np.sort(st.id_keys[st.id_keys != 0]).tobytes())
-        digest.update(f"{self._seq} {self._ts} {int(st.counters[C_TRADES])} {int(st.counters[C_IDS])}".encode())
+        used_ids = np.concatenate([np.flatnonzero(st.id_direct), st.id_keys[st.id_keys != 0]])
+        digest.update(np.sort(used_ids).astype(np.int64).tobytes())
+        digest.update(f"{self._seq} {self._ts} {int(st.counters[C_TRADES])} {len(used_ids)}".encode())
         return digest.hexdigest()
 
     # --------------------------------------------------------------- helpers

@@ -7,7 +7,8 @@ raises AssertionError naming the first broken invariant:
   arrival order, with positive open quantity within max_qty and its price in band;
 * level quantities, ladder counts, occupancy bits and best levels agree with the queues;
 * slots in use plus free slots account for every slot ever used;
-* the id index maps each resting order's id to its slot, and no other id to a slot;
+* the id index (direct table and hash) maps each resting order's id to its slot, and
+  no other id to a slot;
 * each provider's ask list holds exactly its resting asks, all in its grade's ladder;
 * no compatible crossing pair rests (SPEC §4): for every ask grade g and bid
   min_grade m admitting it, best_bid_m * f_g < best_ask_g * 10000.
@@ -87,7 +88,10 @@ def check(state: BookState, config: ExchangeConfig) -> None:
 
     used = state.id_keys != 0
     assert int(used.sum()) == counters[C_IDS], "id count"
+    assert not np.any(state.id_keys[used] < len(state.id_direct)), "an id below the direct table is hashed"
     live_ids = {int(k): int(s) for k, s in zip(state.id_keys[used], state.id_slots[used]) if s >= 0}
+    live_direct = np.flatnonzero(state.id_direct > 0)
+    live_ids.update(zip(live_direct.tolist(), (state.id_direct[live_direct] - 1).tolist()))
     assert live_ids == {int(o64[O_ID, s]): s for s in seen}, "id index disagrees with the book"
 
     for party in range(state.parties.shape[1]):

@@ -63,7 +63,7 @@ PARTY_ROWS = 3
 C_LIVE = 0  # resting orders
 C_FREE = 1  # head of the free-slot list, -1 = none
 C_HWM = 2  # slots ever used (next never-used slot)
-C_IDS = 3  # order ids in the id index
+C_IDS = 3  # order ids in the id hash (ids below len(id_direct) are not counted)
 C_TRADES = 4  # trades ever (the last trade id)
 C_EVENT_COUNT = 5  # events written in the current event buffer
 C_TRADE_COUNT = 6  # trades written in the current trade buffer

@@ -3,7 +3,7 @@
 State travels as one tuple of arrays, ``book`` (see ``state.BookState.arrays``):
 
     (order_i64, order_i32, ladders, level_link, level_qty, bits, cursors,
-     instruments, grade_floor, parties, id_keys, id_slots, counters, scratch)
+     instruments, grade_floor, parties, id_keys, id_slots, counters, scratch, id_direct)
 
 and output as ``out = (events, trades)``. Buy and sell share every code path: the
 side picks which ladders an order meets, and ``cross`` compares the bid and the
@@ -121,7 +121,7 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
 def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
-    parties, id_keys, id_slots, counters = book[9], book[10], book[11], book[12]
+    parties, id_keys, id_slots, counters, id_direct = book[9], book[10], book[11], book[12], book[14]
     if ladders[order_i32[O_LADDER, slot], L_SIDE] == SELL:
         prev = order_i32[O_PARTY_PREV, slot]
         nxt = order_i32[O_PARTY_NEXT, slot]
@@ -132,7 +132,7 @@ def _end(book, slot):
         if nxt != -1:
             order_i32[O_PARTY_PREV, nxt] = prev
     dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot)
-    id_slots[ids.find(id_keys, order_i64[O_ID, slot])] = ids.ENDED
+    ids.assign(id_direct, id_keys, id_slots, order_i64[O_ID, slot], ids.ENDED)
     order_i32[O_NEXT, slot] = counters[C_FREE]
     counters[C_FREE] = slot
     counters[C_LIVE] -= 1
@@ -256,7 +256,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
 def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
              qty):
     """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
-    id_keys, id_slots, counters = book[10], book[11], book[12]
+    id_keys, id_slots, counters, id_direct = book[10], book[11], book[12], book[14]
     if tif == FOK and not is_market:
         short, _ = _match(book, out, seq, ts, order_id, party, side, instrument, tier, price,
                           False, qty, True)
@@ -274,7 +274,7 @@ def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price,
     else:
         slot = _alloc(book)
         _rest(book, slot, order_id, party, side, instrument, tier, price, remaining, tif, seq)
-        id_slots[ids.find(id_keys, order_id)] = slot
+        ids.assign(id_direct, id_keys, id_slots, order_id, slot)
 
 
 # ---------------------------------------------------------------- actions
@@ -288,7 +288,8 @@ def on_new(book, out, a):
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
     if instruments[instrument, I_CLOSED] != 0:
         return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
-    if ids.find(id_keys, a.order_id) != -1:
+    id_direct = book[14]
+    if ids.lookup(id_direct, id_keys, id_slots, a.order_id) != ids.NEVER:
         return _reject(out, counters, a, R_DUPLICATE_ID)
     side = a.side
     if side == SELL:
@@ -317,8 +318,7 @@ def on_new(book, out, a):
             return _reject(out, counters, a, R_BAD_PRICE)
     if not is_market and a.tif == POST_ONLY and _would_cross(book, side, instrument, tier, price):
         return _reject(out, counters, a, R_WOULD_CROSS)
-    ids.insert(id_keys, id_slots, a.order_id, ids.ENDED)
-    counters[C_IDS] += 1
+    counters[C_IDS] += ids.accept(id_direct, id_keys, id_slots, a.order_id)
     counters[C_MAX_ID] = max(counters[C_MAX_ID], a.order_id)
     emit(out, counters, a.seq, a.ts, a.order_id, EV_ACCEPTED, R_NONE, qty, qty, 0)
     _execute(book, out, a.seq, a.ts, a.order_id, a.party, side, instrument, tier, price,
@@ -329,11 +329,10 @@ def on_new(book, out, a):
 def _resting_slot(book, out, a):
     """Slot of the resting order a cancel/replace names, or -1 after rejecting it."""
     order_i32, id_keys, id_slots, counters = book[1], book[10], book[11], book[12]
-    bucket = ids.find(id_keys, a.order_id)
-    if bucket == -1 or id_slots[bucket] == ids.ENDED:
+    slot = ids.lookup(book[14], id_keys, id_slots, a.order_id)
+    if slot < 0:
         _reject(out, counters, a, R_UNKNOWN_ORDER)
         return -1
-    slot = id_slots[bucket]
     if order_i32[O_PARTY, slot] != a.party:
         _reject(out, counters, a, R_NOT_OWNER)
         return -1

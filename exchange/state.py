@@ -18,7 +18,8 @@ from .layout import (
 from .schema import BP, BUY, NOT_A_PROVIDER, SELL
 
 _FIELDS = ("order_i64", "order_i32", "ladders", "level_link", "level_qty", "bits", "cursors",
-           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters", "scratch")
+           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters", "scratch",
+           "id_direct")
 
 
 def _words(n_bits: int) -> int:
@@ -34,7 +35,7 @@ class BookState:
     __slots__ = _FIELDS + ("_arrays",)
 
     def __init__(self, config: ExchangeConfig, order_capacity: int = 1024,
-                 id_capacity: int = 2048, party_capacity: int = 64):
+                 id_capacity: int = 2048, party_capacity: int = 64, direct_ids: int = 0):
         n_grades = len(config.grades)
         n_instruments = len(config.instruments)
         self.grade_floor = np.array([g.floor_bp for g in config.grades], np.int64)
@@ -85,6 +86,7 @@ class BookState:
         self.parties[P_ASK_HEAD] = -1
         self.id_keys = np.zeros(id_capacity, np.int64)
         self.id_slots = np.zeros(id_capacity, np.int32)
+        self.id_direct = np.zeros(direct_ids, np.int32)  # ids below this: direct (see orderids_nb)
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
         self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
