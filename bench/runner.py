@@ -100,6 +100,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     from exchange.layout import C_LIVE
     from exchange.schema import ACT_NEW, EVENT_DTYPE, TRADE_DTYPE
     from exchange.state import BookState
+    from exchange.engine import dense_ids
 
     builder = WORKLOADS[name]
     workload = builder(n, seed, resting=deep_resting) if name == "deep" else builder(n, seed)
@@ -108,9 +109,11 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
 
     # A prepared state: providers registered, prefill applied, capacities for the run.
     n_new = int(np.count_nonzero(actions["action"] == ACT_NEW)) + len(workload.prefill)
+    everything = np.concatenate([workload.prefill, actions])
     base = BookState(config, order_capacity=max(1024, n_new // 2),
                      id_capacity=1 << max(4, (2 * n_new + 2).bit_length()),
-                     party_capacity=max(64, len(parties) + len(config.providers)))
+                     party_capacity=max(64, len(parties) + len(config.providers)),
+                     direct_ids=dense_ids(everything, n_new))  # as run_batch chooses
     _register_providers(config, base, {p: i for i, p in enumerate(parties)}, parties)
     if len(workload.prefill):
         _run(base, workload.prefill, np.empty(3 * len(workload.prefill) + 64, EVENT_DTYPE),

@@ -92,7 +92,7 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
 
-def _dense_ids(actions: np.ndarray, n_new: int) -> int:
+def dense_ids(actions: np.ndarray, n_new: int) -> int:
     """Size of the direct id table: every id of the batch when they are dense (at most
     4 per new order, plus slack), else 0 and the hash holds them all."""
     ids = actions["order_id"]
@@ -121,7 +121,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
         if actions["instrument"].max() >= len(config.instruments):
             raise ValueError("run_batch: an instrument index is outside the configuration")
     n_new = int(np.count_nonzero(actions["action"] == ACT_NEW))
-    direct = _dense_ids(actions, n_new) if direct_ids is None else direct_ids
+    direct = dense_ids(actions, n_new) if direct_ids is None else direct_ids
     state = BookState(config, order_capacity=max(1024, n_new // 4),
                       id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
                       party_capacity=max(64, len(parties) + len(config.providers)),
