@@ -21,7 +21,7 @@ from . import orderids_nb
 from .config import PARTY_PATTERN, ExchangeConfig
 from .ladder_nb import level_price, next_level
 from .layout import (
-    C_EVENT_COUNT, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
+    C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
     L_BEST, L_NLEVELS, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
     O_PARTY, O_TIF, P_GOODPUT, P_GRADE,
 )

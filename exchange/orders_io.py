@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -233,7 +232,7 @@ def _match_word(offs, data, i, words, word_offs):
 
 
 @nb.njit(cache=True, inline="always")
-def _to_ticks(mant, places, tick_m, tick_e):
+def _to_units(mant, places, tick_m, tick_e):
     """mant * 10**-places in units of tick_m * 10**-tick_e (the exchange's price unit);
     -1 when not a whole number of units or unrepresentable (prices are never negative)."""
     shift = tick_e - places
@@ -364,7 +363,7 @@ def _parse_batch(n, cols_offs, cols_data, present,
             elif dstate == 2:
                 price_state = PRICE_INVALID
             elif dstate == 1:
-                units = _to_ticks(mant, places, unit_m, unit_e)
+                units = _to_units(mant, places, unit_m, unit_e)
                 if units >= 0:
                     price_state = PRICE_OK
                     price = units

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ExchangeConfig
-from .orders_io import MAX_REPORTED, OrdersError, read_orders
+from .orders_io import MAX_REPORTED, read_orders
 from .writers import Formatter, compile_kernels, group_totals, write_tables
 
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 from .config import ExchangeConfig
 from .orders_io import _tick_parts
 from .schema import (
-    BP, EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
+    EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
 )
 
 TRADE_COLUMNS = ("trade_id", "seq", "ts", "instrument", "buy_order_id", "sell_order_id", "buyer",

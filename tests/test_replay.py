@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 from decimal import Decimal
 from pathlib import Path
 
@@ -122,7 +121,7 @@ def test_each_malformed_kind_is_reported_and_nothing_written(tmp_path, capsys, r
 
 @pytest.mark.parametrize("row,column,words", MALFORMED, ids=[f"{m[1]}:{m[2][:20]}" for m in MALFORMED])
 def test_each_malformed_kind_is_rejected_bad_field_when_lenient(tmp_path, capsys, row, column, words):
-    orders = write(tmp_path / "orders.csv", GOOD, row, f"7,cancel,1,b.x,,,,,,,,")
+    orders = write(tmp_path / "orders.csv", GOOD, row, "7,cancel,1,b.x,,,,,,,,")
     code, out_dir = replay(tmp_path, orders, "--lenient")
     assert code == 0
     events = read_csv(out_dir / "events.csv")
@@ -202,7 +201,7 @@ def test_semantic_problems_are_rejected_events_not_errors(tmp_path):
     orders = write(
         tmp_path / "orders.csv",
         f"1,new,1,b.x,{H100},buy,,,2.1005,10,,",  # off tick
-        f"2,new,2,b.x,GPU-NOPE,buy,,,2.1,10,,",  # unknown instrument
+        "2,new,2,b.x,GPU-NOPE,buy,,,2.1,10,,",  # unknown instrument
         f"3,new,3,b.x,{H100},buy,,,2.1,0,,",  # qty 0
         f"4,new,4,b.x,{H100},buy,,,,10,,",  # limit without a price
         f"5,new,5,b.x,{H100},buy,market,,2.1,10,,",  # market with a price
