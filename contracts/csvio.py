@@ -220,11 +220,12 @@ def text_column(values) -> pa.Array:
     """Strings with minimal CSV quoting (only where a comma, quote or newline needs it)."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
     encoded = pc.dictionary_encode(array)
-    quoted = [_quote(s) for s in encoded.dictionary.to_pylist()]
+    quoted = [quote(s) for s in encoded.dictionary.to_pylist()]
     return pa.array(quoted, type=pa.string()).take(encoded.indices)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """Minimal CSV quoting: only a cell holding a comma, quote or line break is quoted."""
     if any(ch in text for ch in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text

@@ -24,8 +24,8 @@ Choices where the SPEC leaves room:
 
 Streaming: ``write_outputs`` settles and writes period by period. Statement lines
 come from the settlement kernel a block of contracts at a time (``LineBlock``) and
-are formatted by the Numba CSV kernel of ``exchange.writers`` (digits written into a
-reused byte buffer, no Python object per line) or appended to a Parquet file as one
+are formatted by the Numba kernel of ``report_nb`` (digits written into a reused
+byte buffer, no Python object per line) or appended to a Parquet file as one
 record batch per block, so memory does not grow with the number of lines.
 
 Parquet (``fmt="parquet"``): the same four tables with the same columns. Names are
@@ -43,10 +43,9 @@ import numpy as np
 import pyarrow as pa
 
 from exchange import atomic_dir
-from exchange.writers import K_DICT, K_FIXED, K_INT, Column, Table, csv_bytes
 
-from . import settle_nb
-from .csvio import csv_text, int_text, money_text, text_column
+from . import report_nb, settle_nb
+from .csvio import csv_text, int_text, money_text, quote, text_column
 from .settlement import LineBlock
 
 STATEMENT_COLUMNS = (
@@ -65,7 +64,6 @@ REPORTS = ("statements", "parties", "netting", "obligations")
 FILES = tuple(f"{name}.csv" for name in REPORTS)
 FORMATS = ("csv", "parquet")
 OUTPUT_NAMES = tuple(f"{name}.{fmt}" for fmt in FORMATS for name in REPORTS)  # what a run may replace
-MONEY_PLACES = 6
 
 
 def _names(names, index) -> pa.Array:
@@ -74,7 +72,7 @@ def _names(names, index) -> pa.Array:
 
 # ------------------------------------------------------------ statements
 class StatementFormatter:
-    """Statement lines of ``LineBlock``s as CSV bytes or an Arrow record batch."""
+    """Statement lines of ``LineBlock``s as CSV bytes (``report_nb`` kernel) or an Arrow batch."""
 
     def __init__(self, contracts):
         c = self.contracts = contracts
@@ -83,7 +81,27 @@ class StatementFormatter:
             "buyer": tuple(c.parties), "provider": tuple(c.parties),
             "grade": tuple(g.name for g in c.config.grades),
         }
+        entries = [quote(w).encode("utf-8") for key in ("instrument", "buyer", "grade") for w in self.words[key]]
+        self.bases = np.array([0, len(self.words["instrument"]), len(self.words["instrument"]) + len(c.parties)],
+                              np.int64)
+        self.offs = np.zeros(len(entries) + 1, np.int64)
+        self.offs[1:] = np.cumsum([len(e) for e in entries]) if entries else []
+        self.dictionary = np.frombuffer(b"".join(entries) or b"\0", np.uint8).copy()
+        self.line_bytes = (len(STATEMENT_COLUMNS) * (report_nb.CELL_BYTES + 1)
+                           + 4 * max((len(e) for e in entries), default=0))
         self.header = (",".join(STATEMENT_COLUMNS) + "\n").encode()
+
+    def csv(self, block: LineBlock, out: np.ndarray | None = None) -> memoryview:
+        """The block's CSV lines (no header), formatted into ``out`` (grown if too small;
+        a new buffer when None); the view is valid until ``out`` is reused."""
+        need = len(block.contract) * self.line_bytes
+        if out is None or len(out) < need:
+            out = np.empty(need, np.uint8)
+        c = self.contracts
+        used = report_nb.statement_lines(block.period, block.contract, block.lines, c.trade_id, c.instrument,
+                                         c.buyer, c.provider, c.grade, c.p, c.floor_bp, self.dictionary,
+                                         self.offs, self.bases, out)
+        return memoryview(out)[:used]
 
     def values(self, block: LineBlock) -> dict:
         """{column: int64 values (codes for names)} of the block's lines."""
@@ -95,20 +113,6 @@ class StatementFormatter:
             if name not in out:
                 out[name] = block.column(name)
         return out
-
-    def csv(self, block: LineBlock) -> memoryview:
-        """The block's CSV lines (no header)."""
-        values = self.values(block)
-        columns = []
-        for name in STATEMENT_COLUMNS:
-            if name in TEXT:
-                columns.append(Column(name, K_DICT, values[name], self.words[name]))
-            elif name in MONEY:
-                columns.append(Column(name, K_FIXED, values[name], places=MONEY_PLACES))
-            else:
-                columns.append(Column(name, K_INT, values[name]))
-        data = csv_bytes(Table("statements", columns, len(block.contract)))
-        return memoryview(data)[len(self.header):]
 
     def arrow(self, block: LineBlock) -> pa.RecordBatch:
         values = self.values(block)
@@ -127,29 +131,56 @@ def arrow_schema(columns) -> pa.Schema:
 
 
 class StatementSink:
-    """Writes statement lines to ``path`` (CSV or Parquet) as the settlement hands them over."""
+    """Writes statement lines to ``path`` (CSV or Parquet) as the settlement hands them over.
+
+    CSV: each block is formatted into one of two reused buffers while a writer thread
+    writes the other one (the kernel and the file write both run without the GIL).
+    Parquet: one record batch (row group) per block.
+    """
 
     def __init__(self, contracts, path, fmt: str = "csv"):
         self.formatter = StatementFormatter(contracts)
         self.fmt = fmt
         self.lines = 0
+        self.pending = [None, None]  # the write in flight from each buffer
+        self.buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self.turn = 0
         if fmt == "csv":
-            self.handle = open(path, "wb")
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statements-writer")
+            self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
             self.handle.write(self.formatter.header)
         else:
             import pyarrow.parquet as pq
 
+            self.pool = None
             self.handle = pq.ParquetWriter(path, arrow_schema(STATEMENT_COLUMNS))
 
     def __call__(self, block: LineBlock) -> None:
         self.lines += len(block.contract)
-        if self.fmt == "csv":
-            self.handle.write(self.formatter.csv(block))
-        else:
+        if self.fmt != "csv":
             self.handle.write_batch(self.formatter.arrow(block))
+            return
+        k = self.turn
+        self.turn = 1 - k
+        if self.pending[k] is not None:
+            self.pending[k].result()  # that buffer's bytes are on their way to the file
+        need = len(block.contract) * self.formatter.line_bytes
+        if len(self.buffers[k]) < need:
+            self.buffers[k] = np.empty(need, np.uint8)
+        view = self.formatter.csv(block, self.buffers[k])
+        self.pending[k] = self.pool.submit(self.handle.write, view)
 
     def close(self) -> None:
-        self.handle.close()
+        try:
+            for future in self.pending:
+                if future is not None:
+                    future.result()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+            self.handle.close()
 
 
 def _kept_blocks(settlement):

@@ -188,8 +188,11 @@ class Settlement:
                     if unmetered is None or unmetered.shape[1] != c1 - c0:
                         unmetered = np.full((1, c1 - c0), NO_ROW, np.int64)
                     m_avail = m_used = m_goodput = unmetered
-                lines = (buffer[: settle_nb.NCOL * (c1 - c0)].reshape(1, settle_nb.NCOL, c1 - c0)
-                         if buffer is not None else settle_nb.no_lines())
+                if buffer is not None:
+                    lines = buffer[: settle_nb.NCOL * (c1 - c0)].reshape(1, settle_nb.NCOL, c1 - c0)
+                    lines[0, settle_nb.COL["active"]] = 0  # the kernel marks only the active ones
+                else:
+                    lines = settle_nb.no_lines()
                 part = slice(c0, c1)
                 settle_nb.settle_block(t, c.qty[part], c.periods[part], c.p[part], c.floor_bp[part],
                                        c.take_or_pay[part], c.makeup_periods[part], c.sla_credit[part],
@@ -197,7 +200,7 @@ class Settlement:
                                        m_avail, m_used, m_goodput, self.bank[part], party_sums, lines)
                 if buffer is None:
                     continue
-                active = np.flatnonzero(lines[0, 0])
+                active = np.flatnonzero(lines[0, settle_nb.COL["active"]])
                 if len(active) == c1 - c0:
                     view = lines[0]
                 else:
