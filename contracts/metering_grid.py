@@ -111,7 +111,7 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
         periods = contracts.periods if len(contracts) else np.zeros(0, np.int64)
         while True:
             more = handle.read(block_bytes)
-            if b'"' in more:
+            if b'"' in more or b'"' in data:
                 return _quoted(path, contracts)
             final = not more
             data = data + more if data else more
