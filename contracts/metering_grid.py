@@ -92,7 +92,7 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
     """
     source = str(path)
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         raise InputError([f"{source}: no such file"]) from None
     except OSError as error:

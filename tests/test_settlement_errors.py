@@ -116,8 +116,7 @@ def test_overlong_metering_line_costs_one_block_of_memory(tmp_path, trades):
     path = tmp_path / "m.csv"
     with open(path, "wb") as handle:
         handle.write(f"{METERING_HEADER}\n1,0,".encode())
-        for _ in range(40):
-            handle.write(b"7" * 100_000)
+        handle.writelines(b"7" * 100_000 for _ in range(40))
         handle.write(b",1,1,0.9\n")
     contracts = read_trades_csv(trades, ExchangeConfig.default())
     with pytest.raises(InputError) as error:
