@@ -9,8 +9,7 @@ settlement kernel takes.
 
 ``read_metering_grid`` reads a metering CSV a block of bytes at a time with the
 Numba kernel of ``metering_nb`` (no Python object per row, memory of one block),
-reporting every problem as ``FILE:LINE: column: what is wrong`` (SPEC §7, see
-docs/RULES.md §7). A file with quote characters goes through the ``csv`` module
+reporting every problem as ``FILE:LINE: column: what is wrong`` (docs/RULES.md §7). A file with quote characters goes through the ``csv`` module
 (contracts/csvio.py) instead, which reads it whole.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Numba kernel reading metering CSV bytes (SPEC §7) straight into the per-period grid.
+"""Numba kernel reading metering CSV bytes (docs/RULES.md §7) straight into the per-period grid.
 
 One pass over a block of bytes: split lines (LF or CRLF), split cells at commas,
 parse ``trade_id``, ``period``, ``available_hours``, ``used_hours`` (integers

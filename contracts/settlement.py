@@ -1,4 +1,4 @@
-"""Take-or-pay settlement driven period by period (SPEC §7).
+"""Take-or-pay settlement driven period by period (docs/RULES.md §7).
 
     settlement = Settlement(config, contracts)
     settlement.add_metering(rows_or_Metering)      # any time, any periods not yet settled
@@ -13,7 +13,7 @@ at once equals settling 0, 1, ..., K one at a time. Statement lines go to a
 period is settled (a later row for it is an error); rows after the settled
 periods wait for their turn.
 
-Choices where SPEC §7 leaves room (see also contracts/report.py):
+Choices where docs/RULES.md §7 leaves room (see also contracts/report.py):
 - A contract period with no metering row is settled as full availability
   (available_hours = sched), used_hours = 0 and goodput = the grade floor; its
   statement line shows those assumed values with ``metered`` = 0.
