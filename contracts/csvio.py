@@ -308,27 +308,3 @@ def write_lines_atomically(path, header: list[str], chunks) -> None:
         except OSError:
             pass
         raise
-
-
-def write_atomically(files: dict) -> None:
-    """Write {path: text}: every file to a temporary name in its directory, then rename all."""
-    temps = []
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        for path, text in files.items():
-            directory = os.path.dirname(os.path.abspath(path))
-            handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
-            temps.append((temp, path))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-            os.chmod(temp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        for temp, path in temps:
-            os.replace(temp, path)
-        temps = []
-    finally:
-        for temp, _ in temps:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass

@@ -249,7 +249,7 @@ def obligations_table(settlement) -> dict:
             "obligation": np.asarray(money, np.int64)}
 
 
-def _table_csv(columns, table: dict, star_unquoted=False) -> str:
+def _table_csv(columns, table: dict) -> str:
     cols = []
     for name in columns:
         values = table[name]
