@@ -20,6 +20,13 @@ import pyarrow.csv as pacsv
 
 INT_RE = r"^[+-]?[0-9]{1,18}$"
 DECIMAL_RE = r"^(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+MAX_LINE = 1 << 20  # the longest line accepted (bytes): longer is "value too long"
+SHOWN = 40  # characters of a bad value echoed in a message
+
+
+def shown(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters plus "…", for echoing a bad value in a message."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class InputError(ValueError):
@@ -50,6 +57,8 @@ def read_table(path, required) -> Table:
     source = str(path)
     try:
         with open(path, "rb") as handle:
+            _check_line_lengths(source, handle)
+            handle.seek(0)
             data = handle.read()
     except FileNotFoundError:
         raise InputError([f"{source}: no such file"]) from None
@@ -63,8 +72,12 @@ def read_table(path, required) -> Table:
     if text.startswith("\ufeff"):
         text = text[1:]
         data = text.encode("utf-8")
+    _check_lines(source, data)
     first, _, _ = text.partition("\n")
-    header = next(csv.reader([first.rstrip("\r")]), [])
+    try:
+        header = next(csv.reader([first.rstrip("\r")]), [])
+    except csv.Error as error:
+        raise InputError([f"{source}:1: header: {error}"]) from None
     missing = [name for name in required if name not in header]
     if not text.strip():
         raise InputError([f"{source}:1: header: the file is empty"])
@@ -91,6 +104,71 @@ def read_table(path, required) -> Table:
     return _read_slow(source, text, header, required)
 
 
+def _check_line_lengths(source, handle, block: int = 8 << 20) -> None:
+    """Refuse a line over MAX_LINE bytes before the file is read whole: one pass in
+    blocks, so a 1 GB line costs one block of memory. Names the cell the cap falls in."""
+    first = b""
+    line, length = 1, 0  # the current line and its bytes so far
+    while True:
+        data = handle.read(block)
+        if not data:
+            return
+        if line == 1 and len(first) < MAX_LINE:
+            first += data[: MAX_LINE - len(first)]
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        lengths = np.diff(np.concatenate(([-1], ends))) - 1
+        if len(lengths):
+            lengths[0] += length
+        tail = len(raw) - (int(ends[-1]) + 1 if len(ends) else 0) + (0 if len(ends) else length)
+        long = np.flatnonzero(lengths > MAX_LINE)
+        if len(long) or tail > MAX_LINE:
+            k = int(long[0]) if len(long) else len(ends)
+            bad_line = line + k
+            handle.seek(0)
+            head = _line_head(handle, bad_line)
+            names = next(csv.reader([first.split(b"\n")[0].decode("utf-8", "replace").rstrip("\r")]), [])
+            cell = head.count(b",") if b'"' not in head else None
+            column = names[cell] if bad_line > 1 and cell is not None and cell < len(names) else (
+                "header" if bad_line == 1 else "row")
+            raise InputError([f"{source}:{bad_line}: {column}: value too long (the line is over {MAX_LINE:,} bytes)"])
+        line += len(ends)
+        length = tail
+
+
+def _line_head(handle, number: int) -> bytes:
+    """The first MAX_LINE bytes of line ``number`` (1-based), read in blocks."""
+    line, head = 1, b""
+    while True:
+        data = handle.read(8 << 20)
+        if not data:
+            return head
+        start = 0
+        while line < number:
+            found = data.find(b"\n", start)
+            if found < 0:
+                break
+            line += 1
+            start = found + 1
+        if line == number:
+            head += data[start: start + MAX_LINE - len(head)]
+            if len(head) >= MAX_LINE or data.find(b"\n", start) >= 0:
+                return head
+
+
+def _check_lines(source, data: bytes) -> None:
+    """Refuse lone CR line endings (in files without quotes), by line number."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if b"\r" in data and b'"' not in data:
+        cr = np.flatnonzero(raw == 13)
+        lone = cr[(cr + 1 < len(raw)) & (raw[np.minimum(cr + 1, len(raw) - 1)] != 10)]
+        if len(lone):
+            line = int(np.searchsorted(ends, lone[0])) + 1
+            where = "header" if line == 1 else "row"
+            raise InputError([f"{source}:{line}: {where}: lone CR line ending; use LF or CRLF line endings"])
+
+
 def _read_slow(source, text, header, required) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader)
@@ -98,7 +176,13 @@ def _read_slow(source, text, header, required) -> Table:
     cells = [[] for _ in required]
     lines, errors = [], []
     start = reader.line_num + 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # e.g. a line break inside an unquoted cell of a quoted file
+            raise InputError([f"{source}:{reader.line_num}: row: {error}"]) from None
         line, start = start, reader.line_num + 1
         if not row or row == [""]:
             continue
@@ -145,11 +229,11 @@ def exact_decimal(text: str) -> Decimal:
     import re
 
     if not re.fullmatch(DECIMAL_RE, text):
-        raise ValueError(f"{text!r} is not a plain decimal number")
+        raise ValueError(f"{shown(text)!r} is not a plain decimal number")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
+        raise ValueError(f"{shown(text)!r} is not a decimal number") from None
 
 
 def cell_errors(table: Table, column: str, bad: np.ndarray, what) -> list[tuple[int, int, str]]:
@@ -158,7 +242,7 @@ def cell_errors(table: Table, column: str, bad: np.ndarray, what) -> list[tuple[
     if not len(rows):
         return []
     texts = table.columns[column].take(pa.array(rows)).to_pylist()
-    return [(int(table.lines[r]), column, table.where(table.lines[r], column, what(int(r), t)))
+    return [(int(table.lines[r]), column, table.where(table.lines[r], column, what(int(r), shown(t))))
             for r, t in zip(rows, texts)]
 
 
@@ -181,11 +265,12 @@ def text_column(values) -> pa.Array:
     """Strings with minimal CSV quoting (only where a comma, quote or newline needs it)."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
     encoded = pc.dictionary_encode(array)
-    quoted = [_quote(s) for s in encoded.dictionary.to_pylist()]
+    quoted = [quote(s) for s in encoded.dictionary.to_pylist()]
     return pa.array(quoted, type=pa.string()).take(encoded.indices)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """Minimal CSV quoting: only a cell holding a comma, quote or line break is quoted."""
     if any(ch in text for ch in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -223,27 +308,3 @@ def write_lines_atomically(path, header: list[str], chunks) -> None:
         except OSError:
             pass
         raise
-
-
-def write_atomically(files: dict) -> None:
-    """Write {path: text}: every file to a temporary name in its directory, then rename all."""
-    temps = []
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        for path, text in files.items():
-            directory = os.path.dirname(os.path.abspath(path))
-            handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
-            temps.append((temp, path))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-            os.chmod(temp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        for temp, path in temps:
-            os.replace(temp, path)
-        temps = []
-    finally:
-        for temp, _ in temps:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass

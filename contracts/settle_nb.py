@@ -1,4 +1,4 @@
-"""Numba kernel of SPEC §7: one block of periods x all contracts, integers only.
+"""Numba kernel of docs/RULES.md §7: one block of periods x all contracts, integers only.
 
 Loops run period-outer, contract-inner, so per-contract state (the make-up
 bank) carries from one period to the next and a block of n periods equals n
