@@ -171,7 +171,7 @@ class ReferenceExchange:
     @staticmethod
     def _check_price(price, name="price") -> Decimal | None:
         """The price as an exact Decimal (None when not given); ValueError when malformed."""
-        if price is None:
+        if price is None or price == "":  # an empty cell: not given
             return None
         if isinstance(price, bool) or isinstance(price, float):
             raise ValueError(f"{name}: {price!r} is a {type(price).__name__}; give a str, Decimal or int")
@@ -382,8 +382,12 @@ class ReferenceExchange:
     # ============================================================ actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None) -> list[Event]:
-        """A `new` row (SPEC §4, §5)."""
+        """A `new` row (SPEC §4, §5). An empty string is an empty cell: optional
+        arguments take their defaults, required ones are malformed (ValueError)."""
         # ---- malformed arguments: ValueError, nothing changes
+        order_type = "limit" if order_type == "" else order_type
+        tif = "gtc" if tif == "" else tif
+        min_grade = None if min_grade == "" else min_grade
         party = self._check_party(party)
         symbol = self._check_instrument_symbol(instrument)
         side = self._check_word(side, SIDE_WORDS, Side, "side")
@@ -395,6 +399,8 @@ class ReferenceExchange:
             raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
         if order_id is None:
             order_id = self._s.max_id + 1
+            if order_id > _INT64_MAX:
+                raise ValueError("order_id: every id up to 2**63-1 is used; give one explicitly")
         else:
             self._check_order_id(order_id)
         ts = self._check_ts(ts)

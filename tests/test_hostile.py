@@ -1,0 +1,137 @@
+"""Hostile input: configs, API arguments and order files that try to break the exchange.
+
+Each test is one attack and the rule it must hold to: no traceback, no wrong answer
+(both engines and replay agree), a one-line error naming the cause.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exchange.config import ConfigError, ExchangeConfig
+from exchange.engine import Exchange
+from exchange.reference import ReferenceExchange
+from exchange.replay import replay
+from exchange.schema import EventType, Reason
+
+ENGINES = pytest.mark.parametrize("engine_cls", [Exchange, ReferenceExchange], ids=["numba", "reference"])
+
+FINE_BESIDE_COARSE = """
+[[instrument]]
+symbol = "FINE"
+tick = "0.000000000000001"
+price_min = "0.001"
+price_max = "0.001000001"
+
+[[instrument]]
+symbol = "X"
+tick = "0.001"
+price_min = "0.100"
+price_max = "100.000"
+"""
+
+HEADER = "ts,action,order_id,party,instrument,side,type,tif,price,qty,min_grade,goodput\n"
+
+
+# ------------------------------------------------------------ mixed ticks (docs/RULES.md §2)
+@ENGINES
+def test_a_fine_tick_beside_a_coarse_one_keeps_the_coarse_prices_valid(engine_cls):
+    ex = engine_cls(ExchangeConfig.from_toml(FINE_BESIDE_COARSE))
+    assert ex.submit("b", "X", "buy", 1, "12.000")[0].event == EventType.ACCEPTED
+    assert ex.submit("b", "X", "buy", 1, "99.999")[0].event == EventType.ACCEPTED
+    assert ex.submit("b", "FINE", "buy", 1, "0.001000000000001")[0].event == EventType.ACCEPTED
+    assert ex.submit("b", "X", "buy", 1, "12.0005")[0].reason == Reason.BAD_PRICE
+
+
+def test_replay_agrees_on_a_fine_tick_beside_a_coarse_one(tmp_path):
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "1,new,1,b,X,buy,,,12.000,1,,\n"
+                      "2,new,2,b,FINE,buy,,,0.001000000000001,1,,\n"
+                      "3,new,3,b,X,buy,,,12.0005,1,,\n")
+    result = replay(orders, ExchangeConfig.from_toml(FINE_BESIDE_COARSE), tmp_path / "out")
+    assert [Reason(e["reason"]).name for e in result.events] == ["NONE", "NONE", "BAD_PRICE"]
+
+
+def test_a_band_the_finest_tick_cannot_represent_is_a_config_error():
+    text = FINE_BESIDE_COARSE.replace('"0.000000000000001"', '"0.000000000000000001"').replace(
+        'price_max = "0.001000001"', 'price_max = "0.000000000000000100"').replace(
+        'price_min = "0.001"', 'price_min = "0.000000000000000001"')
+    with pytest.raises(ConfigError) as caught:
+        ExchangeConfig.from_toml(text)
+    message = str(caught.value)
+    assert "instrument X" in message and "0.001" in message and "[0.100, 100.000]" in message
+
+
+# ------------------------------------------------------------ off-tick prices (§2, §5)
+@ENGINES
+@pytest.mark.parametrize("price", ["2.0000000000000000000000000000000001", "2.0001",
+                                   Decimal("2.0000000000000000000000000000000001")])
+def test_a_price_off_tick_in_any_decimal_is_bad_price(engine_cls, config, price):
+    ex = engine_cls(config)
+    assert ex.submit("b", "GPU-X", "buy", 1, price)[0].reason == Reason.BAD_PRICE
+
+
+def test_replay_rejects_the_same_off_tick_price(tmp_path, config):
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "1,new,1,b,GPU-X,buy,,,2.0000000000000000000000000000000001,1,,\n"
+                      "2,new,2,b,GPU-X,buy,,,2.0000000000000000000000000000000000,1,,\n")
+    result = replay(orders, config, tmp_path / "out")
+    assert [Reason(e["reason"]).name for e in result.events] == ["BAD_PRICE", "NONE"]
+
+
+# ------------------------------------------------------------ API arguments (docs/API.md)
+@ENGINES
+@pytest.mark.parametrize("call", [
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, Decimal("1e999999")),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, Decimal("-1e999999")),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, Decimal("1e-999999")),
+], ids=["huge", "huge-negative", "tiny"])
+def test_extreme_decimal_prices_are_bad_price(engine_cls, config, call):
+    assert call(engine_cls(config))[0].reason == Reason.BAD_PRICE
+
+
+@ENGINES
+@pytest.mark.parametrize("call", [
+    lambda ex: ex.regrade("pX", Decimal("1e999999")),
+    lambda ex: ex.regrade("pX", Decimal("1e-999999")),
+    lambda ex: ex.submit(["b"], "GPU-X", "buy", 1, "1.000"),
+    lambda ex: ex.submit({"b": 1}, "GPU-X", "buy", 1, "1.000"),
+    lambda ex: ex.cancel(1, ["b"]),
+    lambda ex: ex.submit("b", "", "buy", 1, "1.000"),
+    lambda ex: ex.submit("b", ["GPU-X"], "buy", 1, "1.000"),
+    lambda ex: ex.close(""),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, "1.000", min_grade=["A"]),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 2**64, "1.000"),
+    lambda ex: ex.submit("b", "GPU-X", [], 1, "1.000"),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, "1e3"),
+    lambda ex: ex.submit("b", "GPU-X", "buy", 1, "١٢"),
+], ids=["goodput-huge", "goodput-tiny", "party-list", "party-dict", "cancel-party-list",
+        "instrument-empty", "instrument-list", "close-empty", "grade-list", "qty-2**64",
+        "side-list", "price-exponent", "price-arabic-digits"])
+def test_hostile_arguments_raise_value_error_and_change_nothing(engine_cls, config, call):
+    ex = engine_cls(config)
+    before = ex.state_digest()
+    with pytest.raises(ValueError):
+        call(ex)
+    assert ex.state_digest() == before
+
+
+@ENGINES
+def test_no_id_after_the_largest_is_a_value_error(engine_cls, config):
+    ex = engine_cls(config)
+    assert ex.submit("b", "GPU-X", "buy", 1, "1.000", order_id=2**63 - 1)[0].event == EventType.ACCEPTED
+    with pytest.raises(ValueError, match="order_id"):
+        ex.submit("b", "GPU-X", "buy", 1, "1.000")
+
+
+@ENGINES
+def test_empty_strings_are_empty_cells(engine_cls, config):
+    """docs/RULES.md §5: an empty cell is "not given": defaults apply, a limit without price is BAD_PRICE."""
+    ex = engine_cls(config)
+    events = ex.submit("b", "GPU-X", "buy", 2, "1.000", order_type="", tif="", min_grade="")
+    assert events[0].event == EventType.ACCEPTED
+    assert ex.order(events[0].order_id).min_grade == "D"
+    assert ex.submit("b", "GPU-X", "buy", 1, "")[0].reason == Reason.BAD_PRICE
+    assert ex.replace(events[0].order_id, "b", price="", qty=1)[0].event == EventType.REPLACED
+    assert ex.order(events[0].order_id).price == 1000
