@@ -135,3 +135,46 @@ def test_empty_strings_are_empty_cells(engine_cls, config):
     assert ex.submit("b", "GPU-X", "buy", 1, "")[0].reason == Reason.BAD_PRICE
     assert ex.replace(events[0].order_id, "b", price="", qty=1)[0].event == EventType.REPLACED
     assert ex.order(events[0].order_id).price == 1000
+
+
+# ------------------------------------------------------------ order files (§5)
+def _replay_cli(args, capsys):
+    """The command in-process: (exit status, stderr lines)."""
+    from exchange.cli import main
+
+    status = main(args)
+    err = capsys.readouterr().err
+    return status, [line for line in err.splitlines() if line]
+
+
+@pytest.mark.parametrize("lenient", [False, True], ids=["strict", "lenient"])
+@pytest.mark.parametrize("body, line, column", [
+    (b"1,\xff,x,y\n", 2, "row"),  # a non-UTF-8 byte in a row pyarrow cannot show
+    (b"1,\xff,p\n", 2, "action"),
+    (b'1,grade,p"x\n', 2, "party"),  # a stray quote inside a cell is text
+    (b'1,"r\n2,grade,p\n', 2, "row"),  # an unterminated quote runs to the end
+], ids=["non-utf8-extra-cell", "non-utf8-cell", "stray-quote", "open-quote"])
+def test_broken_rows_are_reported_at_their_line(tmp_path, capsys, body, line, column, lenient):
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(b"ts,action,party\n" + body)
+    args = ["replay", str(orders), "--out", str(tmp_path / "out")] + (["--lenient"] if lenient else [])
+    status, err = _replay_cli(args, capsys)
+    assert status == (0 if lenient else 2)
+    assert f"{orders}:{line}: {column}: " in err[0]
+    assert not any("Traceback" in e for e in err)
+    assert (tmp_path / "out" / "events.csv").exists() == lenient
+
+
+def test_a_row_longer_than_a_read_block_is_one_malformed_cell(tmp_path, capsys):
+    orders = tmp_path / "orders.csv"
+    with open(orders, "w") as handle:
+        handle.write("ts,action,party,goodput\n")
+        handle.writelines(f"{i},grade,p{i % 5},0.9\n" for i in range(50_000))
+        handle.write("50000,grade,p,0." + "9" * 6_000_000 + "\n")
+        handle.write("50001,grade,p,0.91\n")
+    status, err = _replay_cli(["replay", str(orders), "--lenient", "--out", str(tmp_path / "out")], capsys)
+    assert status == 0
+    assert err[0].startswith(f"{orders}:50002: goodput: ")
+    assert len(err[0]) < 200  # the 6 MB cell is cut, not echoed
+    events = (tmp_path / "out" / "events.csv").read_text().splitlines()
+    assert events[1:] == ["50000,49999,0,REJECTED,BAD_FIELD,,"]  # ts: the last accepted row's
