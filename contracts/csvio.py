@@ -20,6 +20,13 @@ import pyarrow.csv as pacsv
 
 INT_RE = r"^[+-]?[0-9]{1,18}$"
 DECIMAL_RE = r"^(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+MAX_LINE = 1 << 20  # the longest line accepted (bytes): longer is "value too long"
+SHOWN = 40  # characters of a bad value echoed in a message
+
+
+def shown(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters plus "…", for echoing a bad value in a message."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class InputError(ValueError):
@@ -63,8 +70,12 @@ def read_table(path, required) -> Table:
     if text.startswith("\ufeff"):
         text = text[1:]
         data = text.encode("utf-8")
+    _check_lines(source, data)
     first, _, _ = text.partition("\n")
-    header = next(csv.reader([first.rstrip("\r")]), [])
+    try:
+        header = next(csv.reader([first.rstrip("\r")]), [])
+    except csv.Error as error:
+        raise InputError([f"{source}:1: header: {error}"]) from None
     missing = [name for name in required if name not in header]
     if not text.strip():
         raise InputError([f"{source}:1: header: the file is empty"])
@@ -91,6 +102,28 @@ def read_table(path, required) -> Table:
     return _read_slow(source, text, header, required)
 
 
+def _check_lines(source, data: bytes) -> None:
+    """Refuse lines over MAX_LINE bytes and lone CR line endings (unquoted files), by line number."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    starts = np.concatenate(([0], ends + 1))
+    lengths = np.append(ends, len(raw)) - starts
+    long = np.flatnonzero(lengths > MAX_LINE)
+    if len(long):
+        k = int(long[0])
+        head = data[starts[k]: starts[k] + MAX_LINE]
+        cells = next(csv.reader([data[: data.find(b"\n")].decode("utf-8", "replace").rstrip("\r")]), [])
+        cell = head.count(b",") if b'"' not in head else None
+        column = cells[cell] if cell is not None and cell < len(cells) else "row"
+        raise InputError([f"{source}:{k + 1}: {column}: value too long (the line is over {MAX_LINE:,} bytes)"])
+    if b"\r" in data and b'"' not in data:
+        cr = np.flatnonzero(raw == 13)
+        lone = cr[(cr + 1 < len(raw)) & (raw[np.minimum(cr + 1, len(raw) - 1)] != 10)]
+        if len(lone):
+            line = int(np.searchsorted(ends, lone[0])) + 1
+            raise InputError([f"{source}:{line}: row: lone CR line ending; use LF or CRLF line endings"])
+
+
 def _read_slow(source, text, header, required) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader)
@@ -98,7 +131,13 @@ def _read_slow(source, text, header, required) -> Table:
     cells = [[] for _ in required]
     lines, errors = [], []
     start = reader.line_num + 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # e.g. a line break inside an unquoted cell of a quoted file
+            raise InputError([f"{source}:{reader.line_num}: row: {error}"]) from None
         line, start = start, reader.line_num + 1
         if not row or row == [""]:
             continue
@@ -145,11 +184,11 @@ def exact_decimal(text: str) -> Decimal:
     import re
 
     if not re.fullmatch(DECIMAL_RE, text):
-        raise ValueError(f"{text!r} is not a plain decimal number")
+        raise ValueError(f"{shown(text)!r} is not a plain decimal number")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
+        raise ValueError(f"{shown(text)!r} is not a decimal number") from None
 
 
 def cell_errors(table: Table, column: str, bad: np.ndarray, what) -> list[tuple[int, int, str]]:
@@ -158,7 +197,7 @@ def cell_errors(table: Table, column: str, bad: np.ndarray, what) -> list[tuple[
     if not len(rows):
         return []
     texts = table.columns[column].take(pa.array(rows)).to_pylist()
-    return [(int(table.lines[r]), column, table.where(table.lines[r], column, what(int(r), t)))
+    return [(int(table.lines[r]), column, table.where(table.lines[r], column, what(int(r), shown(t))))
             for r, t in zip(rows, texts)]
 
 
@@ -181,11 +220,12 @@ def text_column(values) -> pa.Array:
     """Strings with minimal CSV quoting (only where a comma, quote or newline needs it)."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
     encoded = pc.dictionary_encode(array)
-    quoted = [_quote(s) for s in encoded.dictionary.to_pylist()]
+    quoted = [quote(s) for s in encoded.dictionary.to_pylist()]
     return pa.array(quoted, type=pa.string()).take(encoded.indices)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """Minimal CSV quoting: only a cell holding a comma, quote or line break is quoted."""
     if any(ch in text for ch in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text

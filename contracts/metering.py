@@ -9,13 +9,23 @@ as ``FILE:LINE: column: what is wrong``, and the whole input is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import localcontext
 
 import numpy as np
 import pyarrow as pa
 
 from exchange.schema import BP
 
-from .csvio import InputError, Table, cell_errors, distinct_cells, exact_decimal, int_cells, read_table
+from .csvio import (
+    InputError,
+    Table,
+    cell_errors,
+    distinct_cells,
+    exact_decimal,
+    int_cells,
+    read_table,
+    shown,
+)
 from .schedule import Contracts, duplicates
 
 METERING_COLUMNS = ("trade_id", "period", "available_hours", "used_hours", "goodput")
@@ -44,18 +54,18 @@ class Metering:
         """Highest metered period, -1 when there are no rows."""
         return int(self.period.max()) if len(self) else -1
 
-    def select(self, mask) -> "Metering":
+    def select(self, mask) -> Metering:
         mask = np.asarray(mask)
         return Metering(self.contract[mask], self.period[mask], self.available_hours[mask],
                         self.used_hours[mask], self.goodput_bp[mask], self.line[mask], self.source)
 
     @classmethod
-    def empty(cls) -> "Metering":
+    def empty(cls) -> Metering:
         z = np.zeros(0, np.int64)
         return cls(z, z, z, z, z, z)
 
     @classmethod
-    def from_rows(cls, rows, contracts: Contracts, source: str = "<rows>") -> "Metering":
+    def from_rows(cls, rows, contracts: Contracts, source: str = "<rows>") -> Metering:
         """Validate rows ``(trade_id, period, available_hours, used_hours, goodput)``.
 
         Cells may be ints or text (goodput as text or Decimal, never float); the
@@ -84,10 +94,12 @@ def parse_goodput(text: str) -> int:
         raise ValueError("empty")
     value = exact_decimal(text)
     if not 0 <= value <= 1:
-        raise ValueError(f"{text} is outside [0, 1]")
-    scaled = value * BP
+        raise ValueError(f"{shown(text)} is outside [0, 1]")
+    with localcontext() as exact:  # as many digits as the text has: no rounding
+        exact.prec = len(text) + 8
+        scaled = value * BP
     if scaled != scaled.to_integral_value():
-        raise ValueError(f"{text} has more than 4 decimal places")
+        raise ValueError(f"{shown(text)} has more than 4 decimal places")
     return int(scaled)
 
 

@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 
 import numpy as np
 
 from exchange.config import PARTY_PATTERN, ConfigError, ExchangeConfig
 
-from .csvio import InputError, cell_errors, distinct_cells, exact_decimal, int_cells, read_table
+from .csvio import (
+    InputError,
+    cell_errors,
+    distinct_cells,
+    exact_decimal,
+    int_cells,
+    read_table,
+    shown,
+)
 
 TRADE_COLUMNS = ("trade_id", "instrument", "buyer", "seller", "grade", "price", "qty")
 INT64_MAX = 2**63 - 1
+BP = 10_000
+MAX_PRICE_TEXT = 64  # characters: longer price cells are refused before any arithmetic
 
 
 def scheduled_hours(qty, periods, t):
@@ -74,7 +85,7 @@ class Contracts:
 
     @classmethod
     def from_arrays(cls, config: ExchangeConfig, trade_id, instrument, buyer, seller, grade,
-                    price_ticks, qty) -> "Contracts":
+                    price_ticks, qty) -> Contracts:
         """Contracts from columns: ``instrument``/``grade`` as names or indices, parties as names.
 
         ConfigError for a tick that is not whole µ$ or terms that would overflow int64;
@@ -112,7 +123,7 @@ class Contracts:
         _check_range(config, instrument, p, qty, per_instrument["sla_credit"])
 
         order = np.argsort(trade_id, kind="stable")
-        take = lambda a: np.ascontiguousarray(a[order])  # noqa: E731
+        take = lambda a: np.ascontiguousarray(a[order])
         return cls(
             config=config, parties=parties, trade_id=take(trade_id), instrument=take(instrument.astype(np.int32)),
             buyer=take(buyer_ix), provider=take(seller_ix), grade=take(grade.astype(np.int32)),
@@ -122,7 +133,7 @@ class Contracts:
         )
 
     @classmethod
-    def from_trades(cls, config: ExchangeConfig, trades) -> "Contracts":
+    def from_trades(cls, config: ExchangeConfig, trades) -> Contracts:
         """Contracts from ``exchange.schema.Trade`` values (the engine's ``trades()``)."""
         trades = list(trades)
         return cls.from_arrays(
@@ -132,7 +143,7 @@ class Contracts:
         )
 
     @classmethod
-    def from_trade_records(cls, config: ExchangeConfig, records, party_names) -> "Contracts":
+    def from_trade_records(cls, config: ExchangeConfig, records, party_names) -> Contracts:
         """Contracts from the engine's ``TRADE_DTYPE`` array; ``party_names[i]`` names party index i."""
         names = np.asarray(list(party_names), dtype=object)
         return cls.from_arrays(config, records["trade_id"], records["instrument"], names[records["buyer"]],
@@ -188,7 +199,7 @@ def read_trades_csv(path, config: ExchangeConfig) -> Contracts:
     def lookup(table_, what):
         def parse(text):
             if text not in table_:
-                raise ValueError(f"unknown {what} {text!r}" if text else "empty")
+                raise ValueError(f"unknown {what} {shown(text)!r}" if text else "empty")
             return table_[text]
         return parse
 
@@ -199,29 +210,35 @@ def read_trades_csv(path, config: ExchangeConfig) -> Contracts:
 
     def party(text):
         if not re.fullmatch(PARTY_PATTERN, text):
-            raise ValueError(f"{text!r} is not a party name {PARTY_PATTERN}" if text else "empty")
+            raise ValueError(f"{shown(text)!r} is not a party name {PARTY_PATTERN}" if text else "empty")
         return text
 
     buyer, _ = _dictionary(table, "buyer", party, errors)
     seller, _ = _dictionary(table, "seller", party, errors)
 
-    # price: exact decimal on the instrument's tick; parsed once per (text, instrument)
-    texts, text_why, codes = distinct_cells(cols["price"], lambda s: exact_decimal(s) if s else _raise("empty"))
+    # price: exact decimal on the instrument's tick, small enough for exact int64 µ$ arithmetic;
+    # parsed once per (text, instrument)
+    texts, text_why, codes = distinct_cells(cols["price"], _price_text)
     width = len(config.instruments) + 1
     uniq, inverse = np.unique(codes * width + np.where(bad_ins, 0, instrument), return_inverse=True)
     inverse = inverse.reshape(-1)
-    why, unique_ticks = {}, np.zeros(len(uniq), np.int64)
+    why, unique_p = {}, np.zeros(len(uniq), np.int64)
+    unique_ticks = np.zeros(len(uniq), np.int64)
     for u, pair in enumerate(uniq.tolist()):
         code, ins = divmod(pair, width)
         if code in text_why:
             why[u] = text_why[code]
             continue
         ins = config.instruments[ins]
-        ticks = ins.price_to_ticks(texts[code])
+        ticks = exact_ticks(texts[code], ins.tick)
         if ticks is None:
-            why[u] = f"{texts[code]} is not a whole number of ticks ({ins.tick}) of {ins.symbol}"
+            why[u] = f"{shown(str(texts[code]))} is not a whole number of ticks ({ins.tick}) of {ins.symbol}"
+        elif ticks * ins.tick_micros() * max(BP, ins.terms.sla_credit) > INT64_MAX:
+            why[u] = (f"{shown(str(texts[code]))} is too large for exact settlement (price x "
+                      f"max(10000, sla_credit) must stay below 2^63 micro-dollars)")
         else:
             unique_ticks[u] = ticks
+            unique_p[u] = ticks * ins.tick_micros() * max(BP, ins.terms.sla_credit)
     price_ticks = unique_ticks[inverse]
     bad_price = np.isin(inverse, list(why)) & ~bad_ins
     errors += cell_errors(table, "price", bad_price, lambda r, t: why[int(inverse[r])])
@@ -229,12 +246,35 @@ def read_trades_csv(path, config: ExchangeConfig) -> Contracts:
     qty, ok = int_cells(cols["qty"])
     errors += cell_errors(table, "qty", ~ok, lambda r, t: f"{t!r} is not an integer" if t else "empty")
     errors += cell_errors(table, "qty", ok & (qty < 1), lambda r, t: f"{t} must be >= 1")
+    per_hour = unique_p[inverse]  # p x max(10000, sla_credit), 0 where the price is bad
+    too_many = ok & (qty >= 1) & (per_hour > 0) & (qty > INT64_MAX // np.maximum(per_hour, 1))
+    errors += cell_errors(table, "qty", too_many, lambda r, t: (
+        f"{t} hours at this price overflow exact settlement (qty x price x max(10000, sla_credit) "
+        "must stay below 2^63 micro-dollars)"))
 
     if errors:
         order_of = {name: k for k, name in enumerate(TRADE_COLUMNS)}
         errors.sort(key=lambda e: (e[0], order_of[e[1]]))
         raise InputError([e[2] for e in errors])
     return Contracts.from_arrays(config, trade_id, instrument, buyer, seller, grade, price_ticks, qty)
+
+
+def _price_text(text: str) -> Decimal:
+    if not text:
+        raise ValueError("empty")
+    if len(text) > MAX_PRICE_TEXT:
+        raise ValueError(f"{shown(text)!r} is too long for a price (over {MAX_PRICE_TEXT} characters)")
+    return exact_decimal(text)
+
+
+def exact_ticks(price: Decimal, tick: Decimal) -> int | None:
+    """Whole ticks of ``price``, exactly (no 28-digit rounding); None when it is off tick."""
+    with localcontext() as exact:
+        exact.prec = len(price.as_tuple().digits) + len(tick.as_tuple().digits) + 40
+        ticks = price / tick
+        if ticks != ticks.to_integral_value():
+            return None
+        return int(ticks)
 
 
 def duplicates(keys, valid, lines):
@@ -250,10 +290,6 @@ def duplicates(keys, valid, lines):
     dup[order] = same
     first_line[order] = lines[order[start]]
     return dup, first_line
-
-
-def _raise(why):
-    raise ValueError(why)
 
 
 def _dictionary(table, column, parse, errors):
