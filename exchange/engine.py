@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from . import orderids_nb
+from . import memory_budget, orderids_nb
 from .config import PARTY_PATTERN, ExchangeConfig, whole_multiple
 from .ladder_nb import level_price, next_level
 from .layout import (
@@ -32,7 +32,7 @@ from .schema import (
     PRICE_INVALID, PRICE_OK, SELL, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS, Event,
     EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade,
 )
-from .state import BookState
+from .state import BookState, planned_bytes
 
 _INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)
@@ -168,6 +168,15 @@ def _integer(value, field: str, allow_none: bool = False):
     return value
 
 
+def _quantity(value) -> int:
+    """A quantity: an int64 other than -2**63, which stands for "no value" in the records
+    (docs/RULES.md §5 qty); such a quantity could not be echoed in its REJECTED event."""
+    value = _integer(value, "qty")
+    if value == -_INT64_MAX - 1:
+        raise ValueError(f"qty: {value} is outside -(2**63-1)..2**63-1")
+    return value
+
+
 def _decimal(value, field: str, allow_int: bool = True) -> Decimal:
     """An exact decimal from plain decimal text, a finite Decimal or (prices) an int.
 
@@ -212,8 +221,17 @@ class Exchange:
     events. ``fork()`` and ``snapshot()``/``restore()`` let a simulation branch.
     """
 
-    def __init__(self, config: ExchangeConfig | None = None):
+    def __init__(self, config: ExchangeConfig | None = None, *, memory_limit: int | None = None):
+        """``memory_limit``: bytes this exchange (and each ``fork()``) may plan to take;
+        default ``memory_budget.default_budget()``, half of the memory available. A config
+        whose price ladders need more is refused (MemoryBudgetError, a ValueError) before
+        anything is allocated."""
         self.config = config if config is not None else ExchangeConfig.default()
+        self._memory_limit = memory_limit
+        memory_budget.check(planned_bytes(self.config), self._budget(),
+                            f"an exchange over {self.config.source} "
+                            f"({len(self.config.instruments):,} instruments' price ladders)",
+                            option="Exchange(config, memory_limit=BYTES)")
         self._state = BookState(self.config)
         self._parties: list[str] = []
         self._party_index: dict[str, int] = {}
@@ -321,8 +339,8 @@ class Exchange:
         tif_code = _TIFS.get(tif) if isinstance(tif, (str, Tif)) else None
         if tif_code is None:
             tif_code = _word(tif, TIF_WORDS, Tif, "tif")
-        if type(qty) is not int or not -_INT64_MAX - 1 <= qty <= _INT64_MAX:
-            qty = _integer(qty, "qty")
+        if type(qty) is not int or not -_INT64_MAX <= qty <= _INT64_MAX:
+            qty = _quantity(qty)
         if order_id is None:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
             if order_id > _INT64_MAX:
@@ -352,7 +370,7 @@ class Exchange:
     def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
         """New price and/or new open quantity for a resting order (SPEC §4 Replace)."""
         order_id = self._order_id(order_id)
-        qty = _integer(qty, "qty", allow_none=True)
+        qty = None if qty is None else _quantity(qty)
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_REPLACE, ts, order_id, self._party(party), price=price_cell,
@@ -535,10 +553,19 @@ class Exchange:
         self._trades[: len(trades)] = trades
         self._prices = {}
 
+    def _budget(self) -> int:
+        return self._memory_limit if self._memory_limit is not None else memory_budget.default_budget()
+
     def fork(self) -> "Exchange":
-        """An independent copy: both continue on their own."""
+        """An independent copy: both continue on their own. Cost: a copy of every state
+        array (its size is checked against the memory budget first: MemoryBudgetError)."""
+        st = self._state
+        copied = sum(getattr(st, name).nbytes for name in st.arrays_names()) + self._trades.nbytes
+        memory_budget.check(2 * copied, self._budget(), "fork() of this exchange (two copies of its state)",
+                            option="Exchange(config, memory_limit=BYTES)")
         clone = Exchange.__new__(Exchange)
         clone.config = self.config
+        clone._memory_limit = self._memory_limit
         clone._instrument_index = self._instrument_index
         clone._grade_index = self._grade_index
         clone._price_unit = self._price_unit

@@ -312,6 +312,8 @@ def _parse_batch(n, cols_offs, cols_data, present,
         uses_qty = act == ACT_NEW or act == ACT_REPLACE or act < 0
         id_state, order_id = _parse_int(oid_o, oid_d, i)
         qty_state, qty = _parse_int(qty_o, qty_d, i)
+        if qty_state == 1 and qty == NO_VALUE:  # -2**63 means "no value" in the records
+            qty_state = E_INT_RANGE
         party = party_map[party_codes[i]]
         instrument = instr_map[instr_codes[i]]
         side = 0
@@ -762,6 +764,8 @@ def _describe(column: str, kind: int, value, aux: int, record) -> str:
     if kind == E_NOT_INT:
         return f"{_text(value)} is not an integer"
     if kind == E_INT_RANGE:
+        if column == "qty":
+            return f"{_text(value)} is outside -(2**63-1)..2**63-1"
         return f"{_text(value)} is outside the int64 range"
     if kind == E_NOT_DECIMAL:
         return f"{_text(value)} is not a plain decimal (digits with an optional point)"
@@ -833,6 +837,22 @@ def _is_parquet(path: Path) -> bool:
         return True
     with open(path, "rb") as handle:
         return handle.read(4) == b"PAR1"
+
+
+def check_orders_file(path) -> None:
+    """The checks that need no kernel: the file exists, is readable, and (CSV) has a
+    valid header. OrdersError otherwise. Commands run this before compiling anything."""
+    path = Path(path)
+    if not path.exists():
+        raise OrdersError(f"{path}: no such file")
+    if path.is_dir():
+        raise OrdersError(f"{path}: is a directory, not an order file")
+    try:
+        if not _is_parquet(path):
+            names, _, _ = _read_header(path)
+            _check_header(names, str(path))
+    except OSError as error:
+        raise OrdersError(f"{path}: cannot read: {error.strerror}") from None
 
 
 def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress=None) -> OrdersFile:

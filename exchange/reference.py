@@ -132,6 +132,15 @@ class ReferenceExchange:
             raise ValueError(f"{name}: {party!r} is not a party ({PARTY_PATTERN})")
         return party
 
+    @classmethod
+    def _check_qty(cls, value) -> int:
+        """A quantity: an int64 other than -2**63 (the one int64 with no negation, which
+        the engine's records cannot echo; docs/RULES.md §5 qty)."""
+        cls._check_int(value, "qty")
+        if value == -_INT64_MAX - 1:
+            raise ValueError(f"qty: {value} is outside -(2**63-1)..2**63-1")
+        return value
+
     @staticmethod
     def _check_int(value, name) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -393,7 +402,7 @@ class ReferenceExchange:
         side = self._check_word(side, SIDE_WORDS, Side, "side")
         order_type = self._check_word(order_type, TYPE_WORDS, OrderType, "order_type")
         tif = self._check_word(tif, TIF_WORDS, Tif, "tif")  # must be a valid word even on a market
-        self._check_int(qty, "qty")
+        self._check_qty(qty)
         price_value = self._check_price(price)
         if min_grade is not None and not isinstance(min_grade, str):
             raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
@@ -486,7 +495,7 @@ class ReferenceExchange:
         party = self._check_party(party)
         price_value = self._check_price(price)
         if qty is not None:
-            self._check_int(qty, "qty")
+            self._check_qty(qty)
         ts = self._check_ts(ts)
         seq, ts = self._begin_row(ts)
         s = self._s

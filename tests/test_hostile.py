@@ -178,3 +178,105 @@ def test_a_row_longer_than_a_read_block_is_one_malformed_cell(tmp_path, capsys):
     assert len(err[0]) < 200  # the 6 MB cell is cut, not echoed
     events = (tmp_path / "out" / "events.csv").read_text().splitlines()
     assert events[1:] == ["50000,49999,0,REJECTED,BAD_FIELD,,"]  # ts: the last accepted row's
+
+
+# ------------------------------------------------------------ configs
+@pytest.mark.parametrize("text, names", [
+    ("instrument = [1]", "[[instrument]] #1"),
+    ("provider = [1]", "[[provider]] #1"),
+    ("provider = 5", "provider"),
+    ('[[instrument]]\nsymbol = "A"\ntick = "10000000000000000000"\nprice_min = "0"\nprice_max = "0"', "tick"),
+    ('[[instrument]]\nsymbol = "A\\nB"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"', "symbol"),
+    ('[[instrument]]\nsymbol = "A"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"\nmax_qty = 10000000000000000000',
+     "max_qty"),
+    ('[[instrument]]\nsymbol = "A"\ntick = "1e-999999"\nprice_min = "0"\nprice_max = "0"', "tick"),
+], ids=["instrument-int", "provider-int", "provider-scalar", "tick-huge", "symbol-newline", "max-qty-huge",
+        "tick-tiny"])
+def test_hostile_configs_are_one_line_config_errors(text, names):
+    with pytest.raises(ConfigError) as caught:
+        ExchangeConfig.from_toml(text, source="bad.toml")
+    message = str(caught.value)
+    assert message.startswith("bad.toml: ") and names in message and "\n" not in message
+
+
+def _levels_config(instruments: int, levels: int) -> ExchangeConfig:
+    top = Decimal(levels) / 1000
+    return ExchangeConfig.from_toml("".join(
+        f'[[instrument]]\nsymbol = "I{k}"\ntick = "0.001"\nprice_min = "0.001"\nprice_max = "{top:.3f}"\n'
+        for k in range(instruments)), source="levels.toml")
+
+
+def test_a_config_beyond_the_memory_budget_is_refused_before_allocating():
+    from exchange.memory_budget import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError) as caught:
+        Exchange(_levels_config(30, 10_000_000), memory_limit=1 << 30)
+    assert "levels.toml" in str(caught.value) and "GiB" in str(caught.value)
+
+
+def test_fork_beyond_the_memory_budget_is_refused():
+    from exchange.memory_budget import MemoryBudgetError
+
+    ex = Exchange(_levels_config(1, 1_000_000), memory_limit=200 << 20)  # ladders: 128 MiB
+    with pytest.raises(MemoryBudgetError, match="fork"):
+        ex.fork()
+    assert Exchange(_levels_config(1, 1_000_000), memory_limit=1 << 30).fork().book() == []
+
+
+# ------------------------------------------------------------ commands
+def test_generate_refuses_what_memory_cannot_hold_and_a_negative_seed(tmp_path, capsys):
+    status, err = _replay_cli(["generate", "--rows", "1000000000000", "--out", str(tmp_path / "g")], capsys)
+    assert status == 2 and err[0].startswith("compute-exchange: generate --rows") and "memory" in err[0]
+    with pytest.raises(SystemExit) as exit_:
+        _replay_cli(["generate", "--rows", "10", "--seed", "-1", "--out", str(tmp_path / "g")], capsys)
+    assert exit_.value.code == 2
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch):
+    import exchange.generate as generate
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generate, "generate_orders", broken)
+    status, err = _replay_cli(["generate", "--rows", "10", "--out", str(tmp_path / "g")], capsys)
+    assert status == 2 and err[0].startswith("compute-exchange: ")
+    assert not (tmp_path / "g" / "config.toml").exists()
+
+
+@pytest.mark.parametrize("problem", ["missing-orders", "bad-header", "bad-config", "out-is-a-file"])
+def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, monkeypatch, problem):
+    import exchange.replay as replay_module
+
+    def no_kernels(config):
+        raise AssertionError("the kernels were loaded before the inputs were checked")
+
+    monkeypatch.setattr(replay_module, "_warm_up", no_kernels)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "1,grade,,p,,,,,,,,0.9\n")
+    args = ["replay", str(orders), "--out", str(tmp_path / "out")]
+    if problem == "missing-orders":
+        args[1] = str(tmp_path / "typo.csv")
+    elif problem == "bad-header":
+        orders.write_text("ts,acton\n1,new\n")
+    elif problem == "bad-config":
+        (tmp_path / "c.toml").write_text("instrument = [1]\n")
+        args += ["--config", str(tmp_path / "c.toml")]
+    else:
+        (tmp_path / "out").write_text("a file")
+    status, err = _replay_cli(args, capsys)
+    assert status == 2 and len(err) == 1 and err[0].startswith("compute-exchange: ")
+
+
+def test_an_error_after_the_progress_bar_starts_on_a_line_of_its_own(tmp_path, capsys):
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "1,fly,,,,,,,,,,\n")
+    from exchange.cli import main
+
+    status = main(["replay", str(orders), "--out", str(tmp_path / "out"), "--progress"])
+    err = capsys.readouterr().err
+    assert status == 2
+    report = next(line for line in err.split("\n") if f"{orders}:2: action:" in line)
+    assert report.split("\r")[-1].startswith(f"{orders}:2: action:")
+    assert "[" not in report.split("\r")[-1]  # nothing of the bar on the error's line
