@@ -464,7 +464,7 @@ def main(argv=None, log=print) -> dict:
     parser.add_argument("--out", default="out/bench", help="output folder (default out/bench)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: small sizes, 3 runs, in this process, without the cold-compile "
-                             "part (that one compiles every kernel afresh: minutes); about half a minute "
+                             "part (that one compiles every kernel afresh: minutes); under a minute "
                              "once the kernels are cached")
     parser.add_argument("--workloads", nargs="+", default=None, help="subset of standard flash deep graded many")
     parser.add_argument("--deep-resting", type=int, default=None, help=f"deep: resting orders before timing ({DEEP_RESTING:,})")

@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 EXIT_OK = 0
@@ -127,8 +128,13 @@ def _positive(text: str) -> int:
     return value
 
 
+_FILE_LINE = re.compile(r"^[^\n]+?:[0-9]+: [a-z_]+: ")
+
+
 def _error(message: str) -> int:
-    print(f"compute-exchange: {message}", file=sys.stderr)
+    """One line on stderr: a file's problem as FILE:LINE: column: what is wrong, anything
+    else after "compute-exchange: "."""
+    print(message if _FILE_LINE.match(message) else f"compute-exchange: {message}", file=sys.stderr)
     return EXIT_INPUT
 
 
@@ -149,6 +155,7 @@ def _replay(args) -> int:
     show = sys.stderr.isatty() if args.progress is None else args.progress
     progress = Progress(show)
     try:
+        progress.phase("config")  # a config of 100,000 instruments takes seconds to read
         config = _load_config(args.config)
         result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
                         progress=progress, memory_limit=args.memory_limit)

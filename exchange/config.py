@@ -129,20 +129,20 @@ class Instrument:
     delivery_periods: int = DEFAULT_DELIVERY_PERIODS
     terms: SettlementTerms = field(default_factory=SettlementTerms)
 
-    @property
+    @functools.cached_property
     def min_ticks(self) -> int:
         return int(self.price_min / self.tick)
 
-    @property
+    @functools.cached_property
     def max_ticks(self) -> int:
         return int(self.price_max / self.tick)
 
-    @property
+    @functools.cached_property
     def n_levels(self) -> int:
         """Price levels per side: the ladder length."""
         return self.max_ticks - self.min_ticks + 1
 
-    @property
+    @functools.cached_property
     def price_places(self) -> int:
         """Decimals printed for a price: those of the tick (0.001 -> 3)."""
         return decimal_places(self.tick)

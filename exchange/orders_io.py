@@ -791,13 +791,13 @@ def _check_header(names: list[str], path: str) -> None:
     seen = set()
     for name in names:
         if name not in COLUMNS:
-            raise OrdersError(f"{path}:1: unknown column {name!r} (the columns are: {', '.join(COLUMNS)})")
+            raise OrdersError(f"{path}:1: header: unknown column {name!r} (the columns are: {', '.join(COLUMNS)})")
         if name in seen:
-            raise OrdersError(f"{path}:1: column {name!r} appears twice")
+            raise OrdersError(f"{path}:1: header: column {name!r} appears twice")
         seen.add(name)
     for name in REQUIRED_COLUMNS:
         if name not in seen:
-            raise OrdersError(f"{path}:1: missing required column {name!r}")
+            raise OrdersError(f"{path}:1: header: missing required column {name!r}")
 
 
 def _read_header(path: Path) -> tuple[list[str], int, bytes]:
@@ -805,7 +805,7 @@ def _read_header(path: Path) -> tuple[list[str], int, bytes]:
     with open(path, "rb") as handle:
         head = handle.read(1 << 16)
     if not head.strip():
-        raise OrdersError(f"{path}: empty file (expected a header line: {','.join(COLUMNS)})")
+        raise OrdersError(f"{path}:1: header: empty file (expected a header line: {','.join(COLUMNS)})")
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     end = start
     quoted = False
@@ -818,11 +818,11 @@ def _read_header(path: Path) -> tuple[list[str], int, bytes]:
         end += 1
     else:
         if len(head) == 1 << 16:
-            raise OrdersError(f"{path}:1: header line is too long")
+            raise OrdersError(f"{path}:1: header: the line is too long")
     try:
         text = head[start:end].decode("utf-8")
     except UnicodeDecodeError:
-        raise OrdersError(f"{path}:1: header is not UTF-8 text") from None
+        raise OrdersError(f"{path}:1: header: not UTF-8 text") from None
     names = next(csv.reader(io.StringIO(text)))
     after = end
     if after < len(head) and head[after] == 13:

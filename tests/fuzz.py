@@ -133,7 +133,7 @@ def problems(orders: Path, outcome: Outcome, lenient: bool) -> list[str]:
         if line and not where.match(line) and not line.startswith("compute-exchange: "):
             found.append(f"stderr line not in FILE:LINE: column: form: {line[:200]!r}")
     if lenient and outcome.status != 0 and "Traceback" not in outcome.stderr:
-        header_trouble = "compute-exchange: " in outcome.stderr and ":1: " in outcome.stderr
+        header_trouble = f"{orders}:1: header: " in outcome.stderr
         if not header_trouble:
             found.append("lenient replay refused the file:\n" + outcome.stderr[-500:])
     return found

@@ -183,8 +183,10 @@ def test_a_row_longer_than_a_read_block_is_one_malformed_cell(tmp_path, capsys):
 # ------------------------------------------------------------ configs
 @pytest.mark.parametrize("text, names", [
     ("instrument = [1]", "[[instrument]] #1"),
-    ("provider = [1]", "[[provider]] #1"),
-    ("provider = 5", "provider"),
+    ('provider = [1]\n[[instrument]]\nsymbol = "A"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"',
+     "[[provider]] #1"),
+    ('provider = 5\n[[instrument]]\nsymbol = "A"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"',
+     "provider"),
     ('[[instrument]]\nsymbol = "A"\ntick = "10000000000000000000"\nprice_min = "0"\nprice_max = "0"', "tick"),
     ('[[instrument]]\nsymbol = "A\\nB"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"', "symbol"),
     ('[[instrument]]\nsymbol = "A"\ntick = "0.01"\nprice_min = "1"\nprice_max = "2"\nmax_qty = 10000000000000000000',
@@ -266,7 +268,8 @@ def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, 
     else:
         (tmp_path / "out").write_text("a file")
     status, err = _replay_cli(args, capsys)
-    assert status == 2 and len(err) == 1 and err[0].startswith("compute-exchange: ")
+    expected = f"{orders}:1: header: " if problem == "bad-header" else "compute-exchange: "
+    assert status == 2 and len(err) == 1 and err[0].startswith(expected)
 
 
 def test_an_error_after_the_progress_bar_starts_on_a_line_of_its_own(tmp_path, capsys):
