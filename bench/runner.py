@@ -481,7 +481,10 @@ def main(argv=None, log=print) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", help=f"actions per workload (default {DEFAULT_SIZES})")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median, min, max)")
     parser.add_argument("--out", default="out/bench", help="output folder (default out/bench)")
-    parser.add_argument("--quick", action="store_true", help="small sizes, 3 runs: a smoke run in seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: small sizes, 3 runs, in this process, without the cold-compile "
+                             "part (that one compiles every kernel afresh: minutes); under a minute "
+                             "once the kernels are cached")
     parser.add_argument("--workloads", nargs="+", default=None, help="subset of plain standard flash deep graded many")
     parser.add_argument("--deep-resting", type=int, default=None, help=f"deep: resting orders before timing ({DEEP_RESTING:,})")
     parser.add_argument("--depth-sweep", type=int, nargs="*", default=None,
@@ -508,7 +511,9 @@ def main(argv=None, log=print) -> dict:
     names = args.workloads or ["plain", "standard", "flash", "deep", "graded", "many"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    subprocess_mode = not args.in_process
+    subprocess_mode = not (args.in_process or quick)  # a worker process loads Numba afresh: seconds each
+    if quick and "compile" not in args.skip:
+        args.skip = [*args.skip, "compile"]
 
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "command": "python -m bench " + " ".join(argv or sys.argv[1:]),
               "machine": machine(), "workloads": []}

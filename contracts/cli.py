@@ -87,18 +87,20 @@ def run(args) -> int:
         if metering is not None:
             settlement.add_metering(metering)
         written = write_outputs(settlement, args.out, last if last >= 0 else None, fmt)
+    # One form everywhere: a file's problems as FILE:LINE: column: what is wrong, anything
+    # else as "compute-exchange: " and the message.
     except InputError as error:
         for message in error.messages:
-            print(f"error: {message}", file=sys.stderr)
+            print(message if _names_a_line(message) else f"compute-exchange: {message}", file=sys.stderr)
         return 2
     except OutputDirError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"compute-exchange: {error}", file=sys.stderr)
         return 2
     except (ConfigError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"compute-exchange: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"error: {args.out}: {error.strerror or error}", file=sys.stderr)
+        print(f"compute-exchange: {args.out}: {error.strerror or error}", file=sys.stderr)
         return 2
 
     results = settlement.results
@@ -116,3 +118,10 @@ def run(args) -> int:
     print(f"remaining obligation: {int(hours.sum()):,} GPU-hours, ${_dollars(int(owed.sum()))}")
     print(f"wrote {', '.join(written['files'])} to {args.out}")
     return 0 if conserved else 1
+
+
+def _names_a_line(message: str) -> bool:
+    """Whether a message is already in FILE:LINE: form."""
+    import re
+
+    return re.match(r"^[^:]+:[0-9]+: ", message) is not None

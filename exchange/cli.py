@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 EXIT_OK = 0
@@ -66,23 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("orders", metavar="ORDERS", help="order file: CSV with a header, or Parquet")
     replay.add_argument("--config", metavar="CONFIG.toml",
                         help="exchange configuration (default: the bundled sample's)")
-    replay.add_argument("--out", metavar="DIR", default=".",
-                        help="output directory, created if missing (default: the current directory)")
+    replay.add_argument("--out", metavar="DIR", required=True,
+                        help="output directory, created if missing; replaced as a whole by the new "
+                             "trades, events and book, so it must hold nothing else")
     replay.add_argument("--lenient", action="store_true",
                         help="malformed rows become REJECTED BAD_FIELD events instead of errors")
     replay.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: when stderr is a terminal)")
     replay.add_argument("--format", choices=("csv", "parquet"), default="csv",
                         help="output format (default: csv)")
+    _memory_limit_option(replay)
 
     generate = sub.add_parser("generate", help="write a realistic config and order file",
                               description=GENERATE_HELP, epilog=GENERATE_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     generate.add_argument("--rows", type=_positive, required=True, metavar="N", help="rows in orders.csv")
-    generate.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    generate.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
     generate.add_argument("--out", metavar="DIR", required=True, help="output directory")
     generate.add_argument("--config", metavar="CONFIG.toml",
                           help="configuration to generate for (default: the bundled sample's)")
+    _memory_limit_option(generate)
 
     from contracts import cli as contracts_cli
     from simulation import cli as simulation_cli
@@ -96,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _memory_limit_option(parser) -> None:
+    from .memory_budget import parse_size
+
+    parser.add_argument("--memory-limit", metavar="SIZE", type=parse_size, default=None,
+                        help="refuse to plan more memory than this, e.g. 8G (default: half of the "
+                             "memory available)")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in 0..2**63-1")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -106,8 +128,13 @@ def _positive(text: str) -> int:
     return value
 
 
+_FILE_LINE = re.compile(r"^[^\n]+?:[0-9]+: [a-z_]+: ")
+
+
 def _error(message: str) -> int:
-    print(f"compute-exchange: {message}", file=sys.stderr)
+    """One line on stderr: a file's problem as FILE:LINE: column: what is wrong, anything
+    else after "compute-exchange: "."""
+    print(message if _FILE_LINE.match(message) else f"compute-exchange: {message}", file=sys.stderr)
     return EXIT_INPUT
 
 
@@ -118,25 +145,34 @@ def _load_config(path):
 
 
 def _replay(args) -> int:
+    from .atomic_dir import OutputDirError
     from .config import ConfigError
+    from .memory_budget import MemoryBudgetError
     from .orders_io import OrdersError
     from .replay import MalformedRows, Progress, replay, summary
     from .writers import OutputError
 
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = Progress(show)
     try:
+        progress.phase("config")  # a config of 100,000 instruments takes seconds to read
         config = _load_config(args.config)
-        show = sys.stderr.isatty() if args.progress is None else args.progress
         result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
-                        progress=Progress(show))
+                        progress=progress, memory_limit=args.memory_limit)
     except MalformedRows as bad:
+        progress.close()
         for line in bad.lines:
             print(line, file=sys.stderr)
         print(f"compute-exchange: {args.orders}: {bad.count} malformed "
               f"row{'s' if bad.count != 1 else ''}; nothing written "
               f"(--lenient turns them into REJECTED BAD_FIELD events)", file=sys.stderr)
         return EXIT_INPUT
-    except (ConfigError, OrdersError, OutputError) as error:
+    except (ConfigError, OrdersError, OutputError, OutputDirError, MemoryBudgetError) as error:
+        progress.close()  # the error starts a line of its own, not the progress bar's
         return _error(str(error))
+    except BaseException:
+        progress.close()
+        raise
     if args.lenient and result.malformed:
         for line in result.malformed_report:
             print(line, file=sys.stderr)
@@ -150,13 +186,16 @@ def _replay(args) -> int:
 def _generate(args) -> int:
     from .config import ConfigError
     from .generate import generate
+    from .memory_budget import MemoryBudgetError
 
     try:
         config = _load_config(args.config)
-        written = generate(args.rows, args.seed, args.out, config)
-    except ConfigError as error:
+        written = generate(args.rows, args.seed, args.out, config, memory_limit=args.memory_limit)
+    except (ConfigError, MemoryBudgetError) as error:
         return _error(str(error))
-    except OSError as error:
+    except OSError as error:  # atomic_dir.OutputDirError included: its message names the directory
+        if error.strerror is None and str(error):
+            return _error(str(error))
         return _error(f"{args.out}: cannot write: {error.strerror or error}")
     for name, path in written.items():
         print(f"{name:<9} {path}")

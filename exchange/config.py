@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
@@ -19,11 +20,22 @@ from .schema import BP
 
 MAX_LEVELS_PER_SIDE = 10_000_000
 DEFAULT_MAX_QTY = 1_000_000
+MAX_QTY = 10**12  # GPU-hours in one order; volumes of a whole replay stay far inside int64
+MAX_DELIVERY_PERIODS = 1_000_000
 DEFAULT_DELIVERY_PERIODS = 30
 DEFAULT_GRADES = (("A", 9500), ("B", 9000), ("C", 8000), ("D", 7000))
 PARTY_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 
 TERM_NAMES = ("take_or_pay", "makeup_periods", "sla_credit", "credit_cap", "fee")
+
+# Prices are exact integers all the way: a price is read as a whole number of the
+# exchange's price unit (10**-P, P the most decimal places of any tick), in at most 18
+# digits so it fits int64 with room; effective prices print as micro-dollars in int64
+# (price * 10**10 / factor), which bounds a price at MAX_PRICE dollars.
+MAX_PRICE = Decimal(100_000_000)
+MAX_PRICE_DIGITS = 18
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EXACT = Context(prec=80, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 
 
 class ConfigError(ValueError):
@@ -47,6 +59,32 @@ def to_decimal(value, what: str) -> Decimal:
     if not number.is_finite():
         raise ConfigError(f"{what}: {value!r} is not a finite number")
     return number
+
+
+def whole_multiple(value: Decimal, step: Decimal, limit: int) -> int | None:
+    """``value / step`` when that is exactly a whole number within ``-limit..limit``, else
+    None. Exact for any finite Decimal (no rounding to the context's 28 digits, so
+    ``2.0000000000000000000000000000000001`` is not a multiple of 0.001) and never raises
+    (``1e999999`` is simply too large). Cost: one 80-digit division."""
+    if not value.is_finite():
+        return None
+    if value.is_zero():
+        return 0
+    if value.adjusted() - step.adjusted() > len(str(limit)):
+        return None
+    context = _EXACT.copy()
+    quotient = context.divide(value, step)
+    if context.flags[Inexact] or quotient != quotient.to_integral_value(context=context):
+        return None
+    whole = int(quotient)
+    return whole if -limit <= whole <= limit else None
+
+
+def decimal_places(value: Decimal) -> int:
+    """Decimal places of a finite Decimal by value (``0.0010`` has 3, ``20`` has 0); exact."""
+    _, digits, exponent = value.as_tuple()
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing)) if any(digits) else 0
 
 
 def goodput_to_bp(value, what: str) -> int:
@@ -91,31 +129,29 @@ class Instrument:
     delivery_periods: int = DEFAULT_DELIVERY_PERIODS
     terms: SettlementTerms = field(default_factory=SettlementTerms)
 
-    @property
+    @functools.cached_property
     def min_ticks(self) -> int:
         return int(self.price_min / self.tick)
 
-    @property
+    @functools.cached_property
     def max_ticks(self) -> int:
         return int(self.price_max / self.tick)
 
-    @property
+    @functools.cached_property
     def n_levels(self) -> int:
         """Price levels per side: the ladder length."""
         return self.max_ticks - self.min_ticks + 1
 
-    @property
+    @functools.cached_property
     def price_places(self) -> int:
         """Decimals printed for a price: those of the tick (0.001 -> 3)."""
-        return max(0, -self.tick.normalize().as_tuple().exponent)
+        return decimal_places(self.tick)
 
     def price_to_ticks(self, value) -> int | None:
-        """Absolute ticks of a decimal price (str or Decimal); None when it is off tick."""
+        """Absolute ticks of a decimal price (str or Decimal); None when it is off tick or
+        beyond any representable price. Exact (see ``whole_multiple``)."""
         number = value if isinstance(value, Decimal) else Decimal(value)
-        ticks = number / self.tick
-        if ticks != ticks.to_integral_value():
-            return None
-        return int(ticks)
+        return whole_multiple(number, self.tick, 2**63 - 1)
 
     def format_price(self, ticks: int) -> str:
         """Decimal text of a price in ticks, with exactly the tick's places."""
@@ -156,7 +192,7 @@ class ExchangeConfig:
         Action records carry prices in these units, so a row's price can be read before
         the engine knows its instrument (a replace names only an order id). With one tick
         for all instruments the unit is that tick."""
-        places = max(max(0, -ins.tick.normalize().as_tuple().exponent) for ins in self.instruments)
+        places = max(decimal_places(ins.tick) for ins in self.instruments)
         scale = 10 ** places
         unit = 0
         for ins in self.instruments:
@@ -166,6 +202,10 @@ class ExchangeConfig:
     def units_per_tick(self, instrument: int) -> int:
         """How many price units make one tick of this instrument."""
         return int(self.instruments[instrument].tick / self.price_unit)
+
+    @functools.cached_property
+    def _instrument_positions(self) -> dict:
+        return {ins.symbol: index for index, ins in enumerate(self.instruments)}
 
     @property
     def ungraded(self) -> int:
@@ -186,10 +226,8 @@ class ExchangeConfig:
         return None
 
     def instrument_index(self, symbol: str) -> int | None:
-        for index, instrument in enumerate(self.instruments):
-            if instrument.symbol == symbol:
-                return index
-        return None
+        """Config position of a symbol (a dict look-up: configs may hold 100,000 instruments)."""
+        return self._instrument_positions.get(symbol) if isinstance(symbol, str) else None
 
     @classmethod
     def load(cls, path) -> "ExchangeConfig":
@@ -262,16 +300,50 @@ def _terms(table: dict, base: SettlementTerms, where: str) -> SettlementTerms:
     return SettlementTerms(**{n: _term(table, n, getattr(base, n), where) for n in TERM_NAMES})
 
 
-def _positive_int(table: dict, name: str, default: int, where: str) -> int:
+def _positive_int(table: dict, name: str, default: int, where: str, most: int) -> int:
     value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ConfigError(f"{where}: {name} must be an integer 1..{most:,}, got {_short(value)}")
     return value
 
 
-def _build(document: dict, source: str) -> ExchangeConfig:
-    import re
+def _tables(document: dict, key: str) -> list:
+    """The ``[[key]]`` array of tables; anything else (``instrument = [1]``, ``provider = 5``)
+    is a ConfigError naming the key."""
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected [[{key}]] tables, got {_short(value)}")
+    for number, table in enumerate(value, start=1):
+        if not isinstance(table, dict):
+            raise ConfigError(f"[[{key}]] #{number}: expected a table, got {_short(table)}")
+    return value
 
+
+def _short(value) -> str:
+    """``repr`` of a config value cut to about 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _check_prices(instruments: list) -> None:
+    """Every band must be exactly representable beside every other tick: prices are read
+    in the exchange's price unit 10**-P (P the most decimal places of any tick) in at most
+    MAX_PRICE_DIGITS digits. A band that does not fit would turn valid prices into wrong
+    BAD_PRICE rejects, so it is refused here, naming the instrument, its tick and band."""
+    places = max(decimal_places(ins.tick) for ins in instruments)
+    finest = next(ins for ins in instruments if decimal_places(ins.tick) == places)
+    for ins in instruments:
+        top = max(ins.price_max, ins.tick)
+        if top.adjusted() + places >= MAX_PRICE_DIGITS:
+            beside = "" if finest is ins else f" beside instrument {finest.symbol}'s tick {finest.tick}"
+            raise ConfigError(
+                f"instrument {ins.symbol}: band [{ins.price_min}, {ins.price_max}] at tick {ins.tick} "
+                f"cannot be represented exactly{beside}: prices are read in units of 1e-{places} "
+                f"in at most {MAX_PRICE_DIGITS} digits, so every price_max must be below "
+                f"1e{MAX_PRICE_DIGITS - places}; narrow the band or coarsen the finest tick")
+
+
+def _build(document: dict, source: str) -> ExchangeConfig:
     _check_keys(document, {"instrument", "provider", "grades", "settlement"}, "top level")
 
     grades_table = document.get("grades")
@@ -282,6 +354,9 @@ def _build(document: dict, source: str) -> ExchangeConfig:
             raise ConfigError("[grades]: expected a table of name = floor_bp")
         pairs = []
         for name, floor in grades_table.items():
+            if _CONTROL.search(name) or not name or name != name.strip() or len(name) > 64:
+                raise ConfigError(f"[grades]: grade name {_short(name)} must be 1..64 characters, "
+                                  "without line breaks, control characters or edge spaces")
             if isinstance(floor, bool) or not isinstance(floor, int) or not 1 <= floor <= BP:
                 raise ConfigError(f"[grades]: grade {name!r} floor must be an integer 1..10000, got {floor!r}")
             pairs.append((name, floor))
@@ -299,19 +374,25 @@ def _build(document: dict, source: str) -> ExchangeConfig:
     _check_keys(settlement_table, set(TERM_NAMES), "[settlement]")
     settlement = _terms(settlement_table, SettlementTerms(), "[settlement]")
 
-    raw_instruments = document.get("instrument", [])
-    if not isinstance(raw_instruments, list) or not raw_instruments:
+    raw_instruments = _tables(document, "instrument")
+    if not raw_instruments:
         raise ConfigError("at least one [[instrument]] is required")
     instruments = []
+    symbols = set()
     allowed = {"symbol", "tick", "price_min", "price_max", "max_qty", "delivery_periods", *TERM_NAMES}
     for number, table in enumerate(raw_instruments, start=1):
         symbol = table.get("symbol")
-        where = f"instrument {symbol}" if isinstance(symbol, str) else f"[[instrument]] #{number}"
-        _check_keys(table, allowed, where)
+        where = f"[[instrument]] #{number}"
         if not isinstance(symbol, str) or not symbol:
             raise ConfigError(f"{where}: symbol must be a non-empty string")
-        if any(i.symbol == symbol for i in instruments):
+        if _CONTROL.search(symbol) or symbol != symbol.strip() or len(symbol) > 64:
+            raise ConfigError(f"{where}: symbol {_short(symbol)} must be at most 64 characters, "
+                              "without line breaks, control characters or edge spaces")
+        where = f"instrument {symbol}"
+        _check_keys(table, allowed, where)
+        if symbol in symbols:
             raise ConfigError(f"{where}: duplicate symbol")
+        symbols.add(symbol)
         for key in ("tick", "price_min", "price_max"):
             if key not in table:
                 raise ConfigError(f"{where}: {key} is required")
@@ -320,18 +401,24 @@ def _build(document: dict, source: str) -> ExchangeConfig:
         price_max = to_decimal(table["price_max"], f"{where}: price_max")
         if tick <= 0:
             raise ConfigError(f"{where}: tick must be > 0, got {tick}")
+        if decimal_places(tick) > MAX_PRICE_DIGITS:
+            raise ConfigError(f"{where}: tick {tick} has more than {MAX_PRICE_DIGITS} decimal places")
+        if tick > MAX_PRICE or price_max > MAX_PRICE:
+            raise ConfigError(f"{where}: tick {tick} and price_max {price_max} must be at most "
+                              f"{MAX_PRICE} $/GPU-hour (effective prices are exact micro-dollars in int64)")
         if price_min < 0 or price_max < price_min:
             raise ConfigError(f"{where}: band [{price_min}, {price_max}] must satisfy 0 <= price_min <= price_max")
         for key, value in (("price_min", price_min), ("price_max", price_max)):
-            if (value / tick) != (value / tick).to_integral_value():
+            if whole_multiple(value, tick, 2**63 - 1) is None:
                 raise ConfigError(f"{where}: {key} {value} is not a whole number of ticks ({tick})")
         instrument = Instrument(
             symbol=symbol,
             tick=tick,
             price_min=price_min,
             price_max=price_max,
-            max_qty=_positive_int(table, "max_qty", DEFAULT_MAX_QTY, where),
-            delivery_periods=_positive_int(table, "delivery_periods", DEFAULT_DELIVERY_PERIODS, where),
+            max_qty=_positive_int(table, "max_qty", DEFAULT_MAX_QTY, where, MAX_QTY),
+            delivery_periods=_positive_int(table, "delivery_periods", DEFAULT_DELIVERY_PERIODS, where,
+                                           MAX_DELIVERY_PERIODS),
             terms=_terms(table, settlement, where),
         )
         if instrument.n_levels > MAX_LEVELS_PER_SIDE:
@@ -343,9 +430,11 @@ def _build(document: dict, source: str) -> ExchangeConfig:
         if instrument.max_ticks >= 2**40:
             raise ConfigError(f"{where}: price_max {price_max} is too many ticks for exact integer matching")
         instruments.append(instrument)
+    _check_prices(instruments)
 
     providers = []
-    for number, table in enumerate(document.get("provider", []), start=1):
+    provider_names = set()
+    for number, table in enumerate(_tables(document, "provider"), start=1):
         party = table.get("party")
         where = f"provider {party}" if isinstance(party, str) else f"[[provider]] #{number}"
         _check_keys(table, {"party", "goodput"}, where)
@@ -353,8 +442,9 @@ def _build(document: dict, source: str) -> ExchangeConfig:
             raise ConfigError(f"{where}: party must match {PARTY_PATTERN}")
         if "goodput" not in table:
             raise ConfigError(f"{where}: goodput is required")
-        if any(p.party == party for p in providers):
+        if party in provider_names:
             raise ConfigError(f"{where}: duplicate provider")
+        provider_names.add(party)
         providers.append(Provider(party, goodput_to_bp(table["goodput"], f"{where}: goodput")))
 
     return ExchangeConfig(tuple(instruments), grades, tuple(providers), settlement, source)

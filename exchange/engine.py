@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from . import orderids_nb
-from .config import PARTY_PATTERN, ExchangeConfig
+from . import memory_budget, orderids_nb
+from .config import PARTY_PATTERN, ExchangeConfig, whole_multiple
 from .ladder_nb import level_price, next_level
 from .layout import (
     C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
@@ -32,7 +32,7 @@ from .schema import (
     PRICE_INVALID, PRICE_OK, SELL, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS, Event,
     EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade,
 )
-from .state import BookState
+from .state import BookState, planned_bytes
 
 _INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)
@@ -139,12 +139,21 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
 
 
 # ------------------------------------------------------------ per call
+_ONE_BP = Decimal("0.0001")
+
+
+def _short(value) -> str:
+    """``repr`` of an argument cut to about 40 characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def _word(value, words: dict, enum_type, field: str):
     if isinstance(value, enum_type):
         return int(value)
     code = words.get(value) if isinstance(value, str) else None
     if code is None:
-        raise ValueError(f"{field}: {value!r} is not one of {', '.join(words)}")
+        raise ValueError(f"{field}: {_short(value)} is not one of {', '.join(words)}")
     return int(code)
 
 
@@ -152,10 +161,19 @@ def _integer(value, field: str, allow_none: bool = False):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{field}: {value!r} is not an integer")
+        raise ValueError(f"{field}: {_short(value)} is not an integer")
     value = int(value)
     if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        raise ValueError(f"{field}: {value} is outside int64")
+        raise ValueError(f"{field}: {_short(value)} is outside int64")
+    return value
+
+
+def _quantity(value) -> int:
+    """A quantity: an int64 other than -2**63, which stands for "no value" in the records
+    (docs/RULES.md §5 qty); such a quantity could not be echoed in its REJECTED event."""
+    value = _integer(value, "qty")
+    if value == -_INT64_MAX - 1:
+        raise ValueError(f"qty: {value} is outside -(2**63-1)..2**63-1")
     return value
 
 
@@ -166,16 +184,16 @@ def _decimal(value, field: str, allow_int: bool = True) -> Decimal:
     a number, so as a price it is BAD_PRICE (outside the band), not an error."""
     if isinstance(value, str):
         if not _DECIMAL_RE.fullmatch(value):
-            raise ValueError(f"{field}: {value!r} is not a plain decimal number")
+            raise ValueError(f"{field}: {_short(value)} is not a plain decimal number")
         return Decimal(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValueError(f"{field}: {value!r} is not a finite decimal")
+            raise ValueError(f"{field}: {_short(value)} is not a finite decimal")
         return value
     if allow_int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return Decimal(int(value))
     kinds = "a str, Decimal or int" if allow_int else "a str or Decimal"
-    raise ValueError(f"{field}: {value!r} is a {type(value).__name__}; give {kinds}")
+    raise ValueError(f"{field}: {_short(value)} is a {type(value).__name__}; give {kinds}")
 
 
 def _compiled(dispatcher, *example_args):
@@ -203,8 +221,17 @@ class Exchange:
     events. ``fork()`` and ``snapshot()``/``restore()`` let a simulation branch.
     """
 
-    def __init__(self, config: ExchangeConfig | None = None):
+    def __init__(self, config: ExchangeConfig | None = None, *, memory_limit: int | None = None):
+        """``memory_limit``: bytes this exchange (and each ``fork()``) may plan to take;
+        default ``memory_budget.default_budget()``, half of the memory available. A config
+        whose price ladders need more is refused (MemoryBudgetError, a ValueError) before
+        anything is allocated."""
         self.config = config if config is not None else ExchangeConfig.default()
+        self._memory_limit = memory_limit
+        memory_budget.check(planned_bytes(self.config), self._budget(),
+                            f"an exchange over {self.config.source} "
+                            f"({len(self.config.instruments):,} instruments' price ladders)",
+                            option="Exchange(config, memory_limit=BYTES)")
         self._state = BookState(self.config)
         self._parties: list[str] = []
         self._party_index: dict[str, int] = {}
@@ -221,11 +248,11 @@ class Exchange:
 
     # ----------------------------------------------------------- conversion
     def _party(self, party) -> int:
-        index = self._party_index.get(party)
+        index = self._party_index.get(party) if type(party) is str else None
         if index is not None:
             return index
         if not isinstance(party, str) or not _PARTY_RE.fullmatch(party):
-            raise ValueError(f"party: {party!r} does not match {PARTY_PATTERN}")
+            raise ValueError(f"party: {_short(party)} does not match {PARTY_PATTERN}")
         index = self._party_index[party] = len(self._parties)
         self._parties.append(party)
         self._state.ensure_parties(len(self._parties))
@@ -250,16 +277,15 @@ class Exchange:
     def _price(self, price):
         """(price_state, units) for the kernel, in the exchange's price unit. Whether the
         price is on the instrument's tick and in its band is the kernel's BAD_PRICE."""
-        if price is None:
+        if price is None or price == "":  # an empty cell is "not given" (SPEC §5)
             return PRICE_ABSENT, 0
         text = type(price) is str  # only text is cached: 2.0 == 2 == True as dict keys
         if text and price in self._prices:
             return self._prices[price]
-        units = _decimal(price, "price") / self._price_unit
-        if units != units.to_integral_value() or abs(units) > _INT64_MAX // BP:
-            cell = (PRICE_INVALID, 0)
-        else:
-            cell = (PRICE_OK, int(units))
+        # Exact: off the price unit (even in the 34th decimal) or beyond int64 is BAD_PRICE,
+        # as in replay; the config guarantees every band fits (config._check_prices).
+        units = whole_multiple(_decimal(price, "price"), self._price_unit, _INT64_MAX)
+        cell = (PRICE_INVALID, 0) if units is None else (PRICE_OK, units)
         if text and len(self._prices) < 100_000:
             self._prices[price] = cell
         return cell
@@ -297,7 +323,13 @@ class Exchange:
     # -------------------------------------------------------------- actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None) -> list[Event]:
-        """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys)."""
+        """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys).
+        An empty string is an empty cell (SPEC §5): ``order_type``, ``tif``, ``price`` and
+        ``min_grade`` take their defaults, a required argument is a ValueError."""
+        if type(order_type) is str and not order_type:
+            order_type = "limit"
+        if type(tif) is str and not tif:
+            tif = "gtc"
         side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
         if side_code is None:
             side_code = _word(side, SIDE_WORDS, Side, "side")
@@ -307,21 +339,23 @@ class Exchange:
         tif_code = _TIFS.get(tif) if isinstance(tif, (str, Tif)) else None
         if tif_code is None:
             tif_code = _word(tif, TIF_WORDS, Tif, "tif")
-        if type(qty) is not int or not -_INT64_MAX - 1 <= qty <= _INT64_MAX:
-            qty = _integer(qty, "qty")
+        if type(qty) is not int or not -_INT64_MAX <= qty <= _INT64_MAX:
+            qty = _quantity(qty)
         if order_id is None:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
+            if order_id > _INT64_MAX:
+                raise ValueError("order_id: no next id after 2**63-1; give order_id explicitly")
         elif type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
             order_id = self._order_id(order_id)
-        instrument_index = self._instrument_index.get(instrument, -1) if isinstance(instrument, str) else None
-        if instrument_index is None:
-            raise ValueError(f"instrument: {instrument!r} is not a symbol")
-        if min_grade is None:
+        instrument_index = self._instrument_index.get(instrument, -1) if type(instrument) is str else None
+        if instrument_index is None or instrument == "":
+            raise ValueError(f"instrument: {_short(instrument)} is not a symbol")
+        if min_grade is None or min_grade == "":
             grade = GRADE_ABSENT
         elif isinstance(min_grade, str):
             grade = self._grade_index.get(min_grade, GRADE_UNKNOWN)
         else:
-            raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
+            raise ValueError(f"min_grade: {_short(min_grade)} is not a grade name")
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_NEW, ts, order_id, self._party(party), instrument_index,
@@ -336,7 +370,7 @@ class Exchange:
     def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
         """New price and/or new open quantity for a resting order (SPEC §4 Replace)."""
         order_id = self._order_id(order_id)
-        qty = _integer(qty, "qty", allow_none=True)
+        qty = None if qty is None else _quantity(qty)
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_REPLACE, ts, order_id, self._party(party), price=price_cell,
@@ -345,16 +379,16 @@ class Exchange:
     def regrade(self, party, goodput, *, ts=None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
         number = _decimal(goodput, "goodput", allow_int=False)
-        scaled = number * BP
-        if scaled != scaled.to_integral_value() or not 0 <= number <= 1:
-            raise ValueError(f"goodput: {goodput!r} must be in [0, 1] with at most 4 decimal places")
+        bp = whole_multiple(number, _ONE_BP, BP) if 0 <= number <= 1 else None
+        if bp is None:
+            raise ValueError(f"goodput: {_short(goodput)} must be in [0, 1] with at most 4 decimal places")
         ts = self._time(ts)
-        return self._apply(ACT_GRADE, ts, party=self._party(party), goodput=int(scaled))
+        return self._apply(ACT_GRADE, ts, party=self._party(party), goodput=bp)
 
     def close(self, instrument, *, ts=None) -> list[Event]:
         """End trading in an instrument: its resting orders are cancelled."""
-        if not isinstance(instrument, str):
-            raise ValueError(f"instrument: {instrument!r} is not a symbol")
+        if not isinstance(instrument, str) or instrument == "":
+            raise ValueError(f"instrument: {_short(instrument)} is not a symbol")
         return self._apply(ACT_CLOSE, self._time(ts),
                            instrument=self._instrument_index.get(instrument, -1))
 
@@ -441,13 +475,13 @@ class Exchange:
     def _known_instrument(self, instrument) -> int:
         index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None
         if index is None:
-            raise ValueError(f"instrument: unknown symbol {instrument!r}")
+            raise ValueError(f"instrument: unknown symbol {_short(instrument)}")
         return index
 
     def _known_grade(self, grade) -> int:
         index = self._grade_index.get(grade) if isinstance(grade, str) else None
         if index is None:
-            raise ValueError(f"grade: {grade!r} is not a grade name")
+            raise ValueError(f"grade: {_short(grade)} is not a grade name")
         return index
 
     def _ladder(self, instrument: str, side: int, tier: int) -> int:
@@ -519,10 +553,19 @@ class Exchange:
         self._trades[: len(trades)] = trades
         self._prices = {}
 
+    def _budget(self) -> int:
+        return self._memory_limit if self._memory_limit is not None else memory_budget.default_budget()
+
     def fork(self) -> "Exchange":
-        """An independent copy: both continue on their own."""
+        """An independent copy: both continue on their own. Cost: a copy of every state
+        array (its size is checked against the memory budget first: MemoryBudgetError)."""
+        st = self._state
+        copied = sum(getattr(st, name).nbytes for name in st.arrays_names()) + self._trades.nbytes
+        memory_budget.check(2 * copied, self._budget(), "fork() of this exchange (two copies of its state)",
+                            option="Exchange(config, memory_limit=BYTES)")
         clone = Exchange.__new__(Exchange)
         clone.config = self.config
+        clone._memory_limit = self._memory_limit
         clone._instrument_index = self._instrument_index
         clone._grade_index = self._grade_index
         clone._price_unit = self._price_unit

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -311,6 +312,8 @@ def _parse_batch(n, cols_offs, cols_data, present,
         uses_qty = act == ACT_NEW or act == ACT_REPLACE or act < 0
         id_state, order_id = _parse_int(oid_o, oid_d, i)
         qty_state, qty = _parse_int(qty_o, qty_d, i)
+        if qty_state == 1 and qty == NO_VALUE:  # -2**63 means "no value" in the records
+            qty_state = E_INT_RANGE
         party = party_map[party_codes[i]]
         instrument = instr_map[instr_codes[i]]
         side = 0
@@ -457,7 +460,8 @@ def _parse_batch(n, cols_offs, cols_data, present,
 def _scan_records(buf, start):
     """Physical start line and cell count of every non-blank record after the header.
 
-    Follows RFC 4180 quoting (a quoted cell may hold commas and line breaks); line
+    Follows RFC 4180 quoting as pyarrow and Python's csv read it (a cell that starts with
+    a quote may hold commas and line breaks; a quote inside a cell is text); line
     breaks are LF, CRLF or a lone CR, as pyarrow reads them. ``start`` is the offset of
     the first byte after the header record; the header is line 1 unless it spans more."""
     n = buf.shape[0]
@@ -483,6 +487,7 @@ def _scan_records(buf, start):
         rec_line = line
         k = 1
         quoted = False
+        cell_start = True  # a quote opens a quoted cell only here; elsewhere it is text
         while p < n:
             c = buf[p]
             if quoted:
@@ -495,12 +500,15 @@ def _scan_records(buf, start):
                     if c == 13 and p + 1 < n and buf[p + 1] == 10:
                         p += 1
                     line += 1
-            elif c == 34:
+            elif c == 34 and cell_start:
                 quoted = True
             elif c == 44:
                 k += 1
+                p += 1
+                continue  # the next cell starts
             elif c == 10 or c == 13:
                 break
+            cell_start = False
             p += 1
         if p < n:  # the record's line break
             if buf[p] == 13 and p + 1 < n and buf[p + 1] == 10:
@@ -736,10 +744,14 @@ _ACTION_FOR_REQUIRED = {v: k for k, v in ACTION_WORDS.items()}
 
 
 def _text(value) -> str:
+    """A cell as quoted in an error line: invalid UTF-8 shown as U+FFFD, cut to about 40
+    characters (a 5 MB cell is not echoed in full)."""
     if value is None:
         return "''"
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        value = value[:200].decode("utf-8", "replace")
+    if len(value) > 40:
+        return repr(value[:40]) + "…"
     return repr(value)
 
 
@@ -752,6 +764,8 @@ def _describe(column: str, kind: int, value, aux: int, record) -> str:
     if kind == E_NOT_INT:
         return f"{_text(value)} is not an integer"
     if kind == E_INT_RANGE:
+        if column == "qty":
+            return f"{_text(value)} is outside -(2**63-1)..2**63-1"
         return f"{_text(value)} is outside the int64 range"
     if kind == E_NOT_DECIMAL:
         return f"{_text(value)} is not a plain decimal (digits with an optional point)"
@@ -777,13 +791,13 @@ def _check_header(names: list[str], path: str) -> None:
     seen = set()
     for name in names:
         if name not in COLUMNS:
-            raise OrdersError(f"{path}:1: unknown column {name!r} (the columns are: {', '.join(COLUMNS)})")
+            raise OrdersError(f"{path}:1: header: unknown column {name!r} (the columns are: {', '.join(COLUMNS)})")
         if name in seen:
-            raise OrdersError(f"{path}:1: column {name!r} appears twice")
+            raise OrdersError(f"{path}:1: header: column {name!r} appears twice")
         seen.add(name)
     for name in REQUIRED_COLUMNS:
         if name not in seen:
-            raise OrdersError(f"{path}:1: missing required column {name!r}")
+            raise OrdersError(f"{path}:1: header: missing required column {name!r}")
 
 
 def _read_header(path: Path) -> tuple[list[str], int, bytes]:
@@ -791,7 +805,7 @@ def _read_header(path: Path) -> tuple[list[str], int, bytes]:
     with open(path, "rb") as handle:
         head = handle.read(1 << 16)
     if not head.strip():
-        raise OrdersError(f"{path}: empty file (expected a header line: {','.join(COLUMNS)})")
+        raise OrdersError(f"{path}:1: header: empty file (expected a header line: {','.join(COLUMNS)})")
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     end = start
     quoted = False
@@ -804,11 +818,11 @@ def _read_header(path: Path) -> tuple[list[str], int, bytes]:
         end += 1
     else:
         if len(head) == 1 << 16:
-            raise OrdersError(f"{path}:1: header line is too long")
+            raise OrdersError(f"{path}:1: header: the line is too long")
     try:
         text = head[start:end].decode("utf-8")
     except UnicodeDecodeError:
-        raise OrdersError(f"{path}:1: header is not UTF-8 text") from None
+        raise OrdersError(f"{path}:1: header: not UTF-8 text") from None
     names = next(csv.reader(io.StringIO(text)))
     after = end
     if after < len(head) and head[after] == 13:
@@ -823,6 +837,22 @@ def _is_parquet(path: Path) -> bool:
         return True
     with open(path, "rb") as handle:
         return handle.read(4) == b"PAR1"
+
+
+def check_orders_file(path) -> None:
+    """The checks that need no kernel: the file exists, is readable, and (CSV) has a
+    valid header. OrdersError otherwise. Commands run this before compiling anything."""
+    path = Path(path)
+    if not path.exists():
+        raise OrdersError(f"{path}: no such file")
+    if path.is_dir():
+        raise OrdersError(f"{path}: is a directory, not an order file")
+    try:
+        if not _is_parquet(path):
+            names, _, _ = _read_header(path)
+            _check_header(names, str(path))
+    except OSError as error:
+        raise OrdersError(f"{path}: cannot read: {error.strerror}") from None
 
 
 def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress=None) -> OrdersFile:
@@ -846,10 +876,17 @@ def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress
     reader.size = size
     if parquet:
         bad_rows = _read_parquet(path, reader, progress, size)
-        header_start = None
-    else:
+        return _finish(path, reader, bad_rows, None, True, size)
+    try:
         bad_rows, header_start = _read_csv(path, reader, progress, size)
-    return _finish(path, reader, bad_rows, header_start, parquet, size)
+        return _finish(path, reader, bad_rows, header_start, False, size)
+    except _FastPathFailed:
+        # pyarrow refused the file (a row longer than a block, bytes it cannot show in
+        # its error) or read it otherwise than RFC 4180: read it again, row by row.
+        reader = _Reader(config)
+        reader.size = size
+        bad_rows, header_start, records = _read_csv_by_rows(path, reader, progress, size)
+        return _finish(path, reader, bad_rows, header_start, False, size, records)
 
 
 def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
@@ -889,10 +926,19 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
         bad[0] += 1
         return "skip"
 
+    def quiet(unraisable, previous=sys.unraisablehook):
+        # pyarrow decodes a bad row as UTF-8 before handing it to ``invalid_row``; a
+        # non-UTF-8 byte makes that fail inside pyarrow, which then stops reading. The
+        # row-by-row reader takes over, so that failure is not news for stderr.
+        if unraisable.object is not invalid_row:
+            previous(unraisable)
+
     column_types = {name: pa.binary() for name in names}
     for name in ("party", "instrument", "min_grade"):
         if name in column_types:
             column_types[name] = pa.dictionary(pa.int32(), pa.binary())
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = quiet
     try:
         stream = pacsv.open_csv(
             path,
@@ -909,10 +955,83 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
             if progress:
                 progress(min(size, done))
     except pa.ArrowException as error:
-        raise OrdersError(f"{path}: cannot read CSV: {error}") from None
+        raise _FastPathFailed(str(error)) from None
+    finally:
+        sys.unraisablehook = previous_hook
     if progress:
         progress(size)
     return bad[0], header_end
+
+
+class _FastPathFailed(Exception):
+    """pyarrow could not read the CSV as RFC 4180 does; the row-by-row reader will."""
+
+
+def _header_lines(path: Path, header_end: int) -> int:
+    """Physical lines up to the first data record (the header's own line breaks)."""
+    with open(path, "rb") as handle:
+        head = handle.read(header_end)
+    crlf = head.count(b"\r\n")
+    return head.count(b"\n") + head.count(b"\r") - crlf
+
+
+def _read_csv_by_rows(path: Path, reader: _Reader, progress, size: int, batch_rows: int = 1 << 16):
+    """The CSV read by Python's csv module (RFC 4180 as pyarrow reads it: a quote opens a
+    quoted cell only at the cell's start) over the bytes as Latin-1, so every byte survives
+    as it is, whatever the encoding. Slower than pyarrow (~0.5 M rows/s), so it only reads
+    files pyarrow refuses. Returns (rows with the wrong cell count, header end, (lines,
+    cells) of every record)."""
+    names, header_end, _ = _read_header(path)
+    _check_header(names, str(path))
+    ncols = len(names)
+    first_line = 1 + _header_lines(path, header_end)
+    lines, cells = [], []
+    pending: list[list[bytes]] = []
+    bad = 0
+    done = header_end
+
+    def flush():
+        if not pending:
+            return
+        columns = {name: pa.array([row[k] for row in pending], pa.binary())
+                   for k, name in enumerate(names)}
+        reader.batch(columns, len(pending))
+        pending.clear()
+        if progress:
+            progress(min(size, done))
+
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        with open(path, "rb") as raw:
+            raw.seek(header_end)
+            text = io.TextIOWrapper(raw, encoding="latin-1", newline="")
+            rows = csv.reader(text, strict=False)
+            while True:
+                before = rows.line_num
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    raise OrdersError(f"{path}:{first_line + before}: row: {error}") from None
+                if not row:  # a blank line: no record, no seq
+                    continue
+                lines.append(first_line + before)
+                cells.append(len(row))
+                done += sum(len(cell) for cell in row) + len(row)
+                if len(row) != ncols:
+                    bad += 1
+                    continue
+                pending.append([cell.encode("latin-1") for cell in row])
+                if len(pending) == batch_rows:
+                    flush()
+            flush()
+    finally:
+        csv.field_size_limit(limit)
+    if progress:
+        progress(size)
+    return bad, header_end, (np.array(lines, np.int64), np.array(cells, np.int64))
 
 
 def _prefetch(stream, depth: int = 16):
@@ -957,7 +1076,8 @@ def _prefetch(stream, depth: int = 16):
         thread.join()
 
 
-def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool, size: int) -> OrdersFile:
+def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool, size: int,
+            records=None) -> OrdersFile:
     n_cell_errors = int(reader.state[2])
     actions = reader.actions[: reader.rows]
     reader.actions = None
@@ -965,14 +1085,14 @@ def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: boo
     seq_of_row = None
     lines = None
     if (n_cell_errors or bad_rows) and not parquet:
-        buf = np.fromfile(path, np.uint8)
-        lines, cells = _scan_records(buf, header_end)
+        if records is None:
+            lines, cells = _scan_records(np.fromfile(path, np.uint8), header_end)
+        else:
+            lines, cells = records
         ncols = len(_read_header(path)[0])
         good = cells == ncols
         if int(good.sum()) != len(actions) or int((~good).sum()) != bad_rows:
-            raise OrdersError(
-                f"{path}: cannot line up the rows pyarrow read with the file's lines "
-                f"({len(actions)} rows read, {int(good.sum())} well-formed lines found)")
+            raise _FastPathFailed("the rows pyarrow read do not line up with the file's records")
         if bad_rows:
             seq_of_row = np.flatnonzero(good)
             bad_seqs = np.flatnonzero(~good)

@@ -132,6 +132,15 @@ class ReferenceExchange:
             raise ValueError(f"{name}: {party!r} is not a party ({PARTY_PATTERN})")
         return party
 
+    @classmethod
+    def _check_qty(cls, value) -> int:
+        """A quantity: an int64 other than -2**63 (the one int64 with no negation, which
+        the engine's records cannot echo; docs/RULES.md §5 qty)."""
+        cls._check_int(value, "qty")
+        if value == -_INT64_MAX - 1:
+            raise ValueError(f"qty: {value} is outside -(2**63-1)..2**63-1")
+        return value
+
     @staticmethod
     def _check_int(value, name) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -171,7 +180,7 @@ class ReferenceExchange:
     @staticmethod
     def _check_price(price, name="price") -> Decimal | None:
         """The price as an exact Decimal (None when not given); ValueError when malformed."""
-        if price is None:
+        if price is None or price == "":  # an empty cell: not given
             return None
         if isinstance(price, bool) or isinstance(price, float):
             raise ValueError(f"{name}: {price!r} is a {type(price).__name__}; give a str, Decimal or int")
@@ -382,19 +391,25 @@ class ReferenceExchange:
     # ============================================================ actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None) -> list[Event]:
-        """A `new` row (SPEC §4, §5)."""
+        """A `new` row (SPEC §4, §5). An empty string is an empty cell: optional
+        arguments take their defaults, required ones are malformed (ValueError)."""
         # ---- malformed arguments: ValueError, nothing changes
+        order_type = "limit" if order_type == "" else order_type
+        tif = "gtc" if tif == "" else tif
+        min_grade = None if min_grade == "" else min_grade
         party = self._check_party(party)
         symbol = self._check_instrument_symbol(instrument)
         side = self._check_word(side, SIDE_WORDS, Side, "side")
         order_type = self._check_word(order_type, TYPE_WORDS, OrderType, "order_type")
         tif = self._check_word(tif, TIF_WORDS, Tif, "tif")  # must be a valid word even on a market
-        self._check_int(qty, "qty")
+        self._check_qty(qty)
         price_value = self._check_price(price)
         if min_grade is not None and not isinstance(min_grade, str):
             raise ValueError(f"min_grade: {min_grade!r} is not a grade name")
         if order_id is None:
             order_id = self._s.max_id + 1
+            if order_id > _INT64_MAX:
+                raise ValueError("order_id: every id up to 2**63-1 is used; give one explicitly")
         else:
             self._check_order_id(order_id)
         ts = self._check_ts(ts)
@@ -480,7 +495,7 @@ class ReferenceExchange:
         party = self._check_party(party)
         price_value = self._check_price(price)
         if qty is not None:
-            self._check_int(qty, "qty")
+            self._check_qty(qty)
         ts = self._check_ts(ts)
         seq, ts = self._begin_row(ts)
         s = self._s

@@ -26,6 +26,21 @@ def _words(n_bits: int) -> int:
     return max(1, -(-n_bits // 64))
 
 
+def planned_bytes(config: ExchangeConfig) -> int:
+    """What the price ladders of ``config`` take once touched (a copy touches them all):
+    16 bytes per price level and its share of the occupancy bitsets, per side and grade.
+    Computed without allocating, so callers can refuse a config before it eats memory."""
+    total = 0
+    for ins in config.instruments:
+        n_bits = ins.n_levels
+        words = 0
+        for _ in range(BIT_LAYERS):
+            n_bits = _words(n_bits)
+            words += n_bits
+        total += 16 * ins.n_levels + 8 * words
+    return 2 * len(config.grades) * total + 64 * 1024  # + orders, ids and parties at their start sizes
+
+
 class BookState:
     """All arrays of one exchange. Each order slot costs 64 bytes (3 int64 + 8 int32
     fields, and 8 bytes of regrade scratch); each price level 16 bytes (head, tail,
@@ -41,33 +56,42 @@ class BookState:
         self.grade_floor = np.array([g.floor_bp for g in config.grades], np.int64)
         self.instruments = np.zeros((n_instruments, INSTRUMENT_COLUMNS), np.int64)
         self.ladders = np.zeros((n_instruments * 2 * n_grades, LADDER_COLUMNS), np.int64)
-        level_base = 0
-        bit_base = 0
-        for i, ins in enumerate(config.instruments):
-            self.instruments[i, I_MIN] = ins.min_ticks
-            self.instruments[i, I_MAX] = ins.max_ticks
-            self.instruments[i, I_MAX_QTY] = ins.max_qty
-            self.instruments[i, I_UNITS_PER_TICK] = config.units_per_tick(i)
-            for side in (BUY, SELL):
-                for g in range(n_grades):
-                    row = self.ladders[(i * 2 + side) * n_grades + g]
-                    row[L_BASE] = level_base
-                    row[L_NLEVELS] = ins.n_levels
-                    row[L_BEST] = ins.n_levels
-                    row[L_SIGN] = 1 if side == SELL else -1
-                    row[L_ANCHOR] = ins.min_ticks if side == SELL else ins.max_ticks
-                    row[L_DEN] = self.grade_floor[g] if side == SELL else BP
-                    row[L_INSTRUMENT] = i
-                    row[L_SIDE] = side
-                    row[L_GRADE] = g
-                    n_bits = ins.n_levels
-                    for layer in range(BIT_LAYERS):
-                        words = _words(n_bits)
-                        row[L_BITS + layer] = bit_base
-                        row[L_WORDS + layer] = words
-                        bit_base += words
-                        n_bits = words
-                    level_base += ins.n_levels
+        # Whole columns at once (a config may hold 100,000 instruments): each instrument's
+        # numbers are computed once, then spread over its 2 x G ladders in ladder order.
+        lo = np.array([ins.min_ticks for ins in config.instruments], np.int64)
+        hi = np.array([ins.max_ticks for ins in config.instruments], np.int64)
+        self.instruments[:, I_MIN] = lo
+        self.instruments[:, I_MAX] = hi
+        self.instruments[:, I_MAX_QTY] = [ins.max_qty for ins in config.instruments]
+        unit = config.price_unit
+        self.instruments[:, I_UNITS_PER_TICK] = [int(ins.tick / unit) for ins in config.instruments]
+        per_instrument = 2 * n_grades
+        ins_of = np.repeat(np.arange(n_instruments, dtype=np.int64), per_instrument)
+        side_of = np.tile(np.repeat(np.array([BUY, SELL], np.int64), n_grades), n_instruments)
+        grade_of = np.tile(np.arange(n_grades, dtype=np.int64), 2 * n_instruments)
+        levels = (hi - lo + 1)[ins_of]
+        sells = side_of == SELL
+        ladders = self.ladders
+        ladders[:, L_NLEVELS] = levels
+        ladders[:, L_BEST] = levels
+        ladders[:, L_BASE] = np.cumsum(levels) - levels
+        ladders[:, L_SIGN] = np.where(sells, 1, -1)
+        ladders[:, L_ANCHOR] = np.where(sells, lo[ins_of], hi[ins_of])
+        ladders[:, L_DEN] = np.where(sells, self.grade_floor[grade_of], BP)
+        ladders[:, L_INSTRUMENT] = ins_of
+        ladders[:, L_SIDE] = side_of
+        ladders[:, L_GRADE] = grade_of
+        words = np.empty((len(levels), BIT_LAYERS), np.int64)
+        n_bits = levels
+        for layer in range(BIT_LAYERS):
+            n_bits = np.maximum(1, -(-n_bits // 64))
+            words[:, layer] = n_bits
+        ladder_start = np.cumsum(words.sum(axis=1)) - words.sum(axis=1)
+        for layer in range(BIT_LAYERS):
+            ladders[:, L_WORDS + layer] = words[:, layer]
+            ladders[:, L_BITS + layer] = ladder_start + words[:, :layer].sum(axis=1)
+        level_base = int(levels.sum())
+        bit_base = int(words.sum())
         try:
             self.level_link = np.zeros((2, level_base), np.int32)  # slot + 1; 0 = empty level
             self.level_qty = np.zeros(level_base, np.int64)
@@ -98,6 +122,11 @@ class BookState:
         if self._arrays is None:
             self._arrays = tuple(getattr(self, name) for name in _FIELDS)
         return self._arrays
+
+    @staticmethod
+    def arrays_names() -> tuple[str, ...]:
+        """Names of the state arrays (what a copy copies)."""
+        return _FIELDS
 
     def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
         self.parties[P_GRADE, party] = grade

@@ -699,13 +699,14 @@ def _write_overlapped(handle, table: Table, digest) -> None:
 
 
 def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
-                 digest_of: tuple[str, ...] = ("trades",)) -> dict[str, str]:
+                 digest_of: tuple[str, ...] = ("trades",), shown_as=None) -> dict[str, str]:
     """Write each table as ``<name>.csv`` (or ``.parquet``) in ``out_dir``, atomically:
     all files go to temporary names first and are renamed only once all are complete;
     on any error the temporaries are removed and nothing is renamed.
 
     Returns the sha256 of the CSV bytes of the tables named in ``digest_of`` (also
-    computed for Parquet output)."""
+    computed for Parquet output). ``shown_as``: the directory errors name (the final
+    directory when ``out_dir`` is a staging directory)."""
     import pyarrow.parquet as pq
 
     directory = Path(out_dir)
@@ -735,7 +736,7 @@ def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
             os.replace(tmp, final)
         temps = []
     except OSError as error:
-        raise OutputError(f"{directory}: cannot write outputs: {error.strerror or error}") from None
+        raise OutputError(f"{shown_as or directory}: cannot write outputs: {error.strerror or error}") from None
     finally:
         for tmp, _ in temps:
             try:

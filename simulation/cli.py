@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from exchange import memory_budget
+
 EXIT_OK = 0
 EXIT_INPUT = 2
 
@@ -58,12 +60,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--statements", action="store_true",
                         help="also write the full settlement reports (statements.csv etc.; large)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    parser.add_argument("--memory-limit", metavar="SIZE", type=memory_budget.parse_size, default=None,
+                        help="refuse to plan more memory than this, e.g. 8G (default: half of the "
+                             "memory available)")
     parser.set_defaults(simulate=run)
     return parser
 
 
+# Memory per agent (buyer or provider), a generous bound: its name, per-instrument
+# positions and per-period usage rows; the exchange's own book comes on top.
+BYTES_PER_AGENT = 1024
+
+
 def _error(message: str) -> int:
-    print(f"compute-exchange simulate: {message}", file=sys.stderr)
+    print(f"compute-exchange: {message}", file=sys.stderr)
     return EXIT_INPUT
 
 
@@ -74,6 +84,12 @@ def run(args) -> int:
 
     if args.days < 0:
         return _error(f"--days must be a positive number of days, got {args.days}")
+    agents = max(args.buyers, 0) + max(args.providers, 0)
+    try:
+        memory_budget.check(agents * BYTES_PER_AGENT, args.memory_limit or memory_budget.default_budget(),
+                            f"a simulation of {agents:,} agents")
+    except memory_budget.MemoryBudgetError as error:
+        return _error(str(error))
     if args.plots:
         try:
             import matplotlib  # noqa: F401
