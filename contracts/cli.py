@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from exchange.config import ConfigError, ExchangeConfig
+from exchange.units import micros_text
 
 from .csvio import InputError
 from .metering import Metering, read_metering
@@ -32,7 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "settle",
         help="take-or-pay settlement of trades from metering data",
-        description="Turn trades into take-or-pay contracts and settle them from metering rows (SPEC §6-§7).",
+        description="Turn trades into take-or-pay contracts and settle them from metering rows "
+                    "(docs/RULES.md §6-§7).",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,9 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _dollars(micros: int) -> str:
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(int(micros)), 1_000_000)
-    return f"{sign}{whole:,}.{frac:06d}"
+    return micros_text(micros, grouping=True)
 
 
 def run(args) -> int:
