@@ -1,4 +1,4 @@
-"""Take-or-pay settlement driven period by period (SPEC §7).
+"""Take-or-pay settlement driven period by period (docs/RULES.md §7).
 
     settlement = Settlement(config, contracts)
     settlement.add_metering(rows_or_Metering)      # any time, any periods not yet settled
@@ -12,7 +12,7 @@ settling 0, 1, ..., K one at a time. Metering for a period is frozen once that
 period is settled (a later row for it is an error); rows after the settled
 periods wait for their turn.
 
-Choices where SPEC §7 leaves room (see also contracts/report.py):
+Choices where docs/RULES.md §7 leaves room (see also contracts/report.py):
 - A contract period with no metering row is settled as full availability
   (available_hours = sched), used_hours = 0 and goodput = the grade floor; its
   statement line shows those assumed values with ``metered`` = 0.
@@ -155,7 +155,7 @@ class Settlement:
         for i in range(n):
             contract, cols = None, None
             if self.keep_lines:
-                contract = np.flatnonzero(lines[i, 0])
+                contract = np.flatnonzero(lines[i, settle_nb.S_ACTIVE])
                 cols = {name: lines[i, k, contract] for k, name in enumerate(settle_nb.LINE_COLUMNS)
                         if name != "active"}
             out.append(PeriodResult(t0 + i, contract, cols, party_sums[i]))
