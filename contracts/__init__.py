@@ -1,4 +1,4 @@
-"""Contract terms and take-or-pay settlement (SPEC §6-§7).
+"""Contract terms and take-or-pay settlement (docs/RULES.md §6-§7).
 
     contracts = read_trades_csv("trades.csv", config)      # or Contracts.from_trades / from_trade_records
     settlement = Settlement(config, contracts)

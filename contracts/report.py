@@ -1,7 +1,7 @@
-"""The four settlement outputs of SPEC §7, as CSV text, written atomically.
+"""The four settlement outputs of docs/RULES.md §7, as CSV text, written atomically.
 
 Money is dollars with 6 decimals, hours and bp are integers, LF endings.
-Choices where the SPEC leaves room:
+Choices where docs/RULES.md leaves room:
 
 - ``statements.csv``: ``p`` is the price in dollars per GPU-hour (6 decimals);
   ``metered`` is 1 when a metering row was given, 0 when the line uses the

@@ -1,4 +1,4 @@
-"""Contracts from trades (SPEC §6): one contract per trade, scheduled over P periods.
+"""Contracts from trades (docs/RULES.md §6): one contract per trade, scheduled over P periods.
 
 Period ``t`` (0-based) of a contract of ``qty`` hours gets ``qty // P`` hours,
 plus one for the first ``qty % P`` periods. Contracts are held as columns
@@ -169,7 +169,8 @@ def _check_range(config, instrument, p, qty, sla_credit) -> None:
 
 
 def read_trades_csv(path, config: ExchangeConfig) -> Contracts:
-    """Contracts from a ``trades.csv`` (SPEC §5); InputError lists every bad cell as FILE:LINE."""
+    """Contracts from a ``trades.csv`` (docs/RULES.md §5); InputError lists every bad cell as
+    FILE:LINE."""
     table = read_table(path, TRADE_COLUMNS)
     cols = table.columns
     errors = []

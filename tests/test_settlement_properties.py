@@ -1,4 +1,4 @@
-"""Hypothesis properties of take-or-pay settlement (SPEC §7)."""
+"""Hypothesis properties of take-or-pay settlement (docs/RULES.md §7)."""
 from __future__ import annotations
 
 import numpy as np
