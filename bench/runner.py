@@ -474,10 +474,18 @@ def plots(report: dict, out: Path, latencies) -> list[str]:
 
 # ------------------------------------------------------------------ main
 PARTS = ("workloads", "latency", "compile", "peers", "scaling")
+EXAMPLE = """\
+example:
+  compute-exchange bench --quick --out out/bench
+      a smoke run in seconds: every part at small sizes, 3 runs each
+  python -m bench --workloads standard --sizes 1000000 --skip peers scaling
+      the standard mix at 1 M actions (the README's lead figure)
+"""
 
 
 def main(argv=None, log=print) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                                     epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", help=f"actions per workload (default {DEFAULT_SIZES})")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median, min, max)")
     parser.add_argument("--out", default="out/bench", help="output folder (default out/bench)")

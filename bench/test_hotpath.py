@@ -127,7 +127,7 @@ def case_cancel() -> tuple[Case, callable]:
                  price_state=PRICE_ABSENT, qty=NO_VALUE)
     case = Case(book, block)
 
-    def check(state, events, trades):
+    def check(state, events, _trades):
         assert len(events) == BLOCK and np.all(events["event"] == EV_CANCELED)
         assert state.counters[C_LIVE] == 0
     return case, check
@@ -141,7 +141,7 @@ def case_sweep(levels: int) -> tuple[Case, callable]:
                  price=(MID + levels) * 10000 // 9500 + 1)  # effective price above the levels-th ask
     case = Case(asks, block)
 
-    def check(state, events, trades):
+    def check(_state, events, trades):
         assert len(trades) == levels and trades["qty"].sum() == 5 * levels
         assert np.count_nonzero(events["event"] == EV_FILL) == 2 * levels
     return case, check
@@ -162,7 +162,7 @@ def case_cross_grade(per_grade: int = 25) -> tuple[Case, callable]:
                  price=MID + 4 * per_grade + 10)
     case = Case(asks, block)
 
-    def check(state, events, trades):
+    def check(_state, _events, trades):
         assert len(trades) == 4 * per_grade
         assert set(trades["grade"].tolist()) == {0, 1, 2, 3}
     return case, check

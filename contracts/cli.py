@@ -13,6 +13,7 @@ import sys
 from exchange import memory_budget
 from exchange.atomic_dir import OutputDirError
 from exchange.config import ConfigError, ExchangeConfig
+from exchange.units import micros_text
 
 from .csvio import InputError
 from .metering_grid import read_metering_grid
@@ -64,9 +65,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _dollars(micros: int) -> str:
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(int(micros)), 1_000_000)
-    return f"{sign}{whole:,}.{frac:06d}"
+    return micros_text(micros, grouping=True)
 
 
 def run(args) -> int:

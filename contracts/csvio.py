@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from exchange.units import micros_column
+
 INT_RE = r"^[+-]?[0-9]{1,18}$"
 DECIMAL_RE = r"^(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 MAX_LINE = 1 << 20  # the longest line accepted (bytes): longer is "value too long"
@@ -253,12 +255,7 @@ def int_text(values: np.ndarray) -> pa.Array:
 
 def money_text(micros: np.ndarray) -> pa.Array:
     """Micro-dollars as dollars with exactly 6 decimals (``-1.500000``), exactly."""
-    micros = np.asarray(micros, dtype=np.int64)
-    magnitude = np.abs(micros)
-    whole = int_text(magnitude // 1_000_000)
-    frac = pc.utf8_lpad(int_text(magnitude % 1_000_000), width=6, padding="0")
-    sign = pa.array(np.where(micros < 0, "-", ""), type=pa.string())
-    return pc.binary_join_element_wise(sign, whole, ".", frac, "")  # "" joins with no separator
+    return micros_column(micros)
 
 
 def text_column(values) -> pa.Array:

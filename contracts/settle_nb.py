@@ -23,7 +23,11 @@ LINE_COLUMNS = (
     "taken", "minimum", "deficiency", "excess", "bank_before", "makeup", "bank_after", "billable",
     "charge", "sla", "goodput_cr", "credit", "net", "fee_each", "buyer_pays", "provider_receives",
 )
-COL = {name: k for k, name in enumerate(LINE_COLUMNS)}
+# Their row numbers, by name (module constants: the kernel sees them as compile-time ints).
+(S_ACTIVE, S_METERED, S_AVAILABLE_HOURS, S_USED_HOURS, S_GOODPUT_BP, S_SCHED, S_AVAIL,
+ S_UNDELIVERED, S_TAKEN, S_MINIMUM, S_DEFICIENCY, S_EXCESS, S_BANK_BEFORE, S_MAKEUP, S_BANK_AFTER,
+ S_BILLABLE, S_CHARGE, S_SLA, S_GOODPUT_CR, S_CREDIT, S_NET, S_FEE_EACH, S_BUYER_PAYS,
+ S_PROVIDER_RECEIVES) = range(len(LINE_COLUMNS))
 NCOL = len(LINE_COLUMNS)
 # Per (period, party) sums in ``party_sums[i, party, k]``.
 PAID, RECEIVED, FEES, LINES = 0, 1, 2, 3
@@ -100,30 +104,30 @@ def settle_block(t0, qty, periods, p, floor_bp, take_or_pay, makeup_periods, sla
 
             if detail:
                 row = lines[i]
-                row[0, c] = 1
-                row[1, c] = 1 if metered else 0
-                row[2, c] = a_hours
-                row[3, c] = u_hours
-                row[4, c] = g
-                row[5, c] = sched
-                row[6, c] = avail
-                row[7, c] = undelivered
-                row[8, c] = taken
-                row[9, c] = minimum
-                row[10, c] = deficiency
-                row[11, c] = excess
-                row[12, c] = before
-                row[13, c] = makeup
-                row[14, c] = after
-                row[15, c] = billable
-                row[16, c] = charge
-                row[17, c] = sla
-                row[18, c] = goodput_cr
-                row[19, c] = credit
-                row[20, c] = net
-                row[21, c] = fee_each
-                row[22, c] = pays
-                row[23, c] = receives
+                row[S_ACTIVE, c] = 1
+                row[S_METERED, c] = 1 if metered else 0
+                row[S_AVAILABLE_HOURS, c] = a_hours
+                row[S_USED_HOURS, c] = u_hours
+                row[S_GOODPUT_BP, c] = g
+                row[S_SCHED, c] = sched
+                row[S_AVAIL, c] = avail
+                row[S_UNDELIVERED, c] = undelivered
+                row[S_TAKEN, c] = taken
+                row[S_MINIMUM, c] = minimum
+                row[S_DEFICIENCY, c] = deficiency
+                row[S_EXCESS, c] = excess
+                row[S_BANK_BEFORE, c] = before
+                row[S_MAKEUP, c] = makeup
+                row[S_BANK_AFTER, c] = after
+                row[S_BILLABLE, c] = billable
+                row[S_CHARGE, c] = charge
+                row[S_SLA, c] = sla
+                row[S_GOODPUT_CR, c] = goodput_cr
+                row[S_CREDIT, c] = credit
+                row[S_NET, c] = net
+                row[S_FEE_EACH, c] = fee_each
+                row[S_BUYER_PAYS, c] = pays
+                row[S_PROVIDER_RECEIVES, c] = receives
 
 
 def no_lines() -> np.ndarray:

@@ -27,7 +27,7 @@ examples:
 
 REPLAY_HELP = """\
 Replay an order file (CSV, or Parquet with the same columns) through the matching
-engine and write trades.csv, events.csv and book.csv (SPEC §5) into --out, each
+engine and write trades.csv, events.csv and book.csv (docs/RULES.md §5) into --out, each
 atomically. A summary goes to stdout: rows, trades, volume and VWAP per instrument
 and grade, throughput and the sha256 of trades.csv.
 

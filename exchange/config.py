@@ -1,6 +1,6 @@
 """The exchange configuration: instruments, grades, providers and settlement terms.
 
-Read from TOML (SPEC §5, last paragraph, and §7 "Settlement exact details").
+Read from TOML (docs/RULES.md §5, last paragraph, and §7 "Settlement exact details").
 All numbers that reach the engine are exact integers: prices in ticks, goodput
 in basis points. Decimal text and TOML floats are read through ``decimal`` (a
 float through its shortest repr, so ``0.001`` is exactly 0.001).
@@ -108,7 +108,7 @@ class Grade:
 
 @dataclass(frozen=True)
 class SettlementTerms:
-    """Take-or-pay terms of SPEC §7 (all bp except ``makeup_periods``)."""
+    """Take-or-pay terms of docs/RULES.md §7 (all bp except ``makeup_periods``)."""
 
     take_or_pay: int = 10_000
     makeup_periods: int = 0

@@ -10,19 +10,18 @@ Both grow the kernel's arrays by doubling when the kernel reports one is full.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 
-from . import memory_budget, orderids_nb
+from . import digest, memory_budget, orderids_nb
 from .config import PARTY_PATTERN, ExchangeConfig, whole_multiple
 from .ladder_nb import level_price, next_level
 from .layout import (
     C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
-    L_BEST, L_NLEVELS, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
+    L_BEST, L_NLEVELS, LV_HEAD, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
     O_PARTY, O_TIF, P_GOODPUT, P_GRADE,
 )
 from .matching_nb import dump_book, process, process_one
@@ -368,7 +367,7 @@ class Exchange:
         return self._apply(ACT_CANCEL, self._time(ts), order_id, self._party(party))
 
     def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
-        """New price and/or new open quantity for a resting order (SPEC §4 Replace)."""
+        """New price and/or new open quantity for a resting order (docs/RULES.md §4 Replace)."""
         order_id = self._order_id(order_id)
         qty = None if qty is None else _quantity(qty)
         price_cell = self._price(price)
@@ -396,8 +395,9 @@ class Exchange:
         """Many actions at once (ACTION_DTYPE rows), at batch speed; returns their events
         (EVENT_DTYPE). For simulations that decide a whole step of orders together.
 
-        Rows use ``party_index()`` / ``instrument_index()`` codes and prices in ticks; their
-        ``seq`` column is overwritten with the next seqs. Raises ValueError, changing nothing,
+        Rows use ``party_index()`` / ``instrument_index()`` codes and prices in the exchange's
+        price unit ``config.price_unit`` (docs/RULES.md §2); their ``seq`` column is
+        overwritten with the next seqs. Raises ValueError, changing nothing,
         if a code is out of range or ``ts`` goes backwards."""
         if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
@@ -504,14 +504,26 @@ class Exchange:
         return max(prices) if prices else None
 
     def best_ask(self, instrument: str, grade: str | None = None) -> int | None:
-        """Lowest raw ask (ticks) of ``grade``; None: the raw price of the best effective ask."""
+        """Lowest raw ask (ticks) of ``grade``; None: the raw price of the ask first in
+        priority (lowest effective price, then earliest arrival; docs/RULES.md §4).
+        Cost: one look per grade."""
         if grade is not None:
             return self._best_price(self._ladder(instrument, SELL, self._known_grade(grade)))
-        best = None
+        st = self._state
+        best = None  # (raw price, factor, arrival of the level's first order)
         for g, info in enumerate(self.config.grades):
-            price = self._best_price(self._ladder(instrument, SELL, g))
-            if price is not None and (best is None or price * best[1] < best[0] * info.floor_bp):
-                best = (price, info.floor_bp)
+            ladder = self._ladder(instrument, SELL, g)
+            price = self._best_price(ladder)
+            if price is None:
+                continue
+            head = int(st.level_link[LV_HEAD, st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST]]) - 1
+            arrival = int(st.order_i64[O_ARRIVAL, head])
+            if best is None:
+                best = (price, info.floor_bp, arrival)
+                continue
+            mine, theirs = price * best[1], best[0] * info.floor_bp  # effective prices, cross-multiplied
+            if mine < theirs or (mine == theirs and arrival < best[2]):
+                best = (price, info.floor_bp, arrival)
         return None if best is None else best[0]
 
     def depth(self, instrument: str, side, levels: int = 10) -> list[tuple[int, str, int]]:
@@ -563,7 +575,7 @@ class Exchange:
         copied = sum(getattr(st, name).nbytes for name in st.arrays_names()) + self._trades.nbytes
         memory_budget.check(2 * copied, self._budget(), "fork() of this exchange (two copies of its state)",
                             option="Exchange(config, memory_limit=BYTES)")
-        clone = Exchange.__new__(Exchange)
+        clone = type(self).__new__(type(self))
         clone.config = self.config
         clone._memory_limit = self._memory_limit
         clone._instrument_index = self._instrument_index
@@ -575,21 +587,20 @@ class Exchange:
         return clone
 
     def state_digest(self) -> str:
-        """sha256 of the canonical state: book in priority order, providers, closed
-        instruments, used order ids, next seq, last ts and trade count."""
+        """sha256 hex of the canonical state text (exchange.digest; the same format as
+        ``ReferenceExchange.state_digest``). Cost: O(resting orders + ids ever accepted)."""
         st = self._state
-        digest = hashlib.sha256()
-        for order in self.book():
-            digest.update(repr(tuple(order)).encode())
-        for index, name in sorted(enumerate(self._parties), key=lambda p: p[1]):
-            grade = int(st.parties[P_GRADE, index])
-            if grade != NOT_A_PROVIDER:
-                digest.update(f"provider {name} {st.parties[P_GOODPUT, index]} {grade}".encode())
-        digest.update(st.instruments[:, I_CLOSED].tobytes())
-        used_ids = np.concatenate([np.flatnonzero(st.id_direct), st.id_keys[st.id_keys != 0]])
-        digest.update(np.sort(used_ids).astype(np.int64).tobytes())
-        digest.update(f"{self._seq} {self._ts} {int(st.counters[C_TRADES])} {len(used_ids)}".encode())
-        return digest.hexdigest()
+        n_grades = len(self.config.grades)
+        grade_names = [g.name for g in self.config.grades] + ["ungraded"]
+        providers = [(name, int(st.parties[P_GOODPUT, index]), grade_names[min(grade, n_grades)])
+                     for index, name in enumerate(self._parties)
+                     if (grade := int(st.parties[P_GRADE, index])) != NOT_A_PROVIDER]
+        closed = [ins.symbol for i, ins in enumerate(self.config.instruments) if st.instruments[i, I_CLOSED]]
+        used_ids = np.concatenate([np.flatnonzero(st.id_direct), st.id_keys[st.id_keys != 0]]).tolist()
+        return digest.state_digest(
+            next_seq=self._seq, last_ts=self._ts, trade_count=int(st.counters[C_TRADES]),
+            grades=[(g.name, g.floor_bp) for g in self.config.grades], providers=providers,
+            closed=closed, used_ids=used_ids, book=self.book())
 
     # --------------------------------------------------------------- helpers
     @property

@@ -51,7 +51,7 @@ def _choice(rng, n, probs):
 
 
 def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) -> Table:
-    """The order file as a writers.Table (columns of SPEC §5)."""
+    """The order file as a writers.Table (columns of docs/RULES.md §5)."""
     config = config or ExchangeConfig.default()
     rng = np.random.default_rng(seed)
     n = int(rows)

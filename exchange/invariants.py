@@ -10,7 +10,7 @@ raises AssertionError naming the first broken invariant:
 * the id index (direct table and hash) maps each resting order's id to its slot, and
   no other id to a slot;
 * each provider's ask list holds exactly its resting asks, all in its grade's ladder;
-* no compatible crossing pair rests (SPEC §4): for every ask grade g and bid
+* no compatible crossing pair rests (docs/RULES.md §4): for every ask grade g and bid
   min_grade m admitting it, best_bid_m * f_g < best_ask_g * 10000.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from .config import ExchangeConfig
 from .layout import (
-    BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_BASE, L_BEST, L_BITS,
-    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
+    BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
+    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
     O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, P_ASK_HEAD, P_GRADE,
 )
 from .schema import BP, BUY, SELL
@@ -72,8 +72,9 @@ def check(state: BookState, config: ExchangeConfig) -> None:
         assert ladders[ladder, L_BEST] == (occupied[0] if occupied else n), f"ladder {ladder}: best level"
         assert ladders[ladder, L_COUNT] == count, f"ladder {ladder}: order count"
         if occupied:
-            price = int(ladders[ladder, 4] + ladders[ladder, 3] * occupied[-1])
-            price_best = int(ladders[ladder, 4] + ladders[ladder, 3] * occupied[0])
+            anchor, sign = ladders[ladder, L_ANCHOR], ladders[ladder, L_SIGN]
+            price = int(anchor + sign * occupied[-1])
+            price_best = int(anchor + sign * occupied[0])
             for p in (price, price_best):
                 assert state.instruments[instrument, I_MIN] <= p <= state.instruments[instrument, I_MAX], (
                     f"ladder {ladder}: price {p} outside the band")
@@ -111,11 +112,11 @@ def check(state: BookState, config: ExchangeConfig) -> None:
             ask = (instrument * 2 + SELL) * n_grades + g
             if ladders[ask, L_BEST] >= ladders[ask, L_NLEVELS]:
                 continue
-            pa = int(ladders[ask, 4] + ladders[ask, L_BEST])
+            pa = int(ladders[ask, L_ANCHOR] + ladders[ask, L_BEST])
             for m in range(g, n_grades):
                 bid = (instrument * 2 + BUY) * n_grades + m
                 if ladders[bid, L_BEST] >= ladders[bid, L_NLEVELS]:
                     continue
-                pb = int(ladders[bid, 4] - ladders[bid, L_BEST])
+                pb = int(ladders[bid, L_ANCHOR] - ladders[bid, L_BEST])
                 assert pb * config.grades[g].floor_bp < pa * BP, (
                     f"instrument {instrument}: bid {pb} (min_grade {m}) crosses ask {pa} (grade {g})")

@@ -1,4 +1,4 @@
-"""The matching kernels: one compiled core for every action of SPEC §4.
+"""The matching kernels: one compiled core for every action of docs/RULES.md §4.
 
 State travels as one tuple of arrays, ``book`` (see ``state.BookState.arrays``):
 

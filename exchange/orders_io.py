@@ -1,10 +1,10 @@
-"""Reading order files (SPEC §5): CSV or Parquet into an ``ACTION_DTYPE`` array.
+"""Reading order files (docs/RULES.md §5): CSV or Parquet into an ``ACTION_DTYPE`` array.
 
 No Python object is built per row. pyarrow reads the file in record batches with
 every column as raw bytes; Numba kernels then parse each batch straight from the
 Arrow buffers (offsets + data as numpy views): integers, exact decimals (prices to
 units of the exchange's price unit, goodput to basis points), the fixed words, and the
-checks of SPEC §5 "Exact details". Parties, instruments and grade names are
+checks of docs/RULES.md §5 "Exact details". Parties, instruments and grade names are
 dictionary-encoded by pyarrow, so only the distinct values are looked at in Python.
 
 Malformed rows are collected as ``FILE:LINE: column: what is wrong`` (LINE is the
@@ -32,14 +32,13 @@ from .schema import (
     PRICE_OK, SIDE_WORDS, TIF_WORDS, TYPE_WORDS,
 )
 
-# Columns of an order file, in the order of SPEC §5's table (also the order in which
+# Columns of an order file, in the order of docs/RULES.md §5's table (also the order in which
 # a row's cells are checked, so the first problem reported is the leftmost in this list).
 COLUMNS = ("ts", "action", "order_id", "party", "instrument", "side", "type", "tif",
            "price", "qty", "min_grade", "goodput")
 REQUIRED_COLUMNS = ("ts", "action")
 (C_TS, C_ACTION, C_ORDER_ID, C_PARTY, C_INSTRUMENT, C_SIDE, C_TYPE, C_TIF, C_PRICE, C_QTY,
  C_MIN_GRADE, C_GOODPUT) = range(len(COLUMNS))
-C_ROW = len(COLUMNS)  # a row with the wrong number of cells
 
 MAX_REPORTED = 50
 CSV_BLOCK_SIZE = 4 << 20
@@ -57,7 +56,6 @@ E_GOODPUT_RANGE = 8
 E_GOODPUT_PLACES = 9
 E_TS_BACKWARDS = 10
 E_UNKNOWN_ACTION = 11
-E_CELLS = 12
 
 _INT64_MIN = np.iinfo(np.int64).min
 _INT64_MAX = np.iinfo(np.int64).max
@@ -94,7 +92,6 @@ class OrdersFile:
     parties: list[str]  # party index -> name
     malformed: list[Malformed] = field(default_factory=list)  # the first MAX_REPORTED
     n_malformed: int = 0
-    n_bytes: int = 0
 
     def report(self, path: str, limit: int = MAX_REPORTED) -> list[str]:
         lines = [m.format(path) for m in self.malformed[:limit]]
@@ -199,18 +196,6 @@ def _parse_decimal(offs, data, i):
 
 
 @nb.njit(cache=True, inline="always")
-def _word_is(offs, data, i, word):
-    start = offs[i]
-    n = offs[i + 1] - start
-    if n != word.shape[0]:
-        return False
-    for k in range(n):
-        if data[start + k] != word[k]:
-            return False
-    return True
-
-
-@nb.njit(cache=True, inline="always")
 def _match_word(offs, data, i, words, word_offs):
     """Index of the cell among ``words`` (concatenated), -1 when empty, -2 when none."""
     start = offs[i]
@@ -258,7 +243,7 @@ def _to_units(mant, places, tick_m, tick_e):
 
 
 @nb.njit(cache=True, nogil=True)
-def _parse_batch(n, cols_offs, cols_data, present,
+def _parse_batch(n, cols_offs, cols_data,
                  party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                  action_words, action_offs, side_words, side_offs, type_words, type_offs,
                  tif_words, tif_offs,
@@ -673,16 +658,13 @@ class _Reader:
     def batch(self, columns: dict[str, pa.Array], n: int) -> None:
         offs = []
         datas = []
-        present = np.zeros(len(COLUMNS), np.bool_)
         empty_offs = _ro(np.zeros(n + 1, np.int32))
         for k, name in enumerate(COLUMNS):
             arr = columns.get(name)
             if arr is None or k in (C_PARTY, C_INSTRUMENT, C_MIN_GRADE):
                 offs.append(empty_offs)
                 datas.append(_EMPTY_U8)
-                present[k] = arr is not None
                 continue
-            present[k] = True
             o, d = _binary_buffers(arr)
             if o.dtype != np.int32:  # large_binary: one offset type for the kernel
                 if o[-1] < 2**31:
@@ -697,7 +679,7 @@ class _Reader:
         self._reserve(n, columns)
         out = self.actions[self.rows: self.rows + n]
         before = int(self.state[2])
-        _parse_batch(n, tuple(offs), tuple(datas), present,
+        _parse_batch(n, tuple(offs), tuple(datas),
                      party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                      _ACTION_W[0], _ACTION_W[1], _SIDE_W[0], _SIDE_W[1], _TYPE_W[0], _TYPE_W[1],
                      _TIF_W[0], _TIF_W[1],
@@ -710,8 +692,7 @@ class _Reader:
             col = COLUMNS[int(self.err_cols[e])]
             arr = columns.get(col)
             value = arr[local].as_py() if arr is not None else None
-            self.err_texts.append(_describe(col, int(self.err_kinds[e]), value,
-                                            int(self.err_aux[e]), out[local]))
+            self.err_texts.append(_describe(col, int(self.err_kinds[e]), value, int(self.err_aux[e])))
         self.rows += n
 
     def _reserve(self, n: int, columns) -> None:
@@ -740,9 +721,6 @@ def _text_bytes(arr) -> int:
     return data.size if data is not None else 0
 
 
-_ACTION_FOR_REQUIRED = {v: k for k, v in ACTION_WORDS.items()}
-
-
 def _text(value) -> str:
     """A cell as quoted in an error line: invalid UTF-8 shown as U+FFFD, cut to about 40
     characters (a 5 MB cell is not echoed in full)."""
@@ -755,7 +733,7 @@ def _text(value) -> str:
     return repr(value)
 
 
-def _describe(column: str, kind: int, value, aux: int, record) -> str:
+def _describe(column: str, kind: int, value, aux: int) -> str:
     """What is wrong with a cell, in words."""
     if kind == E_MISSING:
         if column in ("ts", "action"):
@@ -855,7 +833,7 @@ def check_orders_file(path) -> None:
         raise OrdersError(f"{path}: cannot read: {error.strerror}") from None
 
 
-def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress=None) -> OrdersFile:
+def read_orders(path, config: ExchangeConfig, *, progress=None) -> OrdersFile:
     """Parse an order file (CSV or Parquet) into actions.
 
     Raises OrdersError for whole-file problems. Malformed rows are reported in the
@@ -876,17 +854,17 @@ def read_orders(path, config: ExchangeConfig, *, lenient: bool = False, progress
     reader.size = size
     if parquet:
         bad_rows = _read_parquet(path, reader, progress, size)
-        return _finish(path, reader, bad_rows, None, True, size)
+        return _finish(path, reader, bad_rows, None, True)
     try:
         bad_rows, header_start = _read_csv(path, reader, progress, size)
-        return _finish(path, reader, bad_rows, header_start, False, size)
+        return _finish(path, reader, bad_rows, header_start, False)
     except _FastPathFailed:
         # pyarrow refused the file (a row longer than a block, bytes it cannot show in
         # its error) or read it otherwise than RFC 4180: read it again, row by row.
         reader = _Reader(config)
         reader.size = size
         bad_rows, header_start, records = _read_csv_by_rows(path, reader, progress, size)
-        return _finish(path, reader, bad_rows, header_start, False, size, records)
+        return _finish(path, reader, bad_rows, header_start, False, records)
 
 
 def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
@@ -922,7 +900,7 @@ def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, in
     _check_header(names, str(path))
     bad = [0]
 
-    def invalid_row(row):
+    def invalid_row(_row):
         bad[0] += 1
         return "skip"
 
@@ -1076,7 +1054,7 @@ def _prefetch(stream, depth: int = 16):
         thread.join()
 
 
-def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool, size: int,
+def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool,
             records=None) -> OrdersFile:
     n_cell_errors = int(reader.state[2])
     actions = reader.actions[: reader.rows]
@@ -1125,4 +1103,4 @@ def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: boo
         full["ts"][bad_mask] = prev[bad_mask]
         full["seq"] = np.arange(len(full))
         actions = full
-    return OrdersFile(actions, reader.interner.names, malformed, n_cell_errors + bad_rows, size)
+    return OrdersFile(actions, reader.interner.names, malformed, n_cell_errors + bad_rows)

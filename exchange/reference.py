@@ -1,9 +1,11 @@
-"""The reference exchange: SPEC §2-§4 and the §5 "Exact details" in plain Python.
+"""The reference exchange: docs/RULES.md §2-§4 and the §5 "Exact details" in plain Python.
 
 This is the test oracle for the Numba engine (``exchange.engine``). It is written
-from SPEC.md alone and shares no matching code with the kernels: it must not
-import ``exchange.engine`` or any ``*_nb`` module. Clarity wins over speed
-everywhere; each rule of the spec is one small, readable piece of code.
+from docs/RULES.md alone and shares no matching code with the kernels: it must not
+import ``exchange.engine`` or any ``*_nb`` module. It shares only the configuration,
+the record types of ``exchange.schema`` and the canonical digest text of
+``exchange.digest``. Clarity wins over speed everywhere; each rule is one small,
+readable piece of code.
 
 The book of each instrument is two ``SortedKeyList``s of resting orders:
 
@@ -19,18 +21,29 @@ it caused.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 from sortedcontainers import SortedKeyList
 
+from . import digest
 from .config import PARTY_PATTERN, ExchangeConfig
 from .schema import (
+    ACT_CANCEL,
+    ACT_CLOSE,
+    ACT_GRADE,
+    ACT_NEW,
+    ACT_REPLACE,
+    ACTION_DTYPE,
     BP,
+    EVENT_DTYPE,
+    GRADE_ABSENT,
+    NO_VALUE,
+    PRICE_ABSENT,
+    PRICE_INVALID,
     SIDE_WORDS,
     TIF_WORDS,
     TYPE_WORDS,
@@ -47,7 +60,7 @@ from .schema import (
 __all__ = ["ReferenceExchange"]
 
 _PARTY_RE = re.compile(PARTY_PATTERN)
-# "plain digits with an optional point (no exponent, no spaces, no NaN)" -- SPEC §5.
+# "plain digits with an optional point (no exponent, no spaces, no NaN)" -- docs/RULES.md §5.
 _PLAIN_DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 _INT64_MAX = 2**63 - 1
 
@@ -109,6 +122,7 @@ class _State:
     bids: list = field(default_factory=list)  # per instrument: SortedKeyList
     asks: list = field(default_factory=list)
     trades: list = field(default_factory=list)
+    parties: dict = field(default_factory=dict)  # party name -> code, in order of first appearance
 
 
 # ------------------------------------------------------------ the exchange
@@ -120,6 +134,7 @@ class ReferenceExchange:
         state = _State()
         for provider in self.config.providers:
             state.providers[provider.party] = provider.goodput_bp
+            state.parties.setdefault(provider.party, len(state.parties))
         state.bids = [SortedKeyList(key=_bid_key) for _ in self.config.instruments]
         state.asks = [SortedKeyList(key=_ask_key) for _ in self.config.instruments]
         self._s = state
@@ -236,8 +251,10 @@ class ReferenceExchange:
             return None
         return ins.price_to_ticks(price)
 
-    def _begin_row(self, ts: int) -> tuple[int, int]:
-        """Use up the next seq for this row; returns (seq, ts)."""
+    def _begin_row(self, ts: int, party: str | None = None) -> tuple[int, int]:
+        """Use up the next seq for this row and give its party a code; returns (seq, ts)."""
+        if party is not None:
+            self._s.parties.setdefault(party, len(self._s.parties))
         seq = self._s.seq
         self._s.seq += 1
         self._s.last_ts = ts
@@ -391,7 +408,7 @@ class ReferenceExchange:
     # ============================================================ actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None) -> list[Event]:
-        """A `new` row (SPEC §4, §5). An empty string is an empty cell: optional
+        """A `new` row (docs/RULES.md §4, §5). An empty string is an empty cell: optional
         arguments take their defaults, required ones are malformed (ValueError)."""
         # ---- malformed arguments: ValueError, nothing changes
         order_type = "limit" if order_type == "" else order_type
@@ -414,7 +431,7 @@ class ReferenceExchange:
             self._check_order_id(order_id)
         ts = self._check_ts(ts)
 
-        seq, ts = self._begin_row(ts)
+        seq, ts = self._begin_row(ts, party)
         s = self._s
 
         # ---- rejects, in the spec's precedence order (BAD_FIELD cannot occur here)
@@ -480,7 +497,7 @@ class ReferenceExchange:
         self._check_order_id(order_id)
         party = self._check_party(party)
         ts = self._check_ts(ts)
-        seq, ts = self._begin_row(ts)
+        seq, ts = self._begin_row(ts, party)
         order = self._s.orders.get(order_id)
         if order is None:
             return self._rejected(seq, ts, order_id, Reason.UNKNOWN_ORDER, None)
@@ -497,7 +514,7 @@ class ReferenceExchange:
         if qty is not None:
             self._check_qty(qty)
         ts = self._check_ts(ts)
-        seq, ts = self._begin_row(ts)
+        seq, ts = self._begin_row(ts, party)
         s = self._s
 
         def reject(reason):
@@ -538,7 +555,7 @@ class ReferenceExchange:
         party = self._check_party(party)
         bp = self._check_goodput(goodput)
         ts = self._check_ts(ts)
-        seq, ts = self._begin_row(ts)
+        seq, ts = self._begin_row(ts, party)
         s = self._s
         old_grade = self._provider_grade(party)
         s.providers[party] = bp
@@ -688,28 +705,88 @@ class ReferenceExchange:
         return other
 
     def state_digest(self) -> str:
-        """sha256 hex of the canonical state (book in priority order, providers and grades,
-        closed instruments, used ids, next seq, last ts, trade count)."""
+        """sha256 hex of the canonical state text (exchange.digest), the same format as the
+        Numba engine's: equal digests mean equal observable states."""
         s = self._s
-        book = [
-            [o.instrument, o.side.name, o.order_id, o.party, o.price, o.qty, o.grade, o.min_grade,
-             o.tif.name, o.arrival_seq]
-            for o in self.book()
-        ]
-        canonical = {
-            "book": book,
-            "grades": [[g.name, g.floor_bp] for g in self.config.grades],
-            "providers": sorted(
-                [party, bp, self.config.grade_index(bp)] for party, bp in s.providers.items()
-            ),
-            "closed": sorted(self.config.instruments[i].symbol for i in s.closed),
-            "used_ids": sorted(s.used_ids),
-            "next_seq": s.seq,
-            "last_ts": s.last_ts,
-            "trade_count": len(s.trades),
-        }
-        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        grade_names = [g.name for g in self.config.grades] + ["ungraded"]
+        return digest.state_digest(
+            next_seq=s.seq, last_ts=s.last_ts, trade_count=len(s.trades),
+            grades=[(g.name, g.floor_bp) for g in self.config.grades],
+            providers=[(party, bp, grade_names[self.config.grade_index(bp)])
+                       for party, bp in s.providers.items()],
+            closed=[ins.symbol for i, ins in enumerate(self.config.instruments) if i in s.closed],
+            used_ids=s.used_ids, book=self.book())
+
+    # ============================================================ many actions at once
+    @property
+    def parties(self) -> list[str]:
+        """Party names by code, in order of first appearance (config providers first)."""
+        return list(self._s.parties)
+
+    def party_index(self, party: str) -> int:
+        """The code of a party in action arrays (registers a new name)."""
+        party = self._check_party(party)
+        return self._s.parties.setdefault(party, len(self._s.parties))
+
+    def instrument_index(self, symbol: str) -> int:
+        """The code of an instrument in action arrays (its config position)."""
+        return self._query_instrument(symbol)
+
+    def apply(self, actions: np.ndarray) -> np.ndarray:
+        """Rows of ``exchange.schema.ACTION_DTYPE``, each made into the per-call method it
+        names; returns their events as EVENT_DTYPE. Their ``seq`` column is overwritten.
+
+        Prices are in ``config.price_unit``; ``price_state`` PRICE_INVALID stands for a price
+        that is not a whole number of units (BAD_PRICE in its turn). A row the per-call API
+        would refuse (a code out of range, ``ts`` going backwards, a missing party) raises
+        ValueError and nothing changes. Cost: that of the calls, one by one."""
+        if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
+            raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
+        saved = copy.deepcopy(self._s)
+        events: list[Event] = []
+        try:
+            for row in actions.tolist():
+                events += self._apply_row(dict(zip(ACTION_DTYPE.names, row)))
+        except ValueError:
+            self._s = saved
+            raise
+        actions["seq"] = np.arange(saved.seq, saved.seq + len(actions))
+        out = np.empty(len(events), EVENT_DTYPE)
+        for k, e in enumerate(events):
+            out[k] = (e.seq, e.ts, e.order_id, e.event, e.reason,
+                      NO_VALUE if e.qty is None else e.qty,
+                      NO_VALUE if e.leaves_qty is None else e.leaves_qty, e.trade_id or 0)
+        return out
+
+    def _apply_row(self, row: dict) -> list[Event]:
+        names = list(self._s.parties)
+        if not -1 <= row["party"] < len(names):
+            raise ValueError(f"actions: party code {row['party']} is not one of party_index()'s")
+        if not -1 <= row["instrument"] < len(self.config.instruments):
+            raise ValueError(f"actions: instrument code {row['instrument']} is outside the configuration")
+        party = names[row["party"]] if row["party"] >= 0 else None
+        symbol = self.config.instruments[row["instrument"]].symbol if row["instrument"] >= 0 else "?"
+        qty = None if row["qty"] == NO_VALUE else row["qty"]
+        price = {PRICE_ABSENT: None, PRICE_INVALID: Decimal(-1)}.get(  # -1: no price is valid
+            row["price_state"], row["price"] * self.config.price_unit)
+        ts, action = row["ts"], row["action"]
+        if action == ACT_NEW:
+            grade = row["min_grade"]
+            min_grade = (None if grade == GRADE_ABSENT else
+                         self.config.grades[grade].name if 0 <= grade < len(self.config.grades) else "?")
+            return self.submit(party, symbol, Side(row["side"]), row["qty"], price,  # NO_VALUE: BAD_QTY
+                               order_type=OrderType(row["order_type"]), tif=Tif(row["tif"]),
+                               min_grade=min_grade, order_id=row["order_id"], ts=ts)
+        if action == ACT_CANCEL:
+            return self.cancel(row["order_id"], party, ts=ts)
+        if action == ACT_REPLACE:
+            return self.replace(row["order_id"], party, price=price, qty=qty, ts=ts)
+        if action == ACT_GRADE:
+            return self.regrade(party, Decimal(row["goodput"]).scaleb(-4), ts=ts)
+        if action == ACT_CLOSE:
+            return self.close(symbol, ts=ts)
+        seq, ts = self._begin_row(self._check_ts(ts))  # a malformed row (lenient replay)
+        return self._rejected(seq, ts, row["order_id"], Reason.BAD_FIELD, qty)
 
     def __repr__(self) -> str:
         return (f"ReferenceExchange(instruments={len(self.config.instruments)}, "

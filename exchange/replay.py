@@ -1,4 +1,4 @@
-"""The replay job: an order file in, trades / events / book out (SPEC §5).
+"""The replay job: an order file in, trades / events / book out (docs/RULES.md §5).
 
 read (pyarrow + Numba parse) -> match (``engine.run_batch``) -> write (Numba
 formatting, atomic renames), then a summary on stdout.
@@ -17,6 +17,7 @@ from . import atomic_dir, memory_budget
 from .config import ExchangeConfig
 from .orders_io import MAX_REPORTED, check_orders_file, read_orders
 from .state import planned_bytes
+from .units import half_even, micros_text
 from .writers import Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables
 
 
@@ -161,7 +162,7 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
     t0 = time.perf_counter()
     size = Path(orders).stat().st_size if Path(orders).is_file() else 0
     progress.phase("reading", size)
-    parsed = read_orders(orders, config, lenient=lenient, progress=progress.update)
+    parsed = read_orders(orders, config, progress=progress.update)
     report = parsed.report(str(orders), MAX_REPORTED)
     if parsed.n_malformed and not lenient:
         progress.close()
@@ -212,13 +213,6 @@ def _warm_up(config: ExchangeConfig) -> None:
                          formatter.book(result.book)])
 
 
-def _round_half_even(num: int, den: int) -> int:
-    q, r = divmod(num, den)
-    if 2 * r > den or (2 * r == den and q % 2):
-        q += 1
-    return q
-
-
 def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "csv") -> str:
     """The text the replay prints: rows, trades, volume and VWAP per instrument and
     grade, throughput and the trades digest."""
@@ -247,11 +241,11 @@ def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "cs
                 continue
             vol = int(volume[k])
             # VWAP in micro-dollars: notional (N * 10**-places) / volume.
-            vwap = _round_half_even(int(notional[k]) * 10 ** (6 - places) if places <= 6 else int(notional[k]),
+            vwap = half_even(int(notional[k]) * 10 ** (6 - places) if places <= 6 else int(notional[k]),
                                     vol if places <= 6 else vol * 10 ** (places - 6))
-            eff = _round_half_even(vwap * 10_000, grade.floor_bp)
+            eff = half_even(vwap * 10_000, grade.floor_bp)
             lines.append(f"{ins.symbol:<20} {grade.name:<5} {int(count[k]):>10,} {vol:>14,} "
-                         f"{_micros(vwap):>12} {_micros(eff):>12}")
+                         f"{micros_text(vwap):>12} {micros_text(eff):>12}")
     if not len(t):
         lines.append("(no trades)")
     total = result.seconds
@@ -268,8 +262,3 @@ def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "cs
               "wrote      " + " ".join(str(p) for p in result.outputs)]
     return "\n".join(lines)
 
-
-def _micros(value: int) -> str:
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    return f"{sign}{value // 1_000_000}.{value % 1_000_000:06d}"

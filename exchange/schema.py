@@ -177,7 +177,7 @@ EVENT_DTYPE = np.dtype(
         ("order_id", np.int64),  # the order concerned (row's id for rejects; 0 if absent)
         ("event", np.int8),  # EV_*
         ("reason", np.int8),  # R_* (R_NONE when none)
-        ("qty", np.int64),  # see SPEC §5 "Events"; NO_VALUE when empty
+        ("qty", np.int64),  # see docs/RULES.md §5 "Events"; NO_VALUE when empty
         ("leaves_qty", np.int64),  # open quantity after; NO_VALUE when empty (REJECTED)
         ("trade_id", np.int64),  # FILL events: the trade; 0 otherwise
     ]
@@ -221,7 +221,7 @@ from typing import NamedTuple  # noqa: E402
 
 
 class Event(NamedTuple):
-    """One engine event, as the per-call API returns it (SPEC §5 "Events")."""
+    """One engine event, as the per-call API returns it (docs/RULES.md §5 "Events")."""
 
     seq: int
     ts: int

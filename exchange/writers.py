@@ -1,4 +1,4 @@
-"""Writing the replay's outputs (SPEC §5): trades, events and the final book.
+"""Writing the replay's outputs (docs/RULES.md §5): trades, events and the final book.
 
 CSV text is built by Numba kernels a block of rows at a time into a reused byte
 buffer (no Python object per row), digits written straight into it: integers, names
@@ -33,11 +33,6 @@ from .schema import (
     EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
 )
 
-TRADE_COLUMNS = ("trade_id", "seq", "ts", "instrument", "buy_order_id", "sell_order_id", "buyer",
-                 "seller", "grade", "price", "effective_price", "qty", "aggressor")
-EVENT_COLUMNS = ("seq", "ts", "order_id", "event", "reason", "qty", "leaves_qty")
-BOOK_COLUMNS = ("instrument", "side", "order_id", "party", "price", "qty", "grade", "min_grade",
-                "tif", "arrival_seq")
 
 K_INT = 0
 K_DICT = 1

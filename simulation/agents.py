@@ -104,7 +104,7 @@ class Providers:
     def quotes(self, rng: np.random.Generator, grade: np.ndarray, ref: np.ndarray, open_inst: np.ndarray,
                unsold: np.ndarray, elapsed: float, floors: np.ndarray, cost: np.ndarray,
                quote_rate: float = 0.18):
-        """Asks for this hour: (provider, instrument, qty, raw price in $, effective target).
+        """Asks for this hour: (provider, instrument, qty, raw price in $).
 
         A provider that is up and graded quotes with probability ``quote_rate``,
         in the instrument where it has most unsold capacity left (weighted at
@@ -129,7 +129,7 @@ class Providers:
                                  + rng.normal(0.0, 0.01, size=len(who)) - 0.08 * elapsed * unsold_share)
         effective = np.maximum(effective, cost[inst] * (1.0 + premium))  # never below cost
         raw = effective * floors[np.minimum(grade[who], n_grades - 1)] / 10_000.0
-        return who, inst, qty.astype(np.int64), raw, effective
+        return who, inst, qty.astype(np.int64), raw
 
 
 @dataclass

@@ -360,8 +360,8 @@ class Market:
         sold = self.sold.reshape(-1, n_inst)[: self.n_prov]
         posted = self.open_sell.reshape(-1, n_inst)[: self.n_prov]
         unsold = prov.capacity - sold - posted
-        p_who, p_inst, p_qty, p_raw, p_eff = prov.quotes(rng, self.provider_grade, self.ref, self.open_inst,
-                                                         unsold, elapsed, self.floors, 0.7 * self.base)
+        p_who, p_inst, p_qty, p_raw = prov.quotes(rng, self.provider_grade, self.ref, self.open_inst,
+                                                  unsold, elapsed, self.floors, 0.7 * self.base)
         p_ticks = self._ticks(p_inst, p_raw)
         p_life = rng.integers(24, 72, size=len(p_who))
         # buyers' bids

@@ -2,7 +2,7 @@
 
 Prices and money are computed in integers (ticks, micro-dollars) and printed
 as decimals: prices and money with 6 places, hours as integers. Effective
-prices are ``price * 10000 / floor`` rounded half-even to 6 places (SPEC §5).
+prices are ``price * 10000 / floor`` rounded half-even to 6 places (docs/RULES.md §5).
 The same run gives the same text, byte for byte.
 """
 from __future__ import annotations
@@ -13,24 +13,12 @@ import io
 
 import numpy as np
 
+from exchange.units import half_even_array, micros_text, parse_micros
+
 from .market import Branch
 
-MICRO = 1_000_000
-
-
-def money(value: int) -> str:
-    """Micro-dollars as dollars with 6 places."""
-    value = int(value)
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    return f"{sign}{value // MICRO}.{value % MICRO:06d}"
-
-
-def half_even(num, den):
-    """num / den rounded half-even (integers, den > 0), elementwise."""
-    num, den = np.asarray(num, np.int64), np.asarray(den, np.int64)
-    q, r = np.divmod(num, den)
-    return q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1)))
+money = micros_text  # µ$ as dollars with 6 places
+half_even = half_even_array  # num / den rounded half-even, elementwise
 
 
 def csv_text(header, rows) -> str:
@@ -66,7 +54,7 @@ class Columns:
 
 
 def trades_csv(branch: Branch) -> str:
-    """The branch's trades, with the columns of the replay's trades.csv (SPEC §5)."""
+    """The branch's trades, with the columns of the replay's trades.csv (docs/RULES.md §5)."""
     config = branch.exchange.config
     places = {i.symbol: i.price_places for i in config.instruments}
     ticks = {i.symbol: i.tick for i in config.instruments}
@@ -232,10 +220,7 @@ def whatif_rows(base: Branch, alt: Branch, touched: dict) -> list:
     return rows
 
 
-def _micros(text: str) -> int:
-    units, _, frac = text.partition(".")
-    sign = -1 if units.startswith("-") else 1
-    return sign * (abs(int(units)) * MICRO + int(frac.ljust(6, "0")))
+_micros = parse_micros
 
 
 def whatif_csv(base, alt, touched) -> str:

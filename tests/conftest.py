@@ -1,36 +1,92 @@
 """Shared fixtures: every engine that implements docs/API.md, and a small test configuration."""
 from __future__ import annotations
 
+import os
+import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from exchange.config import ExchangeConfig, Grade, Instrument, Provider
+from exchange.engine import Exchange
+from exchange.invariants import check
 from exchange.reference import ReferenceExchange
 
 
-def _engine_classes():
-    """(id, class) of each engine available: the reference always, the Numba engine once it exists."""
-    classes = [("reference", ReferenceExchange)]
+# ------------------------------------------------------------------ Hypothesis
+def _commit_seed() -> int:
+    """The seed of this run's Hypothesis examples: from the commit, so each commit tries new
+    inputs and a rerun of one commit tries the same ones; a fixed seed outside git."""
     try:
-        import exchange.engine as engine_module
-    except ModuleNotFoundError as error:
-        # Only a missing engine module is skipped; an engine that exists but fails to import
-        # is an error the test run must show.
-        if error.name != "exchange.engine":
-            raise
-        engine_module = None
-    if engine_module is not None and hasattr(engine_module, "Exchange"):
-        classes.append(("numba", engine_module.Exchange))
-    return classes
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        return int(head[:16], 16)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return 20261129
 
 
-ENGINE_CLASSES = _engine_classes()
+# ci (the default): 100 examples a test, seeded from the commit; long: a longer hunt, by hand.
+# Both print the reproduction blob of a failure (@reproduce_failure).
+settings.register_profile("ci", derandomize=False, print_blob=True, deadline=None)
+settings.register_profile("long", print_blob=True, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(params=[cls for _, cls in ENGINE_CLASSES], ids=[name for name, _ in ENGINE_CLASSES])
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(_commit_seed())
+
+
+def pytest_report_header(config):
+    return (f"hypothesis seed {config.getoption('hypothesis_seed')} "
+            "(from the commit; rerun a failure with --hypothesis-seed=N)")
+
+
+# ------------------------------------------------------------------ engines
+class CheckedExchange(Exchange):
+    """The Numba engine, running ``exchange.invariants.check`` over its arrays after every
+    call that can change them, so each rule scenario also checks the kernel's structure."""
+
+    def _checked(self, result):
+        check(self._state, self.config)
+        return result
+
+    def submit(self, *args, **kwargs):
+        return self._checked(super().submit(*args, **kwargs))
+
+    def cancel(self, *args, **kwargs):
+        return self._checked(super().cancel(*args, **kwargs))
+
+    def replace(self, *args, **kwargs):
+        return self._checked(super().replace(*args, **kwargs))
+
+    def regrade(self, *args, **kwargs):
+        return self._checked(super().regrade(*args, **kwargs))
+
+    def close(self, *args, **kwargs):
+        return self._checked(super().close(*args, **kwargs))
+
+    def apply(self, *args, **kwargs):
+        return self._checked(super().apply(*args, **kwargs))
+
+    def restore(self, *args, **kwargs):
+        return self._checked(super().restore(*args, **kwargs))
+
+
+# (id, class) of each engine that implements docs/API.md.
+ENGINE_CLASSES = [("reference", ReferenceExchange), ("numba", Exchange)]
+# The same, as the rule scenarios run them: the Numba engine checks its invariants after every call.
+CHECKED_ENGINE_CLASSES = [("reference", ReferenceExchange), ("numba", CheckedExchange)]
+
+
+@pytest.fixture(params=[cls for _, cls in CHECKED_ENGINE_CLASSES],
+                ids=[name for name, _ in CHECKED_ENGINE_CLASSES])
 def engine_cls(request):
-    """An engine class: ``ReferenceExchange`` and, when available, ``exchange.engine.Exchange``."""
+    """An engine class: ``ReferenceExchange``, and ``exchange.engine.Exchange`` checking its
+    array invariants after every call."""
     return request.param
 
 
@@ -67,5 +123,5 @@ def config() -> ExchangeConfig:
 
 @pytest.fixture
 def ex(engine_cls, config):
-    """A fresh engine of each available class over the test configuration."""
+    """A fresh engine of each class over the test configuration."""
     return engine_cls(config)

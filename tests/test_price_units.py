@@ -1,4 +1,4 @@
-"""Prices when instruments have different ticks (SPEC §2, §4 Replace, §5).
+"""Prices when instruments have different ticks (docs/RULES.md §2, §4 Replace, §5).
 
 A replace row names only an order id, so its price cannot be read in the order's
 ticks before the engine finds the order. Rows carry prices in the exchange's price

@@ -1,4 +1,4 @@
-"""One scenario per rule of SPEC §4 and of the §5 "Exact details", with plain numbers.
+"""One scenario per rule of docs/RULES.md §4 and of the §5 "Exact details", with plain numbers.
 
 Every test runs over each engine of ``engine_cls`` (the reference, and the Numba
 engine once it exists) through the per-call API of docs/API.md. Instruments of
@@ -790,6 +790,24 @@ def test_queries_best_prices_depth_book(ex):
     assert (o.instrument, o.side, o.party, o.price, o.qty, o.grade, o.min_grade, o.tif, o.arrival_seq) == (
         X, Side.SELL, "pC", 1700, 4, "C", None, Tif.GTC, 2)
     assert ex.order(99) is None
+
+
+def test_best_ask_over_all_grades_ties_by_arrival(ex):
+    # C ask at 1.600 -> 1.600/0.80 = 2.000 effective; A ask at 1.900 -> 1.900/0.95 = 2.000 effective.
+    ex.submit("pC", X, "sell", 5, "1.600", order_id=1)
+    ex.submit("pA", X, "sell", 5, "1.900", order_id=2)
+    # Equal effective prices: the earlier arrival is first in priority, whatever its grade.
+    assert ids(ex, X, "sell") == [1, 2]
+    assert ex.best_ask(X) == 1600
+    # The same two asks in the other arrival order: the A ask is first.
+    ex.submit("pA", Y, "sell", 5, "1.900", order_id=3)
+    ex.submit("pC", Y, "sell", 5, "1.600", order_id=4)
+    assert ids(ex, Y, "sell") == [3, 4]
+    assert ex.best_ask(Y) == 1900
+    # A buy meets the first in priority: on X the C ask at its raw 1.600.
+    ex.submit("b1", X, "buy", 5, "2.000", order_id=5)
+    assert trade_tuples(ex) == [(5, 1, "C", 1600, 5, Side.BUY)]
+    assert ex.best_ask(X) == 1900
 
 
 # ============================================================ state and forks

@@ -5,7 +5,6 @@ from . import CANCEL, IOC_LIMIT, MARKET_ORDER
 
 NAME = "ours: per call (Exchange)"
 PACKAGE = None
-ENGINE = Exchange
 
 
 def available():
