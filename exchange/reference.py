@@ -32,6 +32,7 @@ from .config import PARTY_PATTERN, ExchangeConfig
 from .schema import (
     BP,
     SIDE_WORDS,
+    STP_WORDS,
     TIF_WORDS,
     TYPE_WORDS,
     Event,
@@ -40,6 +41,7 @@ from .schema import (
     Reason,
     RestingOrder,
     Side,
+    Stp,
     Tif,
     Trade,
 )
@@ -68,6 +70,7 @@ class _Order:
     min_grade: int | None  # bids: index of the lowest grade admitted
     tif: Tif
     arrival: int  # seq of the row it (last) arrived with
+    stp: Stp  # self-trade prevention mode, kept by a re-arrival
 
 
 def _ask_key(order: _Order):
@@ -95,6 +98,7 @@ class _Incoming:
     grade: int | None  # sells: provider's grade index
     factor: int | None  # sells: grade factor
     min_grade: int | None  # buys
+    stp: Stp  # what happens when it meets its own party's order
 
 
 @dataclass
@@ -286,12 +290,15 @@ class ReferenceExchange:
         return self._next_contra(incoming) is not None
 
     def _fok_fillable(self, incoming: _Incoming) -> bool:
-        """Walk the book in priority order, stopping at a self-trade, as matching would."""
+        """Walk the book in priority order as matching would under the order's stp mode:
+        cancel_resting walks past own orders (without cancelling them), the others stop there."""
         available = 0
         for resting in self._contra_in_priority(incoming):
             if not self._pair_crosses(incoming, resting):
                 break
             if resting.party == incoming.party:
+                if incoming.stp == Stp.CANCEL_RESTING:
+                    continue
                 break
             available += resting.qty
             if available >= incoming.qty:
@@ -319,7 +326,15 @@ class ReferenceExchange:
             if resting is None:
                 break
             if resting.party == incoming.party:
-                return events, True
+                # Self-trade prevention (SPEC §4): the incoming order's mode decides.
+                if incoming.stp == Stp.CANCEL_INCOMING:
+                    return events, True
+                self._unrest(resting)  # its whole open quantity
+                events.append(self._ev(seq, ts, resting.order_id, EventType.CANCELED,
+                                       Reason.SELF_TRADE, qty=resting.qty, leaves=0))
+                if incoming.stp == Stp.CANCEL_BOTH:
+                    return events, True
+                continue  # cancel_resting: on with the next in priority
             qty = min(incoming.qty, resting.qty)
             if incoming.side == Side.BUY:
                 # A resting ask trades at its raw price.
@@ -370,7 +385,7 @@ class ReferenceExchange:
                     order_id=incoming.order_id, instrument=incoming.instrument, side=incoming.side,
                     party=incoming.party, price=incoming.price, qty=incoming.qty,
                     grade=incoming.grade, factor=incoming.factor, min_grade=incoming.min_grade,
-                    tif=incoming.tif, arrival=seq,
+                    tif=incoming.tif, arrival=seq, stp=incoming.stp,
                 )
             )
             return events
@@ -381,7 +396,7 @@ class ReferenceExchange:
 
     # ============================================================ actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
-               min_grade=None, order_id=None, ts=None) -> list[Event]:
+               min_grade=None, order_id=None, ts=None, stp="cancel_incoming") -> list[Event]:
         """A `new` row (SPEC §4, §5)."""
         # ---- malformed arguments: ValueError, nothing changes
         party = self._check_party(party)
@@ -389,6 +404,7 @@ class ReferenceExchange:
         side = self._check_word(side, SIDE_WORDS, Side, "side")
         order_type = self._check_word(order_type, TYPE_WORDS, OrderType, "order_type")
         tif = self._check_word(tif, TIF_WORDS, Tif, "tif")  # must be a valid word even on a market
+        stp = self._check_word(stp, STP_WORDS, Stp, "stp")
         self._check_int(qty, "qty")
         price_value = self._check_price(price)
         if min_grade is not None and not isinstance(min_grade, str):
@@ -446,7 +462,7 @@ class ReferenceExchange:
                 return reject(Reason.BAD_PRICE)
 
         incoming = _Incoming(order_id, index, side, party, order_type, tif, ticks, qty,
-                             grade, factor, min_grade_index)
+                             grade, factor, min_grade_index, stp)
         is_limit = order_type == OrderType.LIMIT
         if is_limit and tif == Tif.POST_ONLY and self._any_compatible_cross(incoming):
             return reject(Reason.WOULD_CROSS)
@@ -511,7 +527,8 @@ class ReferenceExchange:
 
         # Otherwise: cancel plus a fresh arrival under the same id, with this row's seq.
         incoming = _Incoming(order_id, order.instrument, order.side, order.party, OrderType.LIMIT,
-                             order.tif, new_price, new_qty, order.grade, order.factor, order.min_grade)
+                             order.tif, new_price, new_qty, order.grade, order.factor, order.min_grade,
+                             order.stp)  # a re-arrival keeps its order's stp mode
         if order.tif == Tif.POST_ONLY and self._any_compatible_cross(incoming):
             return reject(Reason.WOULD_CROSS)  # the original stays untouched
         self._unrest(order)
@@ -588,6 +605,7 @@ class ReferenceExchange:
             min_grade=grades[order.min_grade].name if order.side == Side.BUY else None,
             tif=Tif(order.tif),
             arrival_seq=order.arrival,
+            stp=Stp(order.stp),
         )
 
     def trades(self) -> list[Trade]:
@@ -673,12 +691,12 @@ class ReferenceExchange:
         return other
 
     def state_digest(self) -> str:
-        """sha256 hex of the canonical state (book in priority order, providers and grades,
-        closed instruments, used ids, next seq, last ts, trade count)."""
+        """sha256 hex of the canonical state (book in priority order with stp modes, providers
+        and grades, closed instruments, used ids, next seq, last ts, trade count)."""
         s = self._s
         book = [
             [o.instrument, o.side.name, o.order_id, o.party, o.price, o.qty, o.grade, o.min_grade,
-             o.tif.name, o.arrival_seq]
+             o.tif.name, o.arrival_seq, o.stp.name]
             for o in self.book()
         ]
         canonical = {
