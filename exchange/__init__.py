@@ -1,8 +1,8 @@
 """Compute exchange: a goodput-graded order book for GPU-hour contracts."""
 from .config import ConfigError, ExchangeConfig, Grade, Instrument, Provider, SettlementTerms
-from .schema import Event, EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade
+from .schema import Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade
 
 __all__ = [
     "ConfigError", "ExchangeConfig", "Grade", "Instrument", "Provider", "SettlementTerms",
-    "Event", "EventType", "OrderType", "Reason", "RestingOrder", "Side", "Tif", "Trade",
+    "Event", "EventType", "OrderType", "Reason", "RestingOrder", "Side", "Stp", "Tif", "Trade",
 ]

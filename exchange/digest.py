@@ -14,11 +14,11 @@ line per fact, LF endings, fields separated by one space:
     closed SYMBOL                       one per closed instrument, in config order
     used_ids COUNT                      order ids ever accepted, then one line each:
     id ORDER_ID                         ascending
-    order INSTRUMENT SIDE ORDER_ID PARTY PRICE QTY GRADE MIN_GRADE TIF ARRIVAL_SEQ
+    order INSTRUMENT SIDE ORDER_ID PARTY PRICE QTY GRADE MIN_GRADE TIF ARRIVAL_SEQ STP
                                         one per resting order, as ``book()`` lists them
                                         (instruments in config order, bids then asks,
-                                        priority order); PRICE in ticks; SIDE and TIF as
-                                        the order-file words; "-" for an empty grade
+                                        priority order); PRICE in ticks; SIDE, TIF and STP
+                                        as the order-file words; "-" for an empty grade
 
 Cost: O(resting orders + ids ever accepted), one pass; text is hashed in pieces,
 never held whole.
@@ -28,11 +28,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from .schema import SIDE_WORDS, TIF_WORDS, RestingOrder
+from .schema import SIDE_WORDS, STP_WORDS, TIF_WORDS, RestingOrder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SIDE_NAMES = {code: word for word, code in SIDE_WORDS.items()}
 _TIF_NAMES = {code: word for word, code in TIF_WORDS.items()}
+_STP_NAMES = {code: word for word, code in STP_WORDS.items()}
 
 
 def canonical_lines(*, next_seq: int, last_ts: int, trade_count: int,
@@ -58,7 +59,7 @@ def canonical_lines(*, next_seq: int, last_ts: int, trade_count: int,
         yield "".join(f"id {order_id}\n" for order_id in ids[start:start + 4096])
     for o in book:
         yield (f"order {o.instrument} {_SIDE_NAMES[o.side]} {o.order_id} {o.party} {o.price} {o.qty} "
-               f"{o.grade or '-'} {o.min_grade or '-'} {_TIF_NAMES[o.tif]} {o.arrival_seq}\n")
+               f"{o.grade or '-'} {o.min_grade or '-'} {_TIF_NAMES[o.tif]} {o.arrival_seq} {_STP_NAMES[o.stp]}\n")
 
 
 def state_digest(**facts) -> str:

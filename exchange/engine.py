@@ -22,14 +22,14 @@ from .ladder_nb import level_price, next_level
 from .layout import (
     C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
     L_BEST, L_NLEVELS, LV_HEAD, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
-    O_PARTY, O_TIF, P_GOODPUT, P_GRADE,
+    O_PARTY, O_TIF, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
 from .matching_nb import dump_book, process, process_one
 from .schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
     EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
-    PRICE_INVALID, PRICE_OK, SELL, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS, Event,
-    EventType, OrderType, Reason, RestingOrder, Side, Tif, Trade,
+    PRICE_INVALID, PRICE_OK, SELL, STP_WORDS, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS,
+    Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade,
 )
 from .state import BookState, planned_bytes
 
@@ -87,6 +87,14 @@ def _register_providers(config: ExchangeConfig, state: BookState, party_index: d
         state.register_provider(index, provider.goodput_bp, config.grade_index(provider.goodput_bp))
 
 
+def _check_stp_codes(actions: np.ndarray, where: str) -> None:
+    """ValueError when a `new` row's ``stp`` is not an Stp code (other rows ignore the cell)."""
+    stp = actions["stp"][actions["action"] == ACT_NEW]
+    if len(stp) and (stp.min() < min(Stp) or stp.max() > max(Stp)):
+        raise ValueError(f"{where}: stp: a new row's code is not one of "
+                         + ", ".join(f"{int(m)} ({w})" for w, m in STP_WORDS.items()))
+
+
 def _pow2_at_least(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
@@ -119,6 +127,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
             raise ValueError("run_batch: a party index is outside the parties list")
         if actions["instrument"].max() >= len(config.instruments):
             raise ValueError("run_batch: an instrument index is outside the configuration")
+        _check_stp_codes(actions, "run_batch")
     n_new = int(np.count_nonzero(actions["action"] == ACT_NEW))
     direct = dense_ids(actions, n_new) if direct_ids is None else direct_ids
     state = BookState(config, order_capacity=max(1024, n_new // 4),
@@ -209,6 +218,7 @@ def _compiled(dispatcher, *example_args):
 _SIDES = {**SIDE_WORDS, **{s: int(s) for s in Side}}
 _TYPES = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
 _TIFS = {**TIF_WORDS, **{t: int(t) for t in Tif}}
+_STPS = {**STP_WORDS, **{m: int(m) for m in Stp}}
 _PROCESS_ONE = None
 
 
@@ -290,16 +300,17 @@ class Exchange:
         return cell
 
     def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0,
-               tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0):
+               tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0,
+               stp=0):
         global _PROCESS_ONE
         state = self._state
         if _PROCESS_ONE is None:
             _PROCESS_ONE = _compiled(process_one, state.arrays, (self._events, self._trades),
-                                     self._action, 0, 0, -1, *([0] * 11))
+                                     self._action, 0, 0, -1, *([0] * 12))
         while True:
             count = _PROCESS_ONE(state.arrays, (self._events, self._trades), self._action,
                                  self._seq, ts, action, order_id, party, instrument, side,
-                                 order_type, tif, price[0], price[1], qty, min_grade, goodput)
+                                 order_type, tif, price[0], price[1], qty, min_grade, goodput, stp)
             if count >= 0:
                 break
             need = -count  # grow, then retry the same action from scratch
@@ -321,14 +332,17 @@ class Exchange:
 
     # -------------------------------------------------------------- actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
-               min_grade=None, order_id=None, ts=None) -> list[Event]:
-        """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys).
-        An empty string is an empty cell (SPEC §5): ``order_type``, ``tif``, ``price`` and
+               min_grade=None, order_id=None, ts=None, stp="cancel_incoming") -> list[Event]:
+        """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys); ``stp``
+        says what happens if it meets its own party's order (docs/RULES.md §4 self-trade prevention).
+        An empty string is an empty cell (docs/RULES.md §5): ``order_type``, ``tif``, ``price`` and
         ``min_grade`` take their defaults, a required argument is a ValueError."""
         if type(order_type) is str and not order_type:
             order_type = "limit"
         if type(tif) is str and not tif:
             tif = "gtc"
+        if type(stp) is str and not stp:
+            stp = "cancel_incoming"
         side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
         if side_code is None:
             side_code = _word(side, SIDE_WORDS, Side, "side")
@@ -338,6 +352,9 @@ class Exchange:
         tif_code = _TIFS.get(tif) if isinstance(tif, (str, Tif)) else None
         if tif_code is None:
             tif_code = _word(tif, TIF_WORDS, Tif, "tif")
+        stp_code = _STPS.get(stp) if isinstance(stp, (str, Stp)) else None
+        if stp_code is None:
+            stp_code = _word(stp, STP_WORDS, Stp, "stp")
         if type(qty) is not int or not -_INT64_MAX <= qty <= _INT64_MAX:
             qty = _quantity(qty)
         if order_id is None:
@@ -358,7 +375,7 @@ class Exchange:
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_NEW, ts, order_id, self._party(party), instrument_index,
-                           side_code, type_code, tif_code, price_cell, qty, grade)
+                           side_code, type_code, tif_code, price_cell, qty, grade, stp=stp_code)
 
     def cancel(self, order_id, party, *, ts=None) -> list[Event]:
         """End a resting order of ``party``."""
@@ -407,6 +424,7 @@ class Exchange:
             raise ValueError("actions: a party code is not one of party_index()'s")
         if actions["instrument"].max() >= len(self.config.instruments):
             raise ValueError("actions: an instrument code is outside the configuration")
+        _check_stp_codes(actions, "actions")
         ts = actions["ts"]
         if ts[0] < self._ts or np.any(ts[1:] < ts[:-1]):
             raise ValueError("actions: ts must not go backwards")
@@ -443,7 +461,7 @@ class Exchange:
         return RestingOrder(
             self.config.instruments[row[0]].symbol, Side(row[1]), row[2], self._parties[row[3]],
             row[4], row[5], grades[row[6]].name if row[6] >= 0 else None,
-            grades[row[7]].name if row[7] >= 0 else None, Tif(row[8]), row[9])
+            grades[row[7]].name if row[7] >= 0 else None, Tif(row[8]), row[9], Stp(row[10]))
 
     def book(self, instrument: str | None = None) -> list[RestingOrder]:
         """Resting orders in priority order (instruments in config order, bids then asks)."""
@@ -466,11 +484,12 @@ class Exchange:
         instrument, rest = divmod(ladder, 2 * n_grades)
         side, tier = divmod(rest, n_grades)
         price = int(level_price(st.ladders, ladder, st.order_i32[O_LEVEL, slot]))
+        modes = int(st.order_i32[O_TIF, slot])
         return self._resting((instrument, side, int(st.order_i64[O_ID, slot]),
                               int(st.order_i32[O_PARTY, slot]), price,
                               int(st.order_i64[O_OPEN, slot]), tier if side == SELL else -1,
-                              tier if side == BUY else -1, int(st.order_i32[O_TIF, slot]),
-                              int(st.order_i64[O_ARRIVAL, slot])))
+                              tier if side == BUY else -1, modes & TIF_MASK,
+                              int(st.order_i64[O_ARRIVAL, slot]), modes >> STP_SHIFT))
 
     def _known_instrument(self, instrument) -> int:
         index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None

@@ -11,7 +11,8 @@ buyers of three sizes, and three providers that also buy. Every order type and
 tif appears, with cancels and replaces of recent orders, occasional mistakes
 (off-tick or out-of-band prices, zero quantities, unknown grades or instruments,
 duplicate ids, cancels from the wrong party) and a ``close`` of one instrument
-near the end.
+near the end. A few orders name a self-trade prevention mode (``stp``); most leave
+the cell empty (the default, cancel_incoming).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ExchangeConfig
-from .schema import BP
+from .schema import BP, STP_WORDS
 from .orders_io import _tick_parts
 from .writers import K_DICT, K_FIXED, K_INT, Column, Table, _iter_csv_blocks, write_tables
 
@@ -199,6 +200,12 @@ def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) 
     is_close = kind == 4
     close_ins = symbols.index("A100-80G.2027-01") if "A100-80G.2027-01" in symbols else n_ins - 1
 
+    # ---------------------------------------------------------- stp (drawn last: the columns
+    # above are the same draws as before the stp column existed)
+    # -1 empty (the default), else the code of STP_WORDS' word: 0 cancel_incoming written out,
+    # 1 cancel_resting, 2 cancel_both.
+    stp = _choice(rng, n, [0.88, 0.03, 0.06, 0.03]) - 1
+
     # ---------------------------------------------------------- blank what a row does not use
     new_or_rep = is_new | rep
     col_order_id = np.where(is_new | target_kind, order_id, NO)
@@ -212,6 +219,7 @@ def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) 
     col_qty = np.where(new_or_rep, qty, NO)
     col_min_grade = np.where(is_new, min_grade, -1)
     col_goodput = goodput
+    col_stp = np.where(is_new, stp, -1)
 
     words = ("new", "cancel", "replace", "grade", "close")
     return Table("orders", [
@@ -227,6 +235,7 @@ def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) 
         Column("qty", K_INT, col_qty),
         Column("min_grade", K_DICT, col_min_grade, tuple(grades) + ("Z",)),
         Column("goodput", K_FIXED, col_goodput, places=4),
+        Column("stp", K_DICT, col_stp, tuple(STP_WORDS)),
     ], n)
 
 

@@ -5,6 +5,7 @@ raises AssertionError naming the first broken invariant:
 
 * every resting order sits in exactly one level queue, linked both ways, in
   arrival order, with positive open quantity within max_qty and its price in band;
+  its tif is one that rests (gtc, post_only) and its stp mode a known one;
 * level quantities, ladder counts, occupancy bits and best levels agree with the queues;
 * slots in use plus free slots account for every slot ever used;
 * the id index (direct table and hash) maps each resting order's id to its slot, and
@@ -21,9 +22,10 @@ from .config import ExchangeConfig
 from .layout import (
     BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
-    O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, P_ASK_HEAD, P_GRADE,
+    O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, O_TIF, P_ASK_HEAD, P_GRADE, STP_SHIFT,
+    TIF_MASK,
 )
-from .schema import BP, BUY, SELL
+from .schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
 from .state import BookState
 
 
@@ -56,6 +58,10 @@ def check(state: BookState, config: ExchangeConfig) -> None:
                 open_qty = int(o64[O_OPEN, slot])
                 assert 0 < open_qty <= state.instruments[instrument, I_MAX_QTY], (
                     f"order {o64[O_ID, slot]}: open quantity {open_qty}")
+                modes = int(o32[O_TIF, slot])
+                assert modes & TIF_MASK in (GTC, POST_ONLY), f"order {o64[O_ID, slot]}: tif {modes & TIF_MASK}"
+                assert STP_CANCEL_INCOMING <= modes >> STP_SHIFT <= STP_CANCEL_BOTH, (
+                    f"order {o64[O_ID, slot]}: stp {modes >> STP_SHIFT}")
                 total += open_qty
                 count += 1
                 prev, slot = slot, int(o32[O_NEXT, slot])

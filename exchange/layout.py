@@ -18,10 +18,13 @@ O_LADDER = 1  # ladder id: (instrument, side, grade or min_grade)
 O_LEVEL = 2  # level index in the ladder (0 = best price)
 O_NEXT = 3  # next order at the same level (FIFO), or the next free slot; -1 = none
 O_PREV = 4  # previous order at the same level; -1 = none
-O_TIF = 5  # time in force (GTC or POST_ONLY: only these rest)
+O_TIF = 5  # modes: time in force (GTC or POST_ONLY: only these rest) | stp mode << STP_SHIFT
 O_PARTY_NEXT = 6  # next resting ask of the same provider (regrade list)
 O_PARTY_PREV = 7
 ORDER_I32_ROWS = 8
+# The stp mode shares the tif field, so a slot stays at 64 bytes: low byte tif, next byte stp.
+STP_SHIFT = 8
+TIF_MASK = 0xFF
 
 # ladders[ladder, column]: one price ladder per instrument x side x grade.
 # Level index 0 is the best price of the side: asks count up from price_min,

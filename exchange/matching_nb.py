@@ -22,7 +22,7 @@ from .layout import (
     I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
     L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
-    P_ASK_HEAD, P_GOODPUT, P_GRADE,
+    P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
 from .schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, BUY, EV_ACCEPTED, EV_CANCELED,
@@ -30,7 +30,8 @@ from .schema import (
     NOT_A_PROVIDER, POST_ONLY, PRICE_ABSENT, PRICE_OK, R_BAD_FIELD, R_BAD_GRADE, R_BAD_PRICE,
     R_BAD_QTY, R_CLOSED, R_DUPLICATE_ID, R_FOK, R_INSTRUMENT_CLOSED, R_IOC, R_NONE,
     R_NOT_A_PROVIDER, R_NOT_OWNER, R_PROVIDER_UNGRADED, R_REGRADED, R_SELF_TRADE,
-    R_UNKNOWN_INSTRUMENT, R_UNKNOWN_ORDER, R_WOULD_CROSS, SELL,
+    R_UNKNOWN_INSTRUMENT, R_UNKNOWN_ORDER, R_WOULD_CROSS, SELL, STP_CANCEL_BOTH,
+    STP_CANCEL_INCOMING,
 )
 
 
@@ -95,15 +96,16 @@ def cross(bid_price, ask_price, factor):
 
 
 @helper
-def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, arrival):
-    """Fill a slot's fields and append it to its level; asks also join the provider's list."""
+def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, stp, arrival):
+    """Fill a slot's fields and append it to its level; asks also join the provider's list.
+    The stp mode is kept beside the tif (one int32) because a re-arrival needs it."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
     grade_floor, parties, counters = book[8], book[9], book[12]
     order_i64[O_ID, slot] = order_id
     order_i64[O_OPEN, slot] = qty
     order_i64[O_ARRIVAL, slot] = arrival
     order_i32[O_PARTY, slot] = party
-    order_i32[O_TIF, slot] = tif
+    order_i32[O_TIF, slot] = tif | (stp << STP_SHIFT)
     ladder = ladder_of(grade_floor, instrument, side, tier)
     enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder,
             price_level(ladders, ladder, price))
@@ -198,10 +200,14 @@ def _would_cross(book, side, instrument, tier, price):
 
 @helper
 def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, qty,
-           dry_run):
+           stp, dry_run):
     """Meet counter-orders in priority order; returns (remaining, stopped_by_self_trade).
 
-    With ``dry_run`` nothing changes: the walk only counts what would fill (FOK).
+    An own order met (compatible and crossing) follows ``stp`` (SPEC §4): cancel_incoming
+    stops; cancel_resting cancels it (SELF_TRADE, whole open quantity) and goes on;
+    cancel_both cancels it and stops. With ``dry_run`` nothing changes: the walk only
+    counts what would fill (FOK), walking past own orders under cancel_resting and
+    stopping at them otherwise. O(orders met); an own order costs one branch.
     """
     order_i64, order_i32, ladders, level_link, level_qty, bits, cursors = (
         book[0], book[1], book[2], book[3], book[4], book[5], book[6])
@@ -224,7 +230,18 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         if not is_market and not cross(bid, ask, factor):
             break
         if order_i32[O_PARTY, slot] == party:
-            return remaining, True
+            if stp == STP_CANCEL_INCOMING or (dry_run and stp == STP_CANCEL_BOTH):
+                return remaining, True
+            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            if dry_run:  # cancel_resting: the check walks past it
+                continue
+            own_id = order_i64[O_ID, slot]
+            own_open = order_i64[O_OPEN, slot]
+            _end(book, slot)
+            emit(out, counters, seq, ts, own_id, EV_CANCELED, R_SELF_TRADE, own_open, 0, 0)
+            if stp == STP_CANCEL_BOTH:
+                return remaining, True
+            continue
         resting_open = order_i64[O_OPEN, slot]
         fill = min(remaining, resting_open)
         remaining -= fill
@@ -254,17 +271,17 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
 
 @helper
 def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
-             qty):
+             stp, qty):
     """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
     id_keys, id_slots, counters, id_direct = book[10], book[11], book[12], book[14]
     if tif == FOK and not is_market:
         short, _ = _match(book, out, seq, ts, order_id, party, side, instrument, tier, price,
-                          False, qty, True)
+                          False, qty, stp, True)
         if short > 0:
             emit(out, counters, seq, ts, order_id, EV_CANCELED, R_FOK, qty, 0, 0)
             return
     remaining, self_trade = _match(book, out, seq, ts, order_id, party, side, instrument, tier,
-                                   price, is_market, qty, False)
+                                   price, is_market, qty, stp, False)
     if remaining == 0:
         return
     if self_trade:
@@ -273,7 +290,7 @@ def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price,
         emit(out, counters, seq, ts, order_id, EV_CANCELED, R_IOC, remaining, 0, 0)
     else:
         slot = _alloc(book)
-        _rest(book, slot, order_id, party, side, instrument, tier, price, remaining, tif, seq)
+        _rest(book, slot, order_id, party, side, instrument, tier, price, remaining, tif, stp, seq)
         ids.assign(id_direct, id_keys, id_slots, order_id, slot)
 
 
@@ -283,6 +300,9 @@ def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
         book[7], book[8], book[9], book[10], book[11], book[12])
     n_grades = grade_floor.shape[0]
+    stp = a.stp
+    if stp < STP_CANCEL_INCOMING or stp > STP_CANCEL_BOTH:  # only a hand-made action array
+        return _reject(out, counters, a, R_BAD_FIELD)
     instrument = a.instrument
     if instrument < 0:
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
@@ -322,7 +342,7 @@ def on_new(book, out, a):
     counters[C_MAX_ID] = max(counters[C_MAX_ID], a.order_id)
     emit(out, counters, a.seq, a.ts, a.order_id, EV_ACCEPTED, R_NONE, qty, qty, 0)
     _execute(book, out, a.seq, a.ts, a.order_id, a.party, side, instrument, tier, price,
-             is_market, a.tif, qty)
+             is_market, a.tif, stp, qty)
 
 
 @helper
@@ -377,14 +397,15 @@ def on_replace(book, out, a):
         return
     side = ladders[ladder, L_SIDE]
     tier = ladders[ladder, L_GRADE]
-    tif = order_i32[O_TIF, slot]
+    tif = order_i32[O_TIF, slot] & TIF_MASK
+    stp = order_i32[O_TIF, slot] >> STP_SHIFT  # a re-arrival keeps its order's mode
     if tif == POST_ONLY and _would_cross(book, side, instrument, tier, new_price):
         return _reject(out, counters, a, R_WOULD_CROSS)
     party = order_i32[O_PARTY, slot]
     _end(book, slot)  # a fresh arrival under the same id, at this row's seq
     emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
     _execute(book, out, a.seq, a.ts, a.order_id, party, side, instrument, tier, new_price,
-             False, tif, new_qty)
+             False, tif, stp, new_qty)
 
 
 @helper
@@ -532,7 +553,7 @@ def process(actions, start, book, out):
 
 @kernel
 def process_one(book, out, row, seq, ts, action, order_id, party, instrument, side, order_type,
-                tif, price_state, price, qty, min_grade, goodput):
+                tif, price_state, price, qty, min_grade, goodput, stp):
     """One action from scalars (the per-call API): fills ``row`` (a 1-element
     ACTION_DTYPE array) and processes it into an emptied event buffer. Returns the
     number of events, or -NEED_* when an array must grow first (nothing was done)."""
@@ -552,6 +573,7 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     a.qty = qty
     a.min_grade = min_grade
     a.goodput = goodput
+    a.stp = stp
     _, status = process(row, np.int64(0), book, out)
     return -status if status != DONE else book[12][C_EVENT_COUNT]
 
@@ -582,8 +604,9 @@ def dump_book(book, resting):
                 r.qty = order_i64[O_OPEN, slot]
                 r.grade = ladders[ladder, L_GRADE] if side == SELL else -1
                 r.min_grade = ladders[ladder, L_GRADE] if side == BUY else -1
-                r.tif = order_i32[O_TIF, slot]
+                r.tif = order_i32[O_TIF, slot] & TIF_MASK
                 r.arrival_seq = order_i64[O_ARRIVAL, slot]
+                r.stp = order_i32[O_TIF, slot] >> STP_SHIFT
                 n += 1
                 cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
     return n

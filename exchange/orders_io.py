@@ -29,16 +29,16 @@ from .config import PARTY_PATTERN, ExchangeConfig
 from .schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_MALFORMED, ACT_NEW, ACT_REPLACE, ACTION_DTYPE,
     ACTION_WORDS, GRADE_ABSENT, GRADE_UNKNOWN, GTC, LIMIT, NO_VALUE, PRICE_ABSENT, PRICE_INVALID,
-    PRICE_OK, SIDE_WORDS, TIF_WORDS, TYPE_WORDS,
+    PRICE_OK, SIDE_WORDS, STP_CANCEL_INCOMING, STP_WORDS, TIF_WORDS, TYPE_WORDS,
 )
 
 # Columns of an order file, in the order of docs/RULES.md §5's table (also the order in which
 # a row's cells are checked, so the first problem reported is the leftmost in this list).
 COLUMNS = ("ts", "action", "order_id", "party", "instrument", "side", "type", "tif",
-           "price", "qty", "min_grade", "goodput")
+           "price", "qty", "min_grade", "goodput", "stp")
 REQUIRED_COLUMNS = ("ts", "action")
 (C_TS, C_ACTION, C_ORDER_ID, C_PARTY, C_INSTRUMENT, C_SIDE, C_TYPE, C_TIF, C_PRICE, C_QTY,
- C_MIN_GRADE, C_GOODPUT) = range(len(COLUMNS))
+ C_MIN_GRADE, C_GOODPUT, C_STP) = range(len(COLUMNS))
 
 MAX_REPORTED = 50
 CSV_BLOCK_SIZE = 4 << 20
@@ -246,7 +246,7 @@ def _to_units(mant, places, tick_m, tick_e):
 def _parse_batch(n, cols_offs, cols_data,
                  party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                  action_words, action_offs, side_words, side_offs, type_words, type_offs,
-                 tif_words, tif_offs,
+                 tif_words, tif_offs, stp_words, stp_offs,
                  unit_m, unit_e,
                  seq0, state, out, err_rows, err_cols, err_kinds, err_aux):
     """Parse one batch of ``n`` rows into ``out`` (ACTION_DTYPE records).
@@ -275,6 +275,8 @@ def _parse_batch(n, cols_offs, cols_data,
     qty_d = cols_data[C_QTY]
     gp_o = cols_offs[C_GOODPUT]
     gp_d = cols_data[C_GOODPUT]
+    stp_o = cols_offs[C_STP]
+    stp_d = cols_data[C_STP]
     for i in range(n):
         bad_col = -1
         bad_kind = 0
@@ -308,6 +310,7 @@ def _parse_batch(n, cols_offs, cols_data,
         price = np.int64(0)
         min_grade = GRADE_ABSENT
         goodput = 0
+        stp = STP_CANCEL_INCOMING
         if bad_col < 0:
             if uses_id:
                 if id_state == 0:
@@ -385,6 +388,12 @@ def _parse_batch(n, cols_offs, cols_data,
                     bad_col, bad_kind = C_GOODPUT, E_GOODPUT_RANGE
                 else:
                     goodput = bp
+        if bad_col < 0 and act == ACT_NEW:  # an empty cell or no column: cancel_incoming
+            w = _match_word(stp_o, stp_d, i, stp_words, stp_offs)
+            if w == -2:
+                bad_col, bad_kind = C_STP, E_BAD_WORD
+            elif w >= 0:
+                stp = w
         if bad_col < 0 and has_last == 1 and ts < last_ts:
             bad_col, bad_kind = C_TS, E_TS_BACKWARDS
             aux = last_ts
@@ -415,6 +424,7 @@ def _parse_batch(n, cols_offs, cols_data,
             rec.qty = q
             rec.min_grade = GRADE_ABSENT
             rec.goodput = 0
+            rec.stp = STP_CANCEL_INCOMING
             continue
         last_ts = ts
         has_last = 1
@@ -436,6 +446,7 @@ def _parse_batch(n, cols_offs, cols_data,
         rec.qty = q
         rec.min_grade = min_grade
         rec.goodput = goodput
+        rec.stp = stp
     state[0] = last_ts
     state[1] = has_last
     state[2] = n_bad
@@ -529,6 +540,7 @@ _ACTION_W = _words(ACTION_WORDS)
 _SIDE_W = _words(SIDE_WORDS)
 _TYPE_W = _words(TYPE_WORDS)
 _TIF_W = _words(TIF_WORDS)
+_STP_W = _words(STP_WORDS)
 
 def _ro(array: np.ndarray) -> np.ndarray:
     """Read-only, like every Arrow buffer view, so the kernels see one array type."""
@@ -682,7 +694,7 @@ class _Reader:
         _parse_batch(n, tuple(offs), tuple(datas),
                      party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                      _ACTION_W[0], _ACTION_W[1], _SIDE_W[0], _SIDE_W[1], _TYPE_W[0], _TYPE_W[1],
-                     _TIF_W[0], _TIF_W[1],
+                     _TIF_W[0], _TIF_W[1], _STP_W[0], _STP_W[1],
                      self.unit_m, self.unit_e,
                      self.rows, self.state, out,
                      self.err_rows, self.err_cols, self.err_kinds, self.err_aux)
@@ -748,7 +760,7 @@ def _describe(column: str, kind: int, value, aux: int) -> str:
     if kind == E_NOT_DECIMAL:
         return f"{_text(value)} is not a plain decimal (digits with an optional point)"
     if kind == E_BAD_WORD:
-        words = {"side": SIDE_WORDS, "type": TYPE_WORDS, "tif": TIF_WORDS}[column]
+        words = {"side": SIDE_WORDS, "type": TYPE_WORDS, "tif": TIF_WORDS, "stp": STP_WORDS}[column]
         return f"{_text(value)} is not one of {', '.join(words)}"
     if kind == E_BAD_PARTY:
         return f"{_text(value)} is not a party name ({PARTY_PATTERN})"

@@ -45,6 +45,7 @@ from .schema import (
     PRICE_ABSENT,
     PRICE_INVALID,
     SIDE_WORDS,
+    STP_WORDS,
     TIF_WORDS,
     TYPE_WORDS,
     Event,
@@ -53,6 +54,7 @@ from .schema import (
     Reason,
     RestingOrder,
     Side,
+    Stp,
     Tif,
     Trade,
 )
@@ -81,6 +83,7 @@ class _Order:
     min_grade: int | None  # bids: index of the lowest grade admitted
     tif: Tif
     arrival: int  # seq of the row it (last) arrived with
+    stp: Stp  # self-trade prevention mode, kept by a re-arrival
 
 
 def _ask_key(order: _Order):
@@ -108,6 +111,7 @@ class _Incoming:
     grade: int | None  # sells: provider's grade index
     factor: int | None  # sells: grade factor
     min_grade: int | None  # buys
+    stp: Stp  # what happens when it meets its own party's order
 
 
 @dataclass
@@ -312,12 +316,15 @@ class ReferenceExchange:
         return self._next_contra(incoming) is not None
 
     def _fok_fillable(self, incoming: _Incoming) -> bool:
-        """Walk the book in priority order, stopping at a self-trade, as matching would."""
+        """Walk the book in priority order as matching would under the order's stp mode:
+        cancel_resting walks past own orders (without cancelling them), the others stop there."""
         available = 0
         for resting in self._contra_in_priority(incoming):
             if not self._pair_crosses(incoming, resting):
                 break
             if resting.party == incoming.party:
+                if incoming.stp == Stp.CANCEL_RESTING:
+                    continue
                 break
             available += resting.qty
             if available >= incoming.qty:
@@ -345,7 +352,15 @@ class ReferenceExchange:
             if resting is None:
                 break
             if resting.party == incoming.party:
-                return events, True
+                # Self-trade prevention (SPEC §4): the incoming order's mode decides.
+                if incoming.stp == Stp.CANCEL_INCOMING:
+                    return events, True
+                self._unrest(resting)  # its whole open quantity
+                events.append(self._ev(seq, ts, resting.order_id, EventType.CANCELED,
+                                       Reason.SELF_TRADE, qty=resting.qty, leaves=0))
+                if incoming.stp == Stp.CANCEL_BOTH:
+                    return events, True
+                continue  # cancel_resting: on with the next in priority
             qty = min(incoming.qty, resting.qty)
             if incoming.side == Side.BUY:
                 # A resting ask trades at its raw price.
@@ -396,7 +411,7 @@ class ReferenceExchange:
                     order_id=incoming.order_id, instrument=incoming.instrument, side=incoming.side,
                     party=incoming.party, price=incoming.price, qty=incoming.qty,
                     grade=incoming.grade, factor=incoming.factor, min_grade=incoming.min_grade,
-                    tif=incoming.tif, arrival=seq,
+                    tif=incoming.tif, arrival=seq, stp=incoming.stp,
                 )
             )
             return events
@@ -407,18 +422,20 @@ class ReferenceExchange:
 
     # ============================================================ actions
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
-               min_grade=None, order_id=None, ts=None) -> list[Event]:
+               min_grade=None, order_id=None, ts=None, stp="cancel_incoming") -> list[Event]:
         """A `new` row (docs/RULES.md §4, §5). An empty string is an empty cell: optional
         arguments take their defaults, required ones are malformed (ValueError)."""
         # ---- malformed arguments: ValueError, nothing changes
         order_type = "limit" if order_type == "" else order_type
         tif = "gtc" if tif == "" else tif
+        stp = "cancel_incoming" if stp == "" else stp
         min_grade = None if min_grade == "" else min_grade
         party = self._check_party(party)
         symbol = self._check_instrument_symbol(instrument)
         side = self._check_word(side, SIDE_WORDS, Side, "side")
         order_type = self._check_word(order_type, TYPE_WORDS, OrderType, "order_type")
         tif = self._check_word(tif, TIF_WORDS, Tif, "tif")  # must be a valid word even on a market
+        stp = self._check_word(stp, STP_WORDS, Stp, "stp")
         self._check_qty(qty)
         price_value = self._check_price(price)
         if min_grade is not None and not isinstance(min_grade, str):
@@ -478,7 +495,7 @@ class ReferenceExchange:
                 return reject(Reason.BAD_PRICE)
 
         incoming = _Incoming(order_id, index, side, party, order_type, tif, ticks, qty,
-                             grade, factor, min_grade_index)
+                             grade, factor, min_grade_index, stp)
         is_limit = order_type == OrderType.LIMIT
         if is_limit and tif == Tif.POST_ONLY and self._any_compatible_cross(incoming):
             return reject(Reason.WOULD_CROSS)
@@ -543,7 +560,8 @@ class ReferenceExchange:
 
         # Otherwise: cancel plus a fresh arrival under the same id, with this row's seq.
         incoming = _Incoming(order_id, order.instrument, order.side, order.party, OrderType.LIMIT,
-                             order.tif, new_price, new_qty, order.grade, order.factor, order.min_grade)
+                             order.tif, new_price, new_qty, order.grade, order.factor, order.min_grade,
+                             order.stp)  # a re-arrival keeps its order's stp mode
         if order.tif == Tif.POST_ONLY and self._any_compatible_cross(incoming):
             return reject(Reason.WOULD_CROSS)  # the original stays untouched
         self._unrest(order)
@@ -620,6 +638,7 @@ class ReferenceExchange:
             min_grade=grades[order.min_grade].name if order.side == Side.BUY else None,
             tif=Tif(order.tif),
             arrival_seq=order.arrival,
+            stp=Stp(order.stp),
         )
 
     def trades(self) -> list[Trade]:
@@ -776,7 +795,8 @@ class ReferenceExchange:
                          self.config.grades[grade].name if 0 <= grade < len(self.config.grades) else "?")
             return self.submit(party, symbol, Side(row["side"]), row["qty"], price,  # NO_VALUE: BAD_QTY
                                order_type=OrderType(row["order_type"]), tif=Tif(row["tif"]),
-                               min_grade=min_grade, order_id=row["order_id"], ts=ts)
+                               min_grade=min_grade, order_id=row["order_id"], ts=ts,
+                               stp=Stp(row["stp"]))
         if action == ACT_CANCEL:
             return self.cancel(row["order_id"], party, ts=ts)
         if action == ACT_REPLACE:

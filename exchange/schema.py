@@ -28,6 +28,11 @@ IOC = 1
 FOK = 2
 POST_ONLY = 3
 
+# Self-trade prevention modes (SPEC §4): what happens when an order meets its own party's.
+STP_CANCEL_INCOMING = 0  # the default: the incoming remainder is cancelled, matching stops
+STP_CANCEL_RESTING = 1  # that resting order is cancelled, matching goes on
+STP_CANCEL_BOTH = 2  # that resting order, then the incoming remainder, are cancelled
+
 # Actions.
 ACT_NEW = 0
 ACT_CANCEL = 1
@@ -98,6 +103,12 @@ class Tif(enum.IntEnum):
     POST_ONLY = POST_ONLY
 
 
+class Stp(enum.IntEnum):
+    CANCEL_INCOMING = STP_CANCEL_INCOMING
+    CANCEL_RESTING = STP_CANCEL_RESTING
+    CANCEL_BOTH = STP_CANCEL_BOTH
+
+
 class Action(enum.IntEnum):
     NEW = ACT_NEW
     CANCEL = ACT_CANCEL
@@ -140,6 +151,8 @@ class Reason(enum.IntEnum):
 SIDE_WORDS = {"buy": Side.BUY, "sell": Side.SELL}
 TYPE_WORDS = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
 TIF_WORDS = {"gtc": Tif.GTC, "ioc": Tif.IOC, "fok": Tif.FOK, "post_only": Tif.POST_ONLY}
+STP_WORDS = {"cancel_incoming": Stp.CANCEL_INCOMING, "cancel_resting": Stp.CANCEL_RESTING,
+             "cancel_both": Stp.CANCEL_BOTH}
 ACTION_WORDS = {
     "new": Action.NEW,
     "cancel": Action.CANCEL,
@@ -167,6 +180,7 @@ ACTION_DTYPE = np.dtype(
         ("qty", np.int64),  # GPU-hours; NO_VALUE when absent
         ("min_grade", np.int8),  # grade index, GRADE_ABSENT or GRADE_UNKNOWN
         ("goodput", np.int32),  # basis points (grade actions)
+        ("stp", np.int8),  # STP_* (new); 0 = cancel_incoming, so zeroed rows get the default
     ]
 )
 
@@ -212,6 +226,7 @@ BOOK_DTYPE = np.dtype(
         ("min_grade", np.int8),  # bids: the grade floor admitted; asks: -1
         ("tif", np.int8),
         ("arrival_seq", np.int64),
+        ("stp", np.int8),  # the order's self-trade prevention mode (not a book.csv column)
     ]
 )
 
@@ -263,3 +278,4 @@ class RestingOrder(NamedTuple):
     min_grade: str | None  # bids: the lowest grade admitted
     tif: Tif
     arrival_seq: int
+    stp: Stp = Stp.CANCEL_INCOMING  # its self-trade prevention mode, kept by a re-arrival

@@ -43,7 +43,7 @@ def planned_bytes(config: ExchangeConfig) -> int:
 
 class BookState:
     """All arrays of one exchange. Each order slot costs 64 bytes (3 int64 + 8 int32
-    fields, and 8 bytes of regrade scratch); each price level 16 bytes (head, tail,
+    fields, the stp mode folded into the tif field, and 8 bytes of regrade scratch); each price level 16 bytes (head, tail,
     quantity) plus its bitset share; each order id ever accepted 4 bytes in the direct
     table (dense batch ids) or 12 bytes in a hash kept at most half full."""
 

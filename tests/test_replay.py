@@ -533,7 +533,8 @@ def _feed(exchange, row: dict):
     if action == "new":
         return exchange.submit(row["party"], row["instrument"], row["side"], int(row["qty"]), opt("price"),
                                order_type=row["type"] or "limit", tif=row["tif"] or "gtc",
-                               min_grade=opt("min_grade"), order_id=int(row["order_id"]), ts=ts)
+                               min_grade=opt("min_grade"), order_id=int(row["order_id"]), ts=ts,
+                               stp=row.get("stp") or "cancel_incoming")
     if action == "cancel":
         return exchange.cancel(int(row["order_id"]), row["party"], ts=ts)
     if action == "replace":
@@ -635,9 +636,13 @@ def test_bundled_sample_replays_as_the_reference_engine_does(tmp_path, capsys):
 
 
 def test_bundled_sample_is_what_the_generator_makes():
+    """The sample predates the generator's `stp` column, which is drawn after every other
+    column: without that last column the generator still makes the sample byte for byte."""
     from exchange.generate import orders_csv_bytes
 
-    assert orders_csv_bytes(5000, 7) == SAMPLE.read_bytes()
+    lines = orders_csv_bytes(5000, 7).decode().split("\n")
+    assert lines[0].endswith(",min_grade,goodput,stp")
+    assert "\n".join(line.rsplit(",", 1)[0] for line in lines).encode() == SAMPLE.read_bytes()
 
 
 # ------------------------------------------------------------------ generate
@@ -659,6 +664,10 @@ def test_generated_file_has_every_kind_of_row(generated, tmp_path):
     assert {r["tif"] for r in new} >= {"gtc", "ioc", "fok", "post_only"}
     assert {r["instrument"] for r in new} >= set(FAIR_SYMBOLS)
     assert {r["min_grade"] for r in new if r["side"] == "buy"} >= {"", "A", "B", "C", "D"}
+    stp = [r["stp"] for r in new]
+    assert set(stp) == {"", "cancel_incoming", "cancel_resting", "cancel_both"}
+    assert 0.8 < stp.count("") / len(stp) < 0.95  # the default stays the rule
+    assert {r["stp"] for r in rows if r["action"] != "new"} == {""}
     goodputs = [Decimal(r["goodput"]) for r in rows if r["action"] == "grade"]
     assert min(goodputs) < Decimal("0.70") < Decimal("0.95") < max(goodputs)  # ungraded .. A
     sellers = {r["party"] for r in new if r["side"] == "sell"}
@@ -667,7 +676,7 @@ def test_generated_file_has_every_kind_of_row(generated, tmp_path):
     assert [r["ts"] for r in rows] == sorted([r["ts"] for r in rows], key=int)
     code, out_dir = replay(tmp_path, generated)
     reasons = {e["reason"] for e in read_csv(out_dir / "events.csv")}
-    assert {"IOC", "FOK", "REGRADED", "CLOSED", "WOULD_CROSS", "PROVIDER_UNGRADED"} <= reasons
+    assert {"IOC", "FOK", "REGRADED", "CLOSED", "WOULD_CROSS", "PROVIDER_UNGRADED", "SELF_TRADE"} <= reasons
 
 
 FAIR_SYMBOLS = ("H100-SXM.2027-01", "H200-SXM.2027-01", "B200.2027-01", "A100-80G.2027-01")

@@ -1,7 +1,8 @@
 """The Numba engine against the reference engine on random action streams.
 
 A Hypothesis state machine sends the same actions to both (several instruments,
-providers at every grade, regrades across floors, closes) and asserts after every
+providers at every grade, regrades across floors, closes, all three self-trade
+prevention modes, with providers that also buy) and asserts after every
 step: identical events, identical books and trades, the kernel's array invariants
 (exchange.invariants.check), quantity conservation per order, and that snapshot ->
 restore -> continue equals continue.
@@ -23,7 +24,7 @@ from exchange.config import ExchangeConfig
 from exchange.engine import Exchange
 from exchange.invariants import check
 from exchange.reference import ReferenceExchange
-from exchange.schema import EventType
+from exchange.schema import EventType, Side
 
 CONFIG = ExchangeConfig.from_toml(
     """
@@ -61,6 +62,7 @@ goodput = "0.50"
 PARTIES = ["pA", "pB", "pC", "pD", "pX", "b1", "b2", "b3"]
 SYMBOLS = ["H100", "A100", "NOPE"]
 GRADES = [None, None, "A", "B", "C", "D", "Z"]
+STP_MODES = [None, "cancel_incoming", "cancel_resting", "cancel_both", None, "cancel_resting", "cancel_both"]
 
 PROFILES = {
     "ci": dict(max_examples=100, stateful_step_count=50),  # seeded from the commit (conftest.py)
@@ -90,6 +92,7 @@ def _action(name, *args, **kwargs):
 
 @st.composite
 def submits(draw):
+    stp = draw(st.sampled_from(STP_MODES))
     side = draw(st.sampled_from(["buy", "sell"]))
     party = draw(st.sampled_from(PARTIES[:5] * 3 + PARTIES if side == "sell" else PARTIES))
     symbol = draw(st.sampled_from(SYMBOLS[:2] * 6 + SYMBOLS[2:]))
@@ -102,7 +105,7 @@ def submits(draw):
     order_id = draw(st.sampled_from([None] * 6 + [draw(st.integers(1, 40))]))
     return _action("submit", party, symbol, side, draw(qtys), price, order_type=kind,
                    tif=draw(st.sampled_from(["gtc"] * 5 + ["ioc", "fok", "post_only"])),
-                   min_grade=min_grade, order_id=order_id)
+                   min_grade=min_grade, order_id=order_id, **({} if stp is None else {"stp": stp}))
 
 
 @st.composite
@@ -140,11 +143,16 @@ class EnginesAgree(RuleBasedStateMachine):
         ref = apply(self.ref, action)
         assert fast == ref, f"{action}\nnumba:     {fast}\nreference: {ref}"
         self._conserve(fast)
+        if action[0] == "submit" and any(e.reason.name == "SELF_TRADE" for e in fast):
+            SEEN["self-trade under " + action[2].get("stp", "cancel_incoming")] += 1
         return fast
 
     def _conserve(self, events):
+        incoming = events[0].order_id if events else None  # ACCEPTED / REPLACED come first
         for e in events:
             SEEN[(e.event.name, e.reason.name)] += 1
+            if e.reason.name == "SELF_TRADE" and e.order_id != incoming:
+                SEEN["resting order cancelled by stp"] += 1
             if e.event == EventType.ACCEPTED:
                 self.submitted[e.order_id], self.done[e.order_id] = e.qty, 0
             elif e.event == EventType.REPLACED:
@@ -168,6 +176,24 @@ class EnginesAgree(RuleBasedStateMachine):
         price = data.draw(st.one_of(st.none(), price_for(order.instrument)))
         qty = data.draw(st.one_of(st.none(), st.integers(1, order.qty + 5)))
         self._both(_action("replace", order.order_id, order.party, price=price, qty=qty))
+
+    @rule(data=st.data())
+    def meet_an_own_order(self, data):
+        """A provider trades against the book where one of its own orders rests (random
+        streams rarely cross their own orders), under a drawn stp mode and tif."""
+        own = [o for o in self.ref.book() if o.party in PARTIES[:5]]
+        if not own:
+            return
+        order = data.draw(st.sampled_from(own))
+        side = "sell" if order.side == Side.BUY else "buy"
+        market = data.draw(st.booleans())
+        limit = {"buy": {"H100": "3.00", "A100": "2.00"}, "sell": {"H100": "1.00", "A100": "0.50"}}
+        stp = data.draw(st.sampled_from(STP_MODES))
+        self._both(_action("submit", order.party, order.instrument, side, data.draw(st.integers(1, 30)),
+                           None if market else limit[side][order.instrument],
+                           order_type="market" if market else "limit",
+                           tif=data.draw(st.sampled_from(["gtc", "ioc", "fok"])),
+                           **({} if stp is None else {"stp": stp})))
 
     @precondition(lambda self: self.fast._seq > 30)
     @rule(action=rare_close, dice=st.integers(0, 9))
@@ -232,5 +258,7 @@ def test_coverage_of_the_run():
         TestEnginesAgree("runTest").runTest()
     for kind in [("FILL", "NONE"), ("CANCELED", "SELF_TRADE"), ("CANCELED", "FOK"),
                  ("CANCELED", "IOC"), ("CANCELED", "REGRADED"), ("REPLACED", "NONE"),
-                 ("REJECTED", "WOULD_CROSS"), ("REJECTED", "DUPLICATE_ID"), ("CANCELED", "NONE")]:
+                 ("REJECTED", "WOULD_CROSS"), ("REJECTED", "DUPLICATE_ID"), ("CANCELED", "NONE"),
+                 "resting order cancelled by stp", "self-trade under cancel_incoming",
+                 "self-trade under cancel_resting", "self-trade under cancel_both"]:
         assert SEEN[kind] > 0, f"no {kind} in the random run: {dict(SEEN)}"
