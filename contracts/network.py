@@ -79,7 +79,7 @@ class ObligationNetwork:
             raise KeyError(party)
         return k
 
-    def shocked(self, shocks: dict) -> "ObligationNetwork":
+    def shocked(self, shocks: dict) -> ObligationNetwork:
         """A copy with ``shocks[party]`` bp of each party's cash removed (the rest rounded down to µ$).
 
         ValueError naming the party for an unknown party or a total outside 0..10000 bp.
@@ -99,7 +99,7 @@ class ObligationNetwork:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_edges(cls, debtors, creditors, amounts, cash=None, external_debt=None, parties=(),
-                   deals=()) -> "ObligationNetwork":
+                   deals=()) -> ObligationNetwork:
         """From parallel sequences of names and µ$ amounts (pairs add up) and {party: µ$} dicts.
 
         ValueError for a bad name, a negative amount, a self-obligation or sums beyond int64.
@@ -140,7 +140,7 @@ class ObligationNetwork:
         return cls(parties, d, c, a, e, x, tuple(deals))
 
     @classmethod
-    def from_arrays(cls, parties, debtor, creditor, amount, cash=None, external_debt=None) -> "ObligationNetwork":
+    def from_arrays(cls, parties, debtor, creditor, amount, cash=None, external_debt=None) -> ObligationNetwork:
         """From index arrays into ``parties`` (sorted, distinct); pairs add up. For large networks."""
         parties = tuple(parties)
         n = len(parties)
@@ -163,7 +163,7 @@ class ObligationNetwork:
         return cls(parties, d, c, a, cash, external)
 
     @classmethod
-    def from_settlement(cls, settlement, cash=None, external_debt=None) -> "ObligationNetwork":
+    def from_settlement(cls, settlement, cash=None, external_debt=None) -> ObligationNetwork:
         """The remaining take-or-pay obligations of a ``Settlement`` (buyer owes provider)."""
         buyer, provider, _, _, money = settlement.obligations()
         names = settlement.contracts.parties
@@ -224,9 +224,9 @@ def read_liabilities(path):
     elif all(name in header for name in OBLIGATIONS_COLUMNS):
         names, labels = OBLIGATIONS_COLUMNS, []
     else:
-        table = read_table(path, ())  # a missing, unreadable or empty file: its own message
-        raise InputError([f"{path}:1: header: expected debtor,creditor,amount (a deals file) or "
-                          "buyer,provider,obligation (a settlement's obligations.csv)"])
+        read_table(path, ())  # a missing, unreadable or empty file: its own message
+        why = "expected debtor,creditor,amount (a deals file) or buyer,provider,obligation (obligations.csv)"
+        raise InputError([f"{path}:1: header: {why}"])
     table = read_table(path, tuple(names) + tuple(labels))
     errors = []
     debtor, bad_d = _column(table, names[0], _party, errors)
