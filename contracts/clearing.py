@@ -56,7 +56,7 @@ from .network import BP, ObligationNetwork
 
 EXACT_PARTIES = 60
 DIRECT_LIMIT = 4000
-BAND_RELATIVE = 1e-7  # float margins within this share of (pbar + e + receivable) ...
+BAND_RELATIVE = 1e-8  # float margins within this share of (pbar + e + receivable) ...
 BAND_MICROS = 16.0  # ... plus this many µ$ are re-decided exactly
 
 
@@ -328,14 +328,20 @@ class _Fast:
         new = open_ & np.where(touched, margin < 0, margin_int < 0)
         borderline = open_ & touched & (np.abs(margin) <= self.band)
         if borderline.any():
-            inflow = self._exact_inflow(np.flatnonzero(borderline), in_default)
-            for i, value in inflow.items():
-                new[i] = self.cash[i] + value < self.pbar[i]
+            parties = np.flatnonzero(borderline)
+            decided = self._certified(parties, in_default)
+            for i in parties.tolist():
+                if i in decided:
+                    new[i] = decided[i]
+            rest = np.array([i for i in parties.tolist() if i not in decided], np.int64)
+            if len(rest):
+                for i, value in self._exact_inflow(rest, in_default).items():
+                    new[i] = int(self.cash[i]) + value < int(self.pbar[i])
         return new
 
-    def _exact_inflow(self, parties, in_default) -> dict:
-        """Exact inflow of ``parties`` under this round's exact solution: the defaulters upstream of
-        them are solved in Fractions (non-defaulters pay pbar)."""
+    def _upstream(self, parties, in_default):
+        """(mask of defaulters that pay, directly or through other defaulters, into ``parties``;
+        mask of ``parties``)."""
         upstream = np.zeros(self.n, bool)
         targets = np.zeros(self.n, bool)
         targets[parties] = True
@@ -343,8 +349,59 @@ class _Fast:
         while True:
             grow = paying & (targets[self.c] | upstream[self.c]) & ~upstream[self.d]
             if not grow.any():
-                break
+                return upstream, targets
             upstream[self.d[grow]] = True
+
+    def _certified(self, parties, in_default) -> dict:
+        """{party: defaults?} for the ``parties`` whose test integer bounds settle.
+
+        Around the float payments ``p~`` of the defaulters upstream, ``q`` (below) and ``u`` (above)
+        are checked in exact integers to satisfy ``T(q) >= q`` and ``T(u) <= u`` for this round's
+        map ``T`` (sums of floors, resp. ceilings, of ``L p / pbar``). ``T`` is monotone with a
+        unique fixed point there, so ``q <= p* <= u``; a test is settled when the margin has the
+        same sign at both bounds. Python integers over the upstream edges only.
+        """
+        upstream, targets = self._upstream(parties, in_default)
+        nodes = np.flatnonzero(upstream)
+        if not len(nodes):
+            return {}
+        p = self.p[nodes]
+        slack = 1e-9 * p + 4.0
+        q = np.zeros(self.n, dtype=object)
+        u = np.zeros(self.n, dtype=object)
+        q[nodes] = [max(int(v), 0) for v in np.floor(p - slack)]
+        u[nodes] = [int(v) for v in np.ceil(p + slack)]
+        pbar = self.pbar.astype(object)
+        edges = np.flatnonzero((upstream[self.c] | targets[self.c]) & (self.amount > 0))
+        dd, cc, amount = self.d[edges], self.c[edges], self.amount[edges].astype(object)
+        from_up = upstream[dd]
+        low = np.zeros(self.n, dtype=object)
+        high = np.zeros(self.n, dtype=object)
+        solvent = ~in_default[dd]
+        np.add.at(low, cc[solvent], amount[solvent])
+        np.add.at(high, cc[solvent], amount[solvent])
+        payer = dd[from_up]
+        np.add.at(low, cc[from_up], (amount[from_up] * q[payer]) // pbar[payer])
+        np.add.at(high, cc[from_up], -((-amount[from_up] * u[payer]) // pbar[payer]))
+        cash = self.cash.astype(object)
+        # T(q) >= q and T(u) <= u on the upstream defaulters, everything times 10000
+        lower_ok = (self.alpha_bp * cash[nodes] + self.beta_bp * low[nodes] >= BP * q[nodes]).all()
+        upper_ok = (self.alpha_bp * cash[nodes] + self.beta_bp * high[nodes] + (BP - 1) <= BP * u[nodes]).all()
+        if not (lower_ok and upper_ok):
+            return {}
+        decided = {}
+        for i in parties.tolist():
+            if int(self.cash[i]) + low[i] >= int(self.pbar[i]):
+                decided[i] = False
+            elif int(self.cash[i]) + high[i] < int(self.pbar[i]):
+                decided[i] = True
+        return decided
+
+    def _exact_inflow(self, parties, in_default) -> dict:
+        """Exact inflow of ``parties`` under this round's exact solution: the defaulters upstream of
+        them are solved in Fractions (non-defaulters pay pbar). The last resort: a tie or a test
+        the integer bounds cannot settle."""
+        upstream, targets = self._upstream(parties, in_default)
         nodes = np.flatnonzero(upstream).tolist()
         relevant = upstream[self.c] | targets[self.c]
         incoming = {}
