@@ -243,3 +243,34 @@ def test_acyclic_network_is_not_compressed_and_clears_the_same(net, data):
     squeezed = ObligationNetwork(net.parties, acyclic.debtor, acyclic.creditor, report.amount, net.cash,
                                  net.external_debt)
     assert clear(squeezed).payment == clear(acyclic).payment
+
+
+# ------------------------------------------------------------------------- simulate's stress step
+@pytest.fixture(scope="module")
+def small_run():
+    from simulation import run_simulation
+
+    return run_simulation(days=3, seed=11, buyers=150, providers=8, whatif="none")
+
+
+def test_simulation_stress_without_a_shock_nobody_defaults(small_run):
+    from simulation.stress import obligation_network, stress
+
+    net = obligation_network(small_run.base)
+    # each party owes exactly what it paid in settlement, and holds what it paid beyond its receipts
+    for name, (paid, received, _) in small_run.base.party_money.items():
+        k = net.index(name)
+        assert int(net.owed[k]) == paid and int(net.cash[k]) == max(paid - received, 0)
+    clearing, shocks = stress(small_run.base, {})
+    assert shocks == {} and not clearing.rounds and (clearing.paid == net.owed).all()
+
+
+def test_simulation_stress_step_reports_default_rounds(small_run):
+    net_owed = small_run.stress.network.owed
+    (shocked, bp), = small_run.shocks.items()
+    k = small_run.stress.network.index(shocked)
+    assert bp == 5000 and net_owed[k] == net_owed.max()  # the buyer owing the most
+    assert small_run.stress.default_round[k] == 1
+    lines = small_run.tables["stress.csv"].splitlines()
+    assert lines[0] == "round,new_defaults,defaulted,shortfall" and lines[1].startswith("1,")
+    assert f"round 1: {small_run.stress.rounds[0].new_defaults} default" in small_run.summary
