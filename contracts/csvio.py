@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from decimal import Decimal, InvalidOperation
 
@@ -29,6 +30,7 @@ SHOWN = 40  # characters of a bad value echoed in a message
 def shown(text: str, limit: int = SHOWN) -> str:
     """``text`` cut to ``limit`` characters plus "…", for echoing a bad value in a message."""
     return text if len(text) <= limit else text[:limit] + "…"
+MICROS = 1_000_000  # µ$ per dollar
 
 
 class InputError(ValueError):
@@ -228,14 +230,30 @@ def distinct_cells(column: pa.Array, parse) -> tuple[list, dict, np.ndarray]:
 
 def exact_decimal(text: str) -> Decimal:
     """A plain decimal (digits with an optional point); ValueError naming the text otherwise."""
-    import re
-
     if not re.fullmatch(DECIMAL_RE, text):
         raise ValueError(f"{shown(text)!r} is not a plain decimal number")
     try:
         return Decimal(text)
     except InvalidOperation:
         raise ValueError(f"{shown(text)!r} is not a decimal number") from None
+
+
+def parse_money(text: str) -> int:
+    """Dollars as plain decimal text (at most 6 places, judged by value) -> integer µ$ (>= 0).
+
+    Exact (integers on the digits, no rounding context). ValueError saying why: empty,
+    negative, not a plain decimal, or finer than 1 µ$.
+    """
+    if not text:
+        raise ValueError("empty")
+    if text.startswith("-") and re.fullmatch(DECIMAL_RE, text[1:]):
+        raise ValueError(f"{text} is negative")
+    exact_decimal(text)
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > 6:
+        raise ValueError(f"{text} has more than 6 decimal places")
+    return int(whole or "0") * MICROS + int(frac.ljust(6, "0"))
 
 
 def cell_errors(table: Table, column: str, bad: np.ndarray, what) -> list[tuple[int, int, str]]:

@@ -21,6 +21,7 @@ examples:
   compute-exchange generate --rows 1000000 --seed 7 --out data/
   compute-exchange replay data/orders.csv --config data/config.toml --out data/out
   compute-exchange settle data/out/trades.csv --config data/config.toml --metering data/metering.csv --out data/bills
+  compute-exchange risk examples/dealweb/deals.csv --assets examples/dealweb/assets.csv --shock OpenAI=5000 --out risk/
   compute-exchange simulate --days 30 --seed 1 --out sim/
   compute-exchange bench --quick
 """
@@ -89,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _memory_limit_option(generate)
 
     from contracts import cli as contracts_cli
+    from contracts import risk_cli
     from simulation import cli as simulation_cli
 
     contracts_cli.add_parser(sub)
+    risk_cli.add_parser(sub)
     simulation_cli.add_parser(sub)
     bench = sub.add_parser("bench", add_help=False,
                            help="run the throughput benchmarks (the same as python -m bench)",
@@ -223,9 +226,7 @@ def main(argv=None) -> int:
             from simulation import cli as simulation_cli
 
             return int(simulation_cli.run(args) or 0)
-        from contracts import cli as contracts_cli
-
-        return int(contracts_cli.run(args) or 0)
+        return int(args.run(args) or 0)  # settle, risk: their parser's run
     except KeyboardInterrupt:
         print("compute-exchange: interrupted; nothing was renamed into place", file=sys.stderr)
         return 130

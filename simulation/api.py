@@ -18,6 +18,7 @@ from exchange import ConfigError, ExchangeConfig
 from exchange.engine import Exchange
 
 from . import report
+from . import stress as stress_step
 from .market import Branch, SimulationError, SimulationParams, Timings, plan_instruments
 from .whatif import SCENARIOS, run_branches
 
@@ -38,6 +39,8 @@ class SimulationResult:
     timings: dict
     summary: str = ""
     files: list = field(default_factory=list)
+    stress: object = None  # contracts.clearing.Clearing of the base branch's obligations (None: no stress step)
+    shocks: dict = field(default_factory=dict)
 
 
 def load_config(config) -> ExchangeConfig:
@@ -65,12 +68,16 @@ def _engine_startup(config: ExchangeConfig) -> float:
 
 def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 2000, providers: int = 60,
                    whatif: str | None = "both", fork_day: int | None = None, out=None,
-                   statements: bool = False, plots: bool = True) -> SimulationResult:
+                   statements: bool = False, plots: bool = True, stress: bool = True,
+                   shocks: dict | None = None) -> SimulationResult:
     """Run the market for ``days`` simulated days and settle it; optionally write everything to ``out``.
 
     ``whatif``: one of ``buyer-exit``, ``provider-downgrade``, ``both`` (default) or
     None/``"none"``; the alternative forks at ``fork_day`` (default: the middle).
     ``statements`` also writes contracts/' full settlement reports (large).
+    ``stress``: clear the base branch's take-or-pay obligations in rounds after ``shocks``
+    ({party: bp}; None: the buyer owing the most loses half its cash), see simulation/stress.py;
+    the rounds go to stress.csv and the summary.
     Raises SimulationError (a ValueError) for bad options or an unusable config.
     """
     wall = time.perf_counter()
@@ -104,6 +111,11 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
             "alt/revenue.csv": report.revenue_csv(alt),
             "whatif.csv": report.whatif_csv(base, alt, touched),
         })
+    stressed, applied = stress_step.stress(base, shocks) if stress else (None, {})
+    if stressed is not None:
+        tables["stress.csv"] = report.csv_text(
+            ("round", "new_defaults", "defaulted", "shortfall"),
+            [(k, new, total, report.money(short)) for k, new, total, short in stress_step.rounds_rows(stressed)])
     files = {path: text.encode() for path, text in tables.items()}
     if statements and out is not None:
         for prefix, branch in (("settlement", base), ("alt/settlement", alt)):
@@ -128,7 +140,7 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
         written = _write(out, files, tables, config, params, fork_day_, plots, timings)
     timings["total_s"] = time.perf_counter() - wall
     result = SimulationResult(params, config, scenario, fork_day_, base, alt, touched, tables, digest, timings,
-                              files=written)
+                              files=written, stress=stressed, shocks=applied)
     result.summary = summary_text(result)
     return result
 
@@ -193,6 +205,13 @@ def summary_text(result: SimulationResult) -> str:
         lines += [f"  {note}" for note in alt.notes]
         lines.append(report.table_text(("metric", "base", "alt", "change"),
                                        report.whatif_rows(base, alt, result.touched)))
+    if result.stress is not None:
+        lines += ["", "stress (stress.csv): take-or-pay obligations cleared in rounds after "
+                  + (", ".join(f"{party} -{bp} bp of cash" for party, bp in result.shocks.items()) or "no shock")]
+        for k, new, total, short in stress_step.rounds_rows(result.stress):
+            lines.append(f"  round {k}: {new} default, {total} so far, shortfall ${report.money(short)}")
+        if not result.stress.rounds:
+            lines.append("  nobody defaults")
     engine, calls = t["engine_s"], t["engine_calls"]
     trading = engine + t["agents_s"]
     lines += [

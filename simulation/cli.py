@@ -26,7 +26,8 @@ instrument closes at the end of its window, every trade becomes a take-or-pay
 contract settled from simulated metering. A what-if branch is forked mid-run.
 
 Writes into --out: summary.csv, trades.csv, prices.csv, depth.csv, bills.csv,
-revenue.csv, whatif.csv, alt/ (the what-if branch), plots/*.png and SHA256SUMS.
+revenue.csv, whatif.csv, stress.csv (the run's take-or-pay obligations cleared in
+rounds after a shock, docs/RULES.md §8), alt/ (the what-if branch), plots/*.png and SHA256SUMS.
 Prints the summary, the what-if comparison, the speed and a sha256 digest of the
 CSV outputs. The same options give the same bytes.
 """
@@ -63,6 +64,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--memory-limit", metavar="SIZE", type=memory_budget.parse_size, default=None,
                         help="refuse to plan more memory than this, e.g. 8G (default: half of the "
                              "memory available)")
+    parser.add_argument("--shock", metavar="PARTY=BP", action="append", default=None,
+                        help="stress step: remove BP basis points of PARTY's cash before clearing the run's "
+                             "take-or-pay obligations (repeatable; default: the buyer owing the most loses 5000)")
+    parser.add_argument("--no-stress", dest="stress", action="store_false",
+                        help="skip the stress step (stress.csv, default rounds in the summary)")
     parser.set_defaults(simulate=run)
     return parser
 
@@ -95,10 +101,19 @@ def run(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             return _error("the plots need matplotlib: pip install 'compute-exchange[sim]' (or use --no-plots)")
+    shocks = None
+    if args.shock is not None:
+        shocks = {}
+        for text in args.shock:
+            party, sep, bp = text.rpartition("=")
+            if not sep or not party or not bp.isdigit() or int(bp) > 10_000:
+                return _error(f"--shock {text}: expected PARTY=BP with BP a whole number in 0..10000")
+            shocks[party] = shocks.get(party, 0) + int(bp)
     try:
         result = run_simulation(days=args.days, seed=args.seed, config=args.config, buyers=args.buyers,
                                 providers=args.providers, whatif=args.whatif, fork_day=args.fork_day,
-                                out=args.out, statements=args.statements, plots=args.plots)
+                                out=args.out, statements=args.statements, plots=args.plots,
+                                stress=args.stress, shocks=shocks)
     except SimulationError as error:
         return _error(str(error))
     except OSError as error:
