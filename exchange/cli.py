@@ -39,6 +39,7 @@ examples:
   compute-exchange replay samples/orders.csv --out out/
   compute-exchange replay orders.parquet --config my.toml --out out/ --format parquet
   compute-exchange replay orders.csv --lenient --progress
+  compute-exchange replay many.csv --config many.toml --workers 2 --out out/   (sharded, same bytes)
 """
 
 GENERATE_HELP = """\
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="progress bar on stderr (default: when stderr is a terminal)")
     replay.add_argument("--format", choices=("csv", "parquet"), default="csv",
                         help="output format (default: csv)")
+    replay.add_argument("--workers", type=int, metavar="N",
+                        help="split by instrument over a local dask cluster of N processes (same outputs)")
+    replay.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="split by instrument over a running dask cluster; its workers read ORDERS themselves")
 
     generate = sub.add_parser("generate", help="write a realistic config and order file",
                               description=GENERATE_HELP, epilog=GENERATE_EPILOG,
@@ -126,8 +131,17 @@ def _replay(args) -> int:
     try:
         config = _load_config(args.config)
         show = sys.stderr.isatty() if args.progress is None else args.progress
-        result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
-                        progress=Progress(show))
+        if args.workers is not None or args.scheduler is not None:
+            from .distributed_replay import ClusterError, DaskMissing, replay_distributed
+
+            try:
+                result = replay_distributed(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
+                                            workers=args.workers, scheduler=args.scheduler)
+            except (ClusterError, DaskMissing) as error:
+                return _error(str(error))
+        else:
+            result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
+                            progress=Progress(show))
     except MalformedRows as bad:
         for line in bad.lines:
             print(line, file=sys.stderr)

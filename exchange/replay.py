@@ -99,7 +99,7 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir=".", *, lenient
     progress = progress or Progress(False)
     timings = {}
     t0 = time.perf_counter()
-    _warm_up(config)
+    warm_up(config)
     timings["start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -130,7 +130,7 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir=".", *, lenient
                         result.book, result.parties, digests, timings, outputs, report)
 
 
-def _warm_up(config: ExchangeConfig) -> None:
+def warm_up(config: ExchangeConfig) -> None:
     """Compile (first run on a machine) or load from cache every kernel the replay uses,
     on a four-row file with a trade and a resting order of each side, so the timed
     phases measure the work and not the JIT."""
