@@ -21,6 +21,7 @@ examples:
   compute-exchange replay data/orders.csv --config data/config.toml --out data/out
   compute-exchange settle data/out/trades.csv --config data/config.toml --metering data/metering.csv --out data/bills
   compute-exchange simulate --days 30 --seed 1 --out sim/
+  compute-exchange sweep --seeds 1-8 --days 7 --workers 2 --out sweep/
   compute-exchange bench --quick
 """
 
@@ -91,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from contracts import cli as contracts_cli
     from simulation import cli as simulation_cli
+    from simulation import sweep_cli
 
     contracts_cli.add_parser(sub)
     simulation_cli.add_parser(sub)
+    sweep_cli.add_parser(sub)
     bench = sub.add_parser("bench", add_help=False,
                            help="run the throughput benchmarks (the same as python -m bench)",
                            description="Run the throughput benchmarks; options as python -m bench --help.")
@@ -198,6 +201,10 @@ def main(argv=None) -> int:
             from simulation import cli as simulation_cli
 
             return int(simulation_cli.run(args) or 0)
+        if args.command == "sweep":
+            from simulation import sweep_cli
+
+            return sweep_cli.run(args)
         from contracts import cli as contracts_cli
 
         return int(contracts_cli.run(args) or 0)
