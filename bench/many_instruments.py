@@ -24,9 +24,10 @@ from .workloads import mixed
 UNKNOWN_SYMBOL = "X-UNKNOWN.2027-01"
 
 
-def orders_table(rows: int, seed: int, n_instruments: int):
-    """(config, writers.Table of the order file) for ``mixed(rows, seed, n_instruments)``."""
-    config, actions, parties = mixed(rows, seed, n_instruments=n_instruments)
+def orders_table(rows: int, seed: int, n_instruments: int, shared_ids: bool = False):
+    """(config, writers.Table of the order file) for ``mixed(rows, seed, n_instruments)``;
+    ``shared_ids``: some order ids are reused in another instrument (the file cannot be split)."""
+    config, actions, parties = mixed(rows, seed, n_instruments=n_instruments, shared_ids=shared_ids)
     kind = actions["action"].astype(np.int64)
     is_new, is_close = kind == ACT_NEW, kind == ACT_CLOSE
     is_grade, is_replace = kind == ACT_GRADE, kind == ACT_REPLACE
@@ -56,9 +57,9 @@ def orders_table(rows: int, seed: int, n_instruments: int):
     return config, Table("orders", columns, len(actions))
 
 
-def write_many(out_dir, rows: int, seed: int = 1, n_instruments: int = 1000) -> dict:
+def write_many(out_dir, rows: int, seed: int = 1, n_instruments: int = 1000, shared_ids: bool = False) -> dict:
     """Write ``config.toml`` and ``orders.csv`` into ``out_dir``; returns their paths."""
-    config, table = orders_table(rows, seed, n_instruments)
+    config, table = orders_table(rows, seed, n_instruments, shared_ids)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.toml"

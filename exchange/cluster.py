@@ -75,7 +75,7 @@ def connect(workers: int | None = None, scheduler: str | None = None, *, timeout
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ClusterError(f"--workers must be a positive number of processes, got {workers!r}")
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
     try:
         client = distributed.Client(cluster)
         try:

@@ -204,6 +204,8 @@ def read_grid_file(path) -> tuple[dict, str | None]:
         if match:
             what = message[:match.start()].strip()
             raise GridError(f"{path}:{match[1]}: column {match[2]}: {what}") from None
+        if "at end of document" in message:
+            raise GridError(f"{path}:{max(1, len(text.splitlines()))}: {message}") from None
         raise GridError(f"{path}:1: {message}") from None
     lines = text.splitlines()
     axes, config = {}, None
@@ -252,7 +254,7 @@ def check_points(grid: Grid, n_grades: int, shock_supported: bool) -> None:
             try:
                 SimulationParams(days=days, seed=seed).check()
             except SimulationError as error:
-                raise GridError(f"days: {error}") from None
+                raise GridError(str(error)) from None
     for mix in grid.axes["grade_mix"]:
         if mix and len(mix.split(":")) > n_grades:
             raise GridError(f"grade_mix: {mix!r} has {len(mix.split(':'))} shares; the configuration has "

@@ -36,6 +36,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -256,8 +257,10 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
 
         n_workers = worker_count(client)
         progress = progress or SweepProgress(len(todo))
-        shared = client.scatter(config, broadcast=True)
-        futures = {client.submit(task, p, shared, key=f"sweep-{k}", pure=False): (p, k) for p, k in todo}
+        shared = client.scatter(config, broadcast=True, hash=False)  # its own key: not released by an earlier sweep
+        batch = uuid.uuid4().hex[:8]  # a sweep's task names are its own, even on a shared cluster
+        futures = {client.submit(task, p, shared, key=f"sweep-{batch}-{p.index}", pure=False): (p, k)
+                   for p, k in todo}
         try:
             for count, future in enumerate(as_completed(list(futures)), 1):
                 point, key = futures[future]
