@@ -191,11 +191,12 @@ class SweepProgress:
         tty = self.stream.isatty() if enabled is None else enabled
         if tty:
             try:
+                from rich.console import Console
                 from rich.progress import Progress
             except ImportError:
                 Progress = None
             if Progress is not None:
-                self.bar = Progress(transient=True)
+                self.bar = Progress(console=Console(file=self.stream), transient=True)
                 self.bar.start()
                 self.task = self.bar.add_task("sweep", total=total)
         self.quiet = enabled is False
@@ -251,8 +252,10 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
     if todo:
         if client is None:
             with connect(workers, scheduler) as made:
-                return run_sweep(grid, out, client=made, resume=resume, plots=plots, progress=progress,
-                                 task=task, on_result=on_result)
+                result = run_sweep(grid, out, client=made, resume=resume, plots=plots, progress=progress,
+                                   task=task, on_result=on_result)
+            result.seconds = time.perf_counter() - started  # the cluster's start and stop included
+            return result
         from distributed import as_completed
 
         n_workers = worker_count(client)

@@ -1,14 +1,12 @@
 """Sharded replay on dask.distributed writes the single-process replay's bytes (issue 16)."""
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 
 from bench.many_instruments import write_many
 from exchange.cli import main
+from exchange.cluster import connect
 from exchange.config import ExchangeConfig
 from exchange.distributed_replay import replay_distributed
 from exchange.orders_io import read_orders
@@ -20,12 +18,8 @@ OUTPUTS = ("trades.csv", "events.csv", "book.csv")
 
 @pytest.fixture(scope="module")
 def two_workers():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.CRITICAL)
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with connect(workers=2) as client:
+        yield client
 
 
 def single_and_files(directory, **kwargs):

@@ -5,7 +5,6 @@ of 1-2 worker processes.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -14,9 +13,8 @@ from decimal import Decimal
 import cloudpickle
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client, LocalCluster
-
 from exchange.cli import main
+from exchange.cluster import connect
 from simulation import run_simulation
 from simulation import sweep as sweep_module
 from simulation.api import load_config
@@ -33,18 +31,10 @@ def quiet():
     return SweepProgress(0, enabled=False)
 
 
-def local_cluster(workers: int):
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.CRITICAL)
-    return cluster, Client(cluster)
-
-
 @pytest.fixture(scope="module")
 def two_workers():
-    cluster, client = local_cluster(2)
-    yield client
-    client.close()
-    cluster.close()
+    with connect(workers=2) as client:  # the command's own local cluster: 2 processes, 1 thread each
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +83,8 @@ def test_parquet_holds_the_same_exact_values(reference):
 
 
 def test_one_worker_gives_the_same_bytes(reference, tmp_path):
-    cluster, client = local_cluster(1)
-    try:
+    with connect(workers=1) as client:
         run_sweep(build_grid(flags=SMALL), tmp_path, client=client, progress=quiet(), **QUIET)
-    finally:
-        client.close()
-        cluster.close()
     assert (tmp_path / "sweep.csv").read_bytes() == reference[0]
 
 
