@@ -23,6 +23,7 @@ examples:
   compute-exchange settle data/out/trades.csv --config data/config.toml --metering data/metering.csv --out data/bills
   compute-exchange risk examples/dealweb/deals.csv --assets examples/dealweb/assets.csv --shock OpenAI=5000 --out risk/
   compute-exchange simulate --days 30 --seed 1 --out sim/
+  compute-exchange sweep --seeds 1-8 --days 7 --workers 2 --out sweep/
   compute-exchange bench --quick
 """
 
@@ -41,6 +42,7 @@ examples:
   compute-exchange replay samples/orders.csv --out out/
   compute-exchange replay orders.parquet --config my.toml --out out/ --format parquet
   compute-exchange replay orders.csv --lenient --progress
+  compute-exchange replay many.csv --config many.toml --workers 2 --out out/   (sharded, same bytes)
 """
 
 GENERATE_HELP = """\
@@ -78,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("csv", "parquet"), default="csv",
                         help="output format (default: csv)")
     _memory_limit_option(replay)
+    replay.add_argument("--workers", type=int, metavar="N",
+                        help="split by instrument over a local dask cluster of N processes (same outputs)")
+    replay.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="split by instrument over a running dask cluster; its workers read ORDERS themselves")
 
     generate = sub.add_parser("generate", help="write a realistic config and order file",
                               description=GENERATE_HELP, epilog=GENERATE_EPILOG,
@@ -92,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     from contracts import cli as contracts_cli
     from contracts import risk_cli
     from simulation import cli as simulation_cli
+    from simulation import sweep_cli
 
     contracts_cli.add_parser(sub)
     risk_cli.add_parser(sub)
     simulation_cli.add_parser(sub)
+    sweep_cli.add_parser(sub)
     bench = sub.add_parser("bench", add_help=False,
                            help="run the throughput benchmarks (the same as python -m bench)",
                            description="Run the throughput benchmarks; options as python -m bench --help.")
@@ -160,8 +168,18 @@ def _replay(args) -> int:
     try:
         progress.phase("config")  # a config of 100,000 instruments takes seconds to read
         config = _load_config(args.config)
-        result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
-                        progress=progress, memory_limit=args.memory_limit)
+        if args.workers is not None or args.scheduler is not None:
+            from .distributed_replay import ClusterError, DaskMissing, replay_distributed
+
+            try:
+                result = replay_distributed(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
+                                            workers=args.workers, scheduler=args.scheduler)
+            except (ClusterError, DaskMissing) as error:
+                progress.close()
+                return _error(str(error))
+        else:
+            result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
+                            progress=progress, memory_limit=args.memory_limit)
     except MalformedRows as bad:
         progress.close()
         for line in bad.lines:
@@ -226,6 +244,10 @@ def main(argv=None) -> int:
             from simulation import cli as simulation_cli
 
             return int(simulation_cli.run(args) or 0)
+        if args.command == "sweep":
+            from simulation import sweep_cli
+
+            return sweep_cli.run(args)
         return int(args.run(args) or 0)  # settle, risk: their parser's run
     except KeyboardInterrupt:
         print("compute-exchange: interrupted; nothing was renamed into place", file=sys.stderr)

@@ -40,7 +40,7 @@ from .schema import (
     TRADE_DTYPE,
 )
 
-__all__ = ["run_batch_parallel", "plan_shards"]
+__all__ = ["merge_shards", "plan_shards", "run_batch_parallel", "shard_batch"]
 
 
 @kernel
@@ -179,22 +179,35 @@ def run_batch_parallel(config: ExchangeConfig, actions: np.ndarray, parties,
     plan = plan_shards(config, actions, n_shards)
     if plan is None:
         return run_batch(config, actions, parties)
-    bounds, row_shard, is_grade = plan
 
     def shard_job(s: int):
-        first, last = int(bounds[s]), int(bounds[s + 1])
-        sub = actions.take(np.flatnonzero((row_shard == s) | is_grade))
-        keep_instrument = ((sub["action"] == ACT_NEW) | (sub["action"] == ACT_CLOSE)) & (sub["instrument"] >= 0)
-        sub["instrument"] = np.where(keep_instrument, sub["instrument"] - first, -1)
-        sub_config = with_instruments(config, config.instruments[first:last])
-        return run_batch(sub_config, sub, parties)
+        return run_batch(*shard_batch(config, actions, plan, s), parties)
 
     if executor is None:
         with ThreadPoolExecutor(max_workers=n_shards) as pool:
             results = list(pool.map(shard_job, range(n_shards)))
     else:
         results = list(executor.map(shard_job, range(n_shards)))
+    return merge_shards(results, plan[0])
 
+
+def shard_batch(config: ExchangeConfig, actions: np.ndarray, plan, s: int):
+    """Shard ``s`` of ``plan_shards``' plan: ``(shard config, shard actions)``, instrument
+    indexes rebased to the shard's own instruments. Cost: one pass over ``actions``."""
+    bounds, row_shard, is_grade = plan
+    first, last = int(bounds[s]), int(bounds[s + 1])
+    sub = actions.take(np.flatnonzero((row_shard == s) | is_grade))
+    keep_instrument = ((sub["action"] == ACT_NEW) | (sub["action"] == ACT_CLOSE)) & (sub["instrument"] >= 0)
+    sub["instrument"] = np.where(keep_instrument, sub["instrument"] - first, -1)
+    return with_instruments(config, config.instruments[first:last]), sub
+
+
+def merge_shards(results: list, bounds) -> BatchResult:
+    """The shards' ``run_batch`` results (in shard order) merged into the single-core
+    result: events and trades by (seq, shard), trade ids renumbered, instruments
+    un-rebased. ``state`` is None; the shards' states are in ``shard_states``.
+    Cost: linear in the events, trades and resting orders."""
+    n_shards = len(results)
     trade_offsets = np.zeros(n_shards + 1, np.int64)
     trade_offsets[1:] = np.cumsum([len(r.trades) for r in results])
     trades = np.concatenate([r.trades for r in results]) if trade_offsets[-1] else np.empty(0, TRADE_DTYPE)

@@ -156,7 +156,7 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
     timings = {}
     t0 = time.perf_counter()
     progress.phase("start-up")  # a first run on a machine compiles the kernels: minutes
-    _warm_up(config)
+    warm_up(config)
     timings["start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -191,7 +191,7 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
                         result.book, result.parties, digests, timings, outputs, report)
 
 
-def _warm_up(config: ExchangeConfig) -> None:
+def warm_up(config: ExchangeConfig) -> None:
     """Compile (first run on a machine) or load from cache every kernel the replay uses,
     on a four-row file with a trade and a resting order of each side, so the timed
     phases measure the work and not the JIT."""

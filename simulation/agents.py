@@ -35,6 +35,8 @@ SIZE_SHARE = (0.70, 0.25, 0.05)
 # Demand in GPU-hours for the window at the start (lognormal median), hours between actions.
 SIZE_DEMAND = (400.0, 5_000.0, 55_000.0)
 SIZE_ACT_EVERY = (60.0, 24.0, 8.0)
+# Quality buyers' minimum grade, best first: 15 % the best, 50 % the second, 35 % the third.
+QUALITY_MIX = (0.15, 0.5, 0.35)
 
 
 def grade_premium(n_grades: int) -> np.ndarray:
@@ -150,13 +152,15 @@ class Buyers:
 
     @classmethod
     def create(cls, rng: np.random.Generator, n: int, instrument_weights: np.ndarray,
-               cheap_instrument: int, n_grades: int) -> "Buyers":
+               cheap_instrument: int, n_grades: int, grade_mix=None) -> "Buyers":
+        """``grade_mix``: relative shares of the quality buyers' minimum grade, best grade
+        first (default QUALITY_MIX); cheap buyers take any grade whatever the mix."""
+        mix = np.asarray(QUALITY_MIX if grade_mix is None else grade_mix, np.float64)
         size = rng.choice(3, size=n, p=SIZE_SHARE)
         cheap = rng.random(n) < 0.25
         instrument = rng.choice(len(instrument_weights), size=n, p=instrument_weights)
         instrument = np.where(cheap & (rng.random(n) < 0.7), cheap_instrument, instrument)
-        # quality buyers: best grade 15 %, second 50 %, third 35 %; cheap buyers take any grade
-        quality_grade = np.minimum(rng.choice(3, size=n, p=(0.15, 0.5, 0.35)), n_grades - 1)
+        quality_grade = np.minimum(rng.choice(len(mix), size=n, p=mix / mix.sum()), n_grades - 1)
         min_grade = np.where(cheap, n_grades - 1, quality_grade)
         need = np.round(rng.lognormal(np.log(np.array(SIZE_DEMAND)[size]), 0.6))
         return cls(

@@ -69,11 +69,13 @@ def _engine_startup(config: ExchangeConfig) -> float:
 def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 2000, providers: int = 60,
                    whatif: str | None = "both", fork_day: int | None = None, out=None,
                    statements: bool = False, plots: bool = True, stress: bool = True,
-                   shocks: dict | None = None) -> SimulationResult:
+                   shocks: dict | None = None, grade_mix=None) -> SimulationResult:
     """Run the market for ``days`` simulated days and settle it; optionally write everything to ``out``.
 
     ``whatif``: one of ``buyer-exit``, ``provider-downgrade``, ``both`` (default) or
     None/``"none"``; the alternative forks at ``fork_day`` (default: the middle).
+    ``grade_mix``: integer shares of the quality buyers' minimum grade, best first
+    (e.g. ``(15, 50, 35)``, the default mix); at most one share per grade.
     ``statements`` also writes contracts/' full settlement reports (large).
     ``stress``: clear the base branch's take-or-pay obligations in rounds after ``shocks``
     ({party: bp}; None: the buyer owing the most loses half its cash), see simulation/stress.py;
@@ -83,7 +85,7 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
     wall = time.perf_counter()
     config = load_config(config)
     params = SimulationParams(days=days, seed=seed, buyers=buyers, providers=providers,
-                              depth_day=fork_day)
+                              depth_day=fork_day, grade_mix=None if grade_mix is None else tuple(grade_mix))
     params.check()
     plan_instruments(config, params.days)
     scenario = None if whatif in (None, "none") else whatif

@@ -61,6 +61,7 @@ class SimulationParams:
     providers: int = 60  # simulated providers, besides the configuration's
     market_makers: bool = True
     depth_day: int | None = None  # the moment of the depth picture (default: the middle)
+    grade_mix: tuple | None = None  # quality buyers' min-grade shares, best first (default agents.QUALITY_MIX)
 
     def check(self) -> None:
         for name in ("days", "seed", "buyers", "providers"):
@@ -77,6 +78,12 @@ class SimulationParams:
             raise SimulationError(f"buyers must be at least 1, got {self.buyers}")
         if self.providers < 0:
             raise SimulationError(f"providers must be >= 0, got {self.providers}")
+        if self.grade_mix is not None:
+            mix = self.grade_mix
+            if (not isinstance(mix, tuple) or not mix
+                    or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in mix)
+                    or sum(mix) <= 0):
+                raise SimulationError(f"grade_mix must be a tuple of integer shares >= 0, not all 0, got {mix!r}")
         if self.depth_day is not None and not 0 <= self.depth_day <= self.days:
             raise SimulationError(
                 f"fork day (also the depth picture's day) must be in 0..{self.days}, got {self.depth_day}")
@@ -210,7 +217,11 @@ class Market:
         self.makers = MarketMakers.create(self.symbols if p.market_makers else [])
         weights = np.array([DEMAND_WEIGHT[plan.model] for plan in self.plans])
         cheap = min(range(n_inst), key=lambda i: self.base[i])
-        self.buyers = Buyers.create(self.rng, p.buyers, weights / weights.sum(), cheap, len(cfg.grades))
+        if p.grade_mix is not None and len(p.grade_mix) > len(cfg.grades):
+            raise SimulationError(f"grade_mix has {len(p.grade_mix)} shares; the configuration has "
+                                  f"{len(cfg.grades)} grades")
+        self.buyers = Buyers.create(self.rng, p.buyers, weights / weights.sum(), cheap, len(cfg.grades),
+                                    p.grade_mix)
 
         names = self.providers.names + self.makers.names + self.buyers.names
         self.agent_names = names
