@@ -28,6 +28,7 @@ LINE_COLUMNS = (
  S_UNDELIVERED, S_TAKEN, S_MINIMUM, S_DEFICIENCY, S_EXCESS, S_BANK_BEFORE, S_MAKEUP, S_BANK_AFTER,
  S_BILLABLE, S_CHARGE, S_SLA, S_GOODPUT_CR, S_CREDIT, S_NET, S_FEE_EACH, S_BUYER_PAYS,
  S_PROVIDER_RECEIVES) = range(len(LINE_COLUMNS))
+COL = {name: k for k, name in enumerate(LINE_COLUMNS)}  # the same, for Python callers
 NCOL = len(LINE_COLUMNS)
 # Per (period, party) sums in ``party_sums[i, party, k]``.
 PAID, RECEIVED, FEES, LINES = 0, 1, 2, 3
