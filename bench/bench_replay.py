@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from exchange.config import ExchangeConfig
-from exchange.generate import generate_orders
-from exchange.replay import replay
-from exchange.writers import write_tables
+from exchange.files.generate import generate_orders
+from exchange.files.replay import replay
+from exchange.files.writers import write_tables
 
 ROWS = int(os.environ.get("BENCH_ROWS", 10_000_000))
 SEED = int(os.environ.get("BENCH_SEED", 1))

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(*argv) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exchange", *argv], cwd=REPO, check=True,
+    return subprocess.run([sys.executable, "-m", "compute_exchange", *argv], cwd=REPO, check=True,
                           capture_output=True, text=True)
 
 
@@ -53,7 +53,7 @@ def test_settle_streams_at_scale(benchmark, data):
 
     def settle():
         """The settle process alone: its own peak RSS from wait4 (not the generator's)."""
-        proc = subprocess.Popen([sys.executable, "-m", "exchange", *argv], cwd=REPO, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "compute_exchange", *argv], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         stdout = proc.stdout.read()
         proc.stderr.read()

@@ -50,7 +50,7 @@ def _noop(x):
 def bench(args) -> dict:
     from exchange.cluster import connect
     from exchange.config import ExchangeConfig
-    from exchange.replay import replay
+    from exchange.files.replay import replay
     from simulation.api import load_config
     from simulation.grid import build_grid
     from simulation.sweep import run_point, run_sweep
@@ -106,7 +106,7 @@ def bench(args) -> dict:
 
 
 def _on_cluster(client, n, started, args, grid, data, many_config, scratch, expected) -> dict:
-    from exchange.distributed_replay import replay_distributed
+    from exchange.files.distributed_replay import replay_distributed
     from simulation.sweep import SweepProgress, run_sweep
 
     entry = {"cluster_start_s": started}

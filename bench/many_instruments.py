@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from exchange.schema import ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, GRADE_UNKNOWN, NO_VALUE, PRICE_OK
-from exchange.writers import K_DICT, K_FIXED, K_INT, Column, Table, write_tables
+from exchange.files.writers import K_DICT, K_FIXED, K_INT, Column, Table, write_tables
 
 from .workloads import bench_config, mixed
 

@@ -104,7 +104,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     """Time one workload at one size in this process (the worker)."""
     from bench.workloads import WORKLOADS
     from exchange.engine import _register_providers, _run, run_batch
-    from exchange.layout import C_LIVE
+    from exchange.nb.layout import C_LIVE
     from exchange.schema import ACT_NEW, EVENT_DTYPE, TRADE_DTYPE
     from exchange.state import BookState
     from exchange.engine import dense_ids

@@ -21,8 +21,8 @@ import pytest
 
 from bench.workloads import bench_config
 from exchange.engine import Exchange, _compiled, _register_providers, _run
-from exchange.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT, DONE
-from exchange.matching_nb import process
+from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT, DONE
+from exchange.nb.matching_nb import process
 from exchange.schema import (
     ACT_CANCEL, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BUY, EV_ACCEPTED, EV_CANCELED, EV_FILL,
     EV_REPLACED, EVENT_DTYPE, GRADE_ABSENT, GTC, IOC, LIMIT, NO_VALUE, PRICE_ABSENT, PRICE_OK, SELL,
@@ -186,7 +186,7 @@ def case_replace(keep_priority: bool) -> tuple[Case, callable]:
 
     def check(state, events, trades):
         assert len(events) == BLOCK and np.all(events["event"] == EV_REPLACED) and len(trades) == 0
-        from exchange.layout import O_ARRIVAL
+        from exchange.nb.layout import O_ARRIVAL
         arrivals = state.order_i64[O_ARRIVAL, : BLOCK]
         if keep_priority:
             assert arrivals.max() < BLOCK  # every order kept its arrival (prefill seqs)

@@ -1,6 +1,6 @@
 """The ``settle`` subcommand: trades + metering -> the four settlement reports.
 
-``exchange/cli.py`` calls ``add_parser(subparsers)`` and dispatches to ``run(args)``.
+``compute_exchange/cli.py`` calls ``add_parser(subparsers)`` and dispatches to ``run(args)``.
 Without ``--through`` the settled periods are 0 .. the highest metered
 period; with no metering and no ``--through`` nothing is settled and only the
 obligations are reported.
@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from exchange import memory_budget
-from exchange.atomic_dir import OutputDirError
+from exchange.files.atomic_dir import OutputDirError
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.units import micros_text
 

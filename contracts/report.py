@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from exchange import atomic_dir
+from exchange.files import atomic_dir
 
 from . import report_nb, settle_nb
 from .csvio import csv_text, int_text, money_text, quote, text_column
@@ -315,7 +315,7 @@ def write_outputs(settlement, out_dir, last: int | None = None, fmt: str = "csv"
 
     Statements are streamed as the kernel makes them; all four files are written
     into a staging directory that replaces ``out_dir`` as a whole
-    (``exchange.atomic_dir``). Returns {"files": [names], "lines": statement lines}.
+    (``exchange.files.atomic_dir``). Returns {"files": [names], "lines": statement lines}.
     Raises ``atomic_dir.OutputDirError`` when ``out_dir`` cannot be replaced.
     """
     if fmt not in FORMATS:

@@ -1,6 +1,6 @@
 """The ``risk`` subcommand: liabilities + assets -> clearing in rounds, compression, pictures (RULES §8).
 
-``exchange/cli.py`` calls ``add_parser(subparsers)``; the parser's ``run`` default runs it.
+``compute_exchange/cli.py`` calls ``add_parser(subparsers)``; the parser's ``run`` default runs it.
 Every bad cell, header or flag is one line on stderr (``FILE:LINE: column: what is wrong``
 or ``--flag VALUE: what is wrong``), exit status 2, nothing written.
 """
@@ -11,8 +11,10 @@ import os
 import re
 import sys
 
+from exchange.files import atomic_dir
+
 from .clearing import clear
-from .csvio import InputError, write_atomically
+from .csvio import InputError
 from .network import BP, load_network
 from .risk_report import clearing_csv, components_csv, rounds_csv, summary
 
@@ -27,6 +29,10 @@ rounds (Eisenberg-Noe; --alpha/--beta bankruptcy costs in bp, Rogers-Veraart) an
 clearing.csv, rounds.csv and, with --compress, components.csv into DIR (with --plot also
 network.png and shortfall_by_round.png).
 """
+
+
+OUTPUT_NAMES = ("clearing.csv", "rounds.csv", "components.csv", "*.png")
+FILE_LINE = re.compile(r"^[^:\n]+:[0-9]+: ")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -109,26 +115,28 @@ def run(args) -> int:
 
             report = compress(network)
             texts["components.csv"] = components_csv(report)
-        os.makedirs(args.out, exist_ok=True)
-        write_atomically({os.path.join(args.out, name): text for name, text in texts.items()})
         pictures = []
-        if args.plot:
-            from . import risk_plots
+        # One output set: the whole directory is swapped in at once (old set or new, never a mix).
+        with atomic_dir.replace(args.out, owns=OUTPUT_NAMES) as stage:
+            for name, text in texts.items():
+                (stage / name).write_text(text, encoding="utf-8", newline="\n")
+            if args.plot:
+                from . import risk_plots
 
-            if risk_plots.available():
-                pictures = [os.path.basename(p) for p in risk_plots.render(result, args.out)]
-            else:
-                print("note: matplotlib is not installed; no pictures drawn (pip install matplotlib)",
-                      file=sys.stderr)
+                if risk_plots.available():
+                    pictures = [os.path.basename(p) for p in risk_plots.render(result, stage)]
+                else:
+                    print("note: matplotlib is not installed; no pictures drawn (pip install matplotlib)",
+                          file=sys.stderr)
     except InputError as error:
-        for message in error.messages:
-            print(f"error: {message}", file=sys.stderr)
+        for message in error.messages:  # FILE:LINE: messages bare, the others after the command's name
+            print(message if FILE_LINE.match(message) else f"compute-exchange: {message}", file=sys.stderr)
         return 2
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"compute-exchange: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"error: {args.out}: {error.strerror or error}", file=sys.stderr)
+        print(f"compute-exchange: {args.out}: {error.strerror or error}", file=sys.stderr)
         return 2
     print(summary(result, report, shocks))
     print(f"wrote {', '.join(list(texts) + pictures)} to {args.out}")

@@ -1,6 +1,6 @@
 """Compute exchange: a goodput-graded order book for GPU-hour contracts."""
-from .config import ConfigError, ExchangeConfig, Grade, Instrument, Provider, SettlementTerms
-from .schema import Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade
+from exchange.config import ConfigError, ExchangeConfig, Grade, Instrument, Provider, SettlementTerms
+from exchange.schema import Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade
 
 __all__ = [
     "ConfigError", "ExchangeConfig", "Grade", "Instrument", "Provider", "SettlementTerms",

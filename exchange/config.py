@@ -16,7 +16,7 @@ from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperat
 from importlib import resources
 from pathlib import Path
 
-from .schema import BP
+from exchange.schema import BP
 
 MAX_LEVELS_PER_SIDE = 10_000_000
 DEFAULT_MAX_QTY = 1_000_000

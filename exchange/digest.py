@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from .schema import SIDE_WORDS, STP_WORDS, TIF_WORDS, RestingOrder
+from exchange.schema import SIDE_WORDS, STP_WORDS, TIF_WORDS, RestingOrder
 
 FORMAT_VERSION = 2
 _SIDE_NAMES = {code: word for word, code in SIDE_WORDS.items()}

@@ -16,22 +16,26 @@ from decimal import Decimal
 
 import numpy as np
 
-from . import digest, memory_budget, orderids_nb
-from .config import PARTY_PATTERN, ExchangeConfig, whole_multiple
-from .ladder_nb import level_price, next_level
-from .layout import (
+from exchange import digest
+
+from exchange import memory_budget
+
+from exchange.nb import orderids_nb
+from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple
+from exchange.nb.ladder_nb import level_price, next_level
+from exchange.nb.layout import (
     C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
     L_BEST, L_NLEVELS, LV_HEAD, NEED_EVENTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
     O_PARTY, O_TIF, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
-from .matching_nb import dump_book, process, process_one
-from .schema import (
+from exchange.nb.matching_nb import dump_book, process, process_one
+from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
     EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
     PRICE_INVALID, PRICE_OK, SELL, STP_WORDS, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS,
     Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade,
 )
-from .state import BookState, planned_bytes
+from exchange.state import BookState, planned_bytes
 
 _INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)

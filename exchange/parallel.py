@@ -32,10 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .config import ExchangeConfig, with_instruments
-from .engine import BatchResult, run_batch
-from .kernel import kernel
-from .schema import (
+from exchange.config import ExchangeConfig, with_instruments
+from exchange.engine import BatchResult, run_batch
+from exchange.nb.kernel import kernel
+from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, EV_FILL, EVENT_DTYPE,
     TRADE_DTYPE,
 )

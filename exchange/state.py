@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import orderids_nb
-from .config import ConfigError, ExchangeConfig
-from .layout import (
+from exchange.nb import orderids_nb
+from exchange.config import ConfigError, ExchangeConfig
+from exchange.nb.layout import (
     BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
     L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_ROWS, ORDER_I64_ROWS, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
 )
-from .schema import BP, BUY, NOT_A_PROVIDER, SELL
+from exchange.schema import BP, BUY, NOT_A_PROVIDER, SELL
 
 _FIELDS = ("order_i64", "order_i32", "ladders", "level_link", "level_qty", "bits", "cursors",
            "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters", "scratch",

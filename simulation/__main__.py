@@ -1,4 +1,4 @@
-"""``python -m simulation simulate ...``: the simulate command without exchange/cli.py."""
+"""``python -m simulation simulate ...``: the simulate command without compute_exchange/cli.py."""
 import sys
 
 from .cli import main

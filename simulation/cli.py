@@ -1,6 +1,6 @@
 """``compute-exchange simulate``: run the bundled compute-market simulation.
 
-exchange/cli.py wires it in with two lines:
+compute_exchange/cli.py wires it in with two lines:
 
     from simulation import cli as simulation_cli; simulation_cli.add_parser(sub)   # build_parser
     if args.command == "simulate": return simulation_cli.run(args)                  # main

@@ -45,7 +45,9 @@ import numpy as np
 
 from .api import load_config, run_simulation
 from .grid import Grid, GridPoint, check_points
-from .report import MICRO, Columns, money
+from exchange.units import MICROS, micros_text
+
+from .report import Columns
 
 POINT_COLUMNS = ("point", "seed", "days", "buyers", "providers", "grade_mix", "whatif", "shock")
 # figure -> kind: "int" (counts, hours), "money" (µ$ as dollars, 6 places), "text"
@@ -138,7 +140,7 @@ def summary_row(point: GridPoint, result) -> dict:
 
 
 def _text(name: str, value: int) -> str:
-    return money(value) if FIGURES[name] == "money" else str(int(value))
+    return micros_text(value) if FIGURES[name] == "money" else str(int(value))
 
 
 def stress_figures(tables: dict) -> dict:
@@ -153,12 +155,12 @@ def stress_figures(tables: dict) -> dict:
     out["defaults"] = rows[-1]["defaulted"] if rows else "0"
     out["default_rounds"] = str(len(rows))
     out["later_defaults"] = str(sum(int(r["new_defaults"]) for r in rows if int(r["round"]) >= 2))
-    out["stress_shortfall"] = money(_micros(rows[-1]["shortfall"])) if rows else money(0)
+    out["stress_shortfall"] = micros_text(_micros(rows[-1]["shortfall"])) if rows else micros_text(0)
     return out
 
 
 def _micros(text: str) -> int:
-    return int(Decimal(text) * MICRO)
+    return int(Decimal(text) * MICROS)
 
 
 def error_row(point: GridPoint, grades, message: str) -> dict:

@@ -1,6 +1,6 @@
 """``compute-exchange sweep``: many simulations over a parameter grid, on dask.distributed.
 
-exchange/cli.py wires it in like ``simulate``: ``sweep_cli.add_parser(sub)`` and
+compute_exchange/cli.py wires it in like ``simulate``: ``sweep_cli.add_parser(sub)`` and
 ``sweep_cli.run(args)``. Bad grid files or flags: one line on stderr, exit status 2;
 some grid points failed: they are listed, the table is written, exit status 1.
 """

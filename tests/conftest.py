@@ -11,8 +11,8 @@ from hypothesis import settings
 
 from exchange.config import ExchangeConfig, Grade, Instrument, Provider
 from exchange.engine import Exchange
-from exchange.invariants import check
-from exchange.reference import ReferenceExchange
+from exchange.oracles.invariants import check
+from exchange.oracles.reference import ReferenceExchange
 
 
 # ------------------------------------------------------------------ Hypothesis
@@ -47,7 +47,7 @@ def pytest_report_header(config):
 
 # ------------------------------------------------------------------ engines
 class CheckedExchange(Exchange):
-    """The Numba engine, running ``exchange.invariants.check`` over its arrays after every
+    """The Numba engine, running ``exchange.oracles.invariants.check`` over its arrays after every
     call that can change them, so each rule scenario also checks the kernel's structure."""
 
     def _checked(self, result):

@@ -103,7 +103,7 @@ def _mutate_cell(line: bytes, rng) -> bytes:
 # ------------------------------------------------------------------ replay
 def replay_in_process(orders: Path, out: Path, lenient: bool) -> Outcome:
     """``compute-exchange replay`` through ``main()``: exit status, stderr and events."""
-    from exchange.cli import main
+    from compute_exchange.cli import main
 
     err, sink = io.StringIO(), io.StringIO()
     args = ["replay", str(orders), "--out", str(out), "--no-progress"] + (["--lenient"] if lenient else [])
@@ -143,7 +143,7 @@ def problems(orders: Path, outcome: Outcome, lenient: bool) -> list[str]:
 def reference_events(orders: Path) -> list[tuple] | None:
     """The events of a lenient replay of ``orders``, from the reference engine fed by
     this module's own reading of docs/RULES.md §5. None when the header is unusable."""
-    from exchange.reference import ReferenceExchange
+    from exchange.oracles.reference import ReferenceExchange
 
     with open(orders, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="latin-1", newline="")

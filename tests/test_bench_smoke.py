@@ -42,7 +42,7 @@ def test_runner_tiny(tmp_path):
 
 
 def test_compute_exchange_bench_runs_the_runner(tmp_path):
-    from exchange.cli import main
+    from compute_exchange.cli import main
 
     code = main(["bench", "--workloads", "standard", "--sizes", "1000", "--runs", "1", "--in-process",
                  "--skip", "latency", "compile", "peers", "scaling", "--out", str(tmp_path)])

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from bench.many_instruments import write_many
-from exchange.cli import main
+from compute_exchange.cli import main
 from exchange.cluster import connect
 from exchange.config import ExchangeConfig
-from exchange.distributed_replay import replay_distributed
-from exchange.orders_io import read_orders
+from exchange.files.distributed_replay import replay_distributed
+from exchange.files.orders_io import read_orders
 from exchange.parallel import plan_shards
-from exchange.replay import MalformedRows, replay
+from exchange.files.replay import MalformedRows, replay
 
 OUTPUTS = ("trades.csv", "events.csv", "book.csv")
 

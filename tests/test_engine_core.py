@@ -5,9 +5,9 @@ import pytest
 
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.engine import Exchange, run_batch
-from exchange.invariants import check
-from exchange.layout import LV_HEAD, O_OPEN
-from exchange.reference import ReferenceExchange
+from exchange.oracles.invariants import check
+from exchange.nb.layout import LV_HEAD, O_OPEN
+from exchange.oracles.reference import ReferenceExchange
 from exchange.schema import ACT_NEW, ACTION_DTYPE, EventType, GRADE_ABSENT, NO_VALUE, PRICE_OK, Reason
 
 WIDE = ExchangeConfig.from_toml("""

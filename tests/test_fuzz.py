@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from exchange.engine import Exchange
-from exchange.reference import ReferenceExchange
+from exchange.oracles.reference import ReferenceExchange
 from tests import fuzz
 
 

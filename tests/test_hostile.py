@@ -11,8 +11,8 @@ import pytest
 
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.engine import Exchange
-from exchange.reference import ReferenceExchange
-from exchange.replay import replay
+from exchange.oracles.reference import ReferenceExchange
+from exchange.files.replay import replay
 from exchange.schema import EventType, Reason
 
 ENGINES = pytest.mark.parametrize("engine_cls", [Exchange, ReferenceExchange], ids=["numba", "reference"])
@@ -140,7 +140,7 @@ def test_empty_strings_are_empty_cells(engine_cls, config):
 # ------------------------------------------------------------ order files (§5)
 def _replay_cli(args, capsys):
     """The command in-process: (exit status, stderr lines)."""
-    from exchange.cli import main
+    from compute_exchange.cli import main
 
     status = main(args)
     err = capsys.readouterr().err
@@ -236,7 +236,7 @@ def test_generate_refuses_what_memory_cannot_hold_and_a_negative_seed(tmp_path, 
 
 
 def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch):
-    import exchange.generate as generate
+    import exchange.files.generate as generate
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -249,7 +249,7 @@ def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch
 
 @pytest.mark.parametrize("problem", ["missing-orders", "bad-header", "bad-config", "out-is-a-file"])
 def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, monkeypatch, problem):
-    import exchange.replay as replay_module
+    import exchange.files.replay as replay_module
 
     def no_kernels(config):
         raise AssertionError("the kernels were loaded before the inputs were checked")
@@ -275,7 +275,7 @@ def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, 
 def test_an_error_after_the_progress_bar_starts_on_a_line_of_its_own(tmp_path, capsys):
     orders = tmp_path / "orders.csv"
     orders.write_text(HEADER + "1,fly,,,,,,,,,,\n")
-    from exchange.cli import main
+    from compute_exchange.cli import main
 
     status = main(["replay", str(orders), "--out", str(tmp_path / "out"), "--progress"])
     err = capsys.readouterr().err

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from exchange.cli import main
-from exchange.generate import orders_csv_bytes
+from compute_exchange.cli import main
+from exchange.files.generate import orders_csv_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "orders.csv"
@@ -36,7 +36,7 @@ def test_a_replay_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, c
 
     seen = set()
     for delay in (0.3, 0.8, 1.3, 1.8, 2.3, 2.8, 3.5, 4.5):
-        proc = subprocess.Popen([sys.executable, "-m", "exchange", "replay", str(new_orders), "--out", str(out),
+        proc = subprocess.Popen([sys.executable, "-m", "compute_exchange", "replay", str(new_orders), "--out", str(out),
                                  "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

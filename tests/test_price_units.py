@@ -8,8 +8,8 @@ import pytest
 
 from exchange.config import ExchangeConfig
 from exchange.engine import Exchange
-from exchange.reference import ReferenceExchange
-from exchange.replay import replay
+from exchange.oracles.reference import ReferenceExchange
+from exchange.files.replay import replay
 from exchange.schema import EventType, Reason
 
 MIXED = ExchangeConfig.from_toml("""

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.cli import main
+from compute_exchange.cli import main
 from exchange.config import ExchangeConfig, Grade, Instrument, Provider
-from exchange.reference import ReferenceExchange
+from exchange.oracles.reference import ReferenceExchange
 from exchange.units import half_even, to_units, units_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,7 +331,7 @@ def test_output_formats_exactly(tmp_path):
 
 
 def test_effective_price_rounds_half_even():
-    from exchange.writers import _effective_micros
+    from exchange.files.writers import _effective_micros
 
     # N * 10**-places * 10000 / factor, to 6 places, ties to even
     cases = [(2, 6, 8000, 2), (6, 6, 8000, 8), (1, 6, 8000, 1), (3, 6, 8000, 4), (5, 12, 8000, 0),
@@ -382,7 +382,7 @@ def test_other_ticks_and_names_that_need_quoting(tmp_path):
 # ---------------------------------------------------------- determinism, formats
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from exchange.generate import generate
+    from exchange.files.generate import generate
 
     out = tmp_path_factory.mktemp("generated")
     generate(3000, 11, out)
@@ -405,8 +405,8 @@ def test_table_kernels_match_the_generic_column_formatter(tmp_path, generated):
     bytes equal those of the generic column formatter, block boundaries included."""
     import dataclasses
 
-    import exchange.writers as writers
-    from exchange.replay import replay as run_replay
+    import exchange.files.writers as writers
+    from exchange.files.replay import replay as run_replay
 
     config = ExchangeConfig.default()
     result = run_replay(generated, config, tmp_path / "out", lenient=True)
@@ -476,7 +476,7 @@ def test_parquet_malformed_rows_report_row_numbers(tmp_path, capsys):
 
 # ------------------------------------------------------------------ atomicity
 def test_interrupted_write_leaves_no_partial_trades_csv(tmp_path, generated, monkeypatch):
-    import exchange.writers as writers
+    import exchange.files.writers as writers
 
     code, out_dir = replay(tmp_path, generated)
     assert code == 0
@@ -505,7 +505,7 @@ def test_interrupted_write_leaves_no_partial_trades_csv(tmp_path, generated, mon
 
 
 def test_keyboard_interrupt_mid_write_leaves_nothing(tmp_path, generated, monkeypatch):
-    import exchange.writers as writers
+    import exchange.files.writers as writers
 
     real = writers._format_block
     calls = {"n": 0}
@@ -550,7 +550,7 @@ def _feed(exchange, row: dict):
 def test_cli_trades_equal_the_per_call_api(tmp_path, seed):
     from conftest import ENGINE_CLASSES
 
-    from exchange.generate import generate
+    from exchange.files.generate import generate
 
     generate(4000, seed, tmp_path / "gen")
     orders = tmp_path / "gen" / "orders.csv"
@@ -638,7 +638,7 @@ def test_bundled_sample_replays_as_the_reference_engine_does(tmp_path, capsys):
 def test_bundled_sample_is_what_the_generator_makes():
     """The sample predates the generator's `stp` column, which is drawn after every other
     column: without that last column the generator still makes the sample byte for byte."""
-    from exchange.generate import orders_csv_bytes
+    from exchange.files.generate import orders_csv_bytes
 
     lines = orders_csv_bytes(5000, 7).decode().split("\n")
     assert lines[0].endswith(",min_grade,goodput,stp")
@@ -710,7 +710,7 @@ def test_python_dash_m_exchange(tmp_path):
     import sys
 
     orders = write(tmp_path / "orders.csv", GOOD, "2,fly,,,,,,,,,,")
-    proc = subprocess.run([sys.executable, "-m", "exchange", "replay", str(orders), "--out",
+    proc = subprocess.run([sys.executable, "-m", "compute_exchange", "replay", str(orders), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == (f"{orders}:3: action: 'fly' is not one of new, cancel, "

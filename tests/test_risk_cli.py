@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from exchange.cli import main
+from compute_exchange.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange import atomic_dir
+from exchange.files import atomic_dir
 from tests.test_settlement import TRADES_HEADER
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,7 +168,7 @@ def test_settle_killed_at_random_moments_leaves_a_whole_set(tmp_path):
     out = tmp_path / "bills"
 
     def settle(through):
-        return [sys.executable, "-m", "exchange", "settle", str(trades), "--metering", str(metering),
+        return [sys.executable, "-m", "compute_exchange", "settle", str(trades), "--metering", str(metering),
                 "--through", str(through), "--out", str(out)]
 
     subprocess.run(settle(3), cwd=REPO, check=True, capture_output=True)

@@ -175,7 +175,7 @@ def test_quoted_metering_reads_like_plain(tmp_path, trades):
 def test_help_example_is_a_pipeline_that_runs(tmp_path, monkeypatch, capsys):
     """Every command of settle's --help example works in order (with fewer rows)."""
     from contracts.cli import EXAMPLE
-    from exchange.cli import main
+    from compute_exchange.cli import main
 
     commands = [shlex.split(line.replace("\\\n", " ")) for line in
                 EXAMPLE.replace("\\\n", " ").splitlines() if line.strip().startswith("compute-exchange")]

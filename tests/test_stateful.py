@@ -4,7 +4,7 @@ A Hypothesis state machine sends the same actions to both (several instruments,
 providers at every grade, regrades across floors, closes, all three self-trade
 prevention modes, with providers that also buy) and asserts after every
 step: identical events, identical books and trades, the kernel's array invariants
-(exchange.invariants.check), quantity conservation per order, and that snapshot ->
+(exchange.oracles.invariants.check), quantity conservation per order, and that snapshot ->
 restore -> continue equals continue.
 
 Every query is compared too: best bid and ask per grade and overall, depth of both
@@ -22,8 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from exchange.config import ExchangeConfig
 from exchange.engine import Exchange
-from exchange.invariants import check
-from exchange.reference import ReferenceExchange
+from exchange.oracles.invariants import check
+from exchange.oracles.reference import ReferenceExchange
 from exchange.schema import EventType, Side
 
 CONFIG = ExchangeConfig.from_toml(

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from exchange.cli import main
+from compute_exchange.cli import main
 from exchange.schema import Event, EventType, Reason, Side, Stp
 
 X = "GPU-X"

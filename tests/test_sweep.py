@@ -13,7 +13,7 @@ from decimal import Decimal
 import cloudpickle
 import pyarrow.parquet as pq
 import pytest
-from exchange.cli import main
+from compute_exchange.cli import main
 from exchange.cluster import connect
 from simulation import run_simulation
 from simulation import sweep as sweep_module

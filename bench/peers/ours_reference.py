@@ -1,5 +1,5 @@
 """Ours, the plain-Python reference engine (``ReferenceExchange``), same calls as per-call."""
-from exchange.reference import ReferenceExchange
+from exchange.oracles.reference import ReferenceExchange
 
 from . import ours_percall
 

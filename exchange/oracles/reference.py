@@ -29,9 +29,9 @@ from fractions import Fraction
 import numpy as np
 from sortedcontainers import SortedKeyList
 
-from . import digest
-from .config import PARTY_PATTERN, ExchangeConfig
-from .schema import (
+from exchange import digest
+from exchange.config import PARTY_PATTERN, ExchangeConfig
+from exchange.schema import (
     ACT_CANCEL,
     ACT_CLOSE,
     ACT_GRADE,

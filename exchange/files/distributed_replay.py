@@ -11,7 +11,7 @@ the instrument of the order they name; grade rows go to every shard), keeps its 
 rows and matches them (``run_batch``). The client gathers the shards' events,
 trades and resting orders (compact binary records) and merges them as the threaded
 replay does (``merge_shards``), then writes trades, events and book exactly as
-``exchange.replay`` does.
+``exchange.files.replay`` does.
 
 Cost: each of N workers parses the whole file (reading is the cheap part of a
 replay: see README "Where the time goes") and matches about 1/N of it; the merge
@@ -24,13 +24,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import ExchangeConfig
-from .cluster import ClusterError, DaskMissing, connect, worker_count
-from .engine import BatchResult, run_batch
-from .orders_io import MAX_REPORTED, read_orders
-from .parallel import merge_shards, plan_shards, shard_batch
-from .replay import MalformedRows, ReplayResult, warm_up
-from .writers import Formatter, write_tables
+from exchange.config import ExchangeConfig
+from exchange.cluster import ClusterError, DaskMissing, connect, worker_count
+from exchange.engine import BatchResult, run_batch
+from exchange.files.orders_io import MAX_REPORTED, read_orders
+from exchange.parallel import merge_shards, plan_shards, shard_batch
+from exchange.files.replay import MalformedRows, ReplayResult, warm_up
+from exchange.files.writers import Formatter, write_tables
 
 __all__ = ["ClusterError", "DaskMissing", "replay_distributed", "replay_shard"]
 
@@ -65,7 +65,7 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
                        fmt: str = "csv", workers: int | None = None, scheduler: str | None = None,
                        client=None) -> ReplayResult:
     """Replay ``orders`` split by instrument over a dask cluster; same outputs as
-    ``exchange.replay.replay``. One shard per worker (at most one per instrument).
+    ``exchange.files.replay.replay``. One shard per worker (at most one per instrument).
 
     ``client``: an existing dask Client (else one is made from ``workers`` /
     ``scheduler``, see ``exchange.cluster.connect``). Raises what ``replay`` raises

@@ -12,19 +12,19 @@ events; the kernels raise nothing.
 """
 import numpy as np
 
-from . import orderids_nb as ids
-from .kernel import helper, kernel
-from .ladder_nb import (
+from exchange.nb import orderids_nb as ids
+from exchange.nb.kernel import helper, kernel
+from exchange.nb.ladder_nb import (
     cursor_advance, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
 )
-from .layout import (
+from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
     I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
     L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
-from .schema import (
+from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, BUY, EV_ACCEPTED, EV_CANCELED,
     EV_FILL, EV_REJECTED, EV_REPLACED, FOK, GRADE_ABSENT, GRADE_UNKNOWN, IOC, MARKET, NO_VALUE,
     NOT_A_PROVIDER, POST_ONLY, PRICE_ABSENT, PRICE_OK, R_BAD_FIELD, R_BAD_GRADE, R_BAD_PRICE,

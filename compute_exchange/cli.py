@@ -1,4 +1,4 @@
-"""The ``compute-exchange`` command (also ``python -m exchange``).
+"""The ``compute-exchange`` command (also ``python -m compute_exchange``).
 
 Every problem with the user's input (a missing file, a bad config, a malformed
 order file, an unwritable output directory) is one clear line on stderr and exit
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _memory_limit_option(parser) -> None:
-    from .memory_budget import parse_size
+    from exchange.memory_budget import parse_size
 
     parser.add_argument("--memory-limit", metavar="SIZE", type=parse_size, default=None,
                         help="refuse to plan more memory than this, e.g. 8G (default: half of the "
@@ -150,18 +150,18 @@ def _error(message: str) -> int:
 
 
 def _load_config(path):
-    from .config import ExchangeConfig
+    from exchange.config import ExchangeConfig
 
     return ExchangeConfig.load(path) if path else ExchangeConfig.default()
 
 
 def _replay(args) -> int:
-    from .atomic_dir import OutputDirError
-    from .config import ConfigError
-    from .memory_budget import MemoryBudgetError
-    from .orders_io import OrdersError
-    from .replay import MalformedRows, Progress, replay, summary
-    from .writers import OutputError
+    from exchange.files.atomic_dir import OutputDirError
+    from exchange.config import ConfigError
+    from exchange.memory_budget import MemoryBudgetError
+    from exchange.files.orders_io import OrdersError
+    from exchange.files.replay import MalformedRows, Progress, replay, summary
+    from exchange.files.writers import OutputError
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
     progress = Progress(show)
@@ -169,7 +169,7 @@ def _replay(args) -> int:
         progress.phase("config")  # a config of 100,000 instruments takes seconds to read
         config = _load_config(args.config)
         if args.workers is not None or args.scheduler is not None:
-            from .distributed_replay import ClusterError, DaskMissing, replay_distributed
+            from exchange.files.distributed_replay import ClusterError, DaskMissing, replay_distributed
 
             try:
                 result = replay_distributed(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
@@ -205,13 +205,16 @@ def _replay(args) -> int:
 
 
 def _generate(args) -> int:
-    from .config import ConfigError
-    from .generate import generate
-    from .memory_budget import MemoryBudgetError
+    from exchange.config import ConfigError
+    from exchange.files.generate import generate
+    from exchange.memory_budget import MemoryBudgetError
 
     try:
         config = _load_config(args.config)
-        written = generate(args.rows, args.seed, args.out, config, memory_limit=args.memory_limit)
+        from contracts.metering_gen import generate_metering
+
+        written = generate(args.rows, args.seed, args.out, config, memory_limit=args.memory_limit,
+                           metering=generate_metering)
     except (ConfigError, MemoryBudgetError) as error:
         return _error(str(error))
     except OSError as error:  # atomic_dir.OutputDirError included: its message names the directory

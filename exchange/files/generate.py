@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ExchangeConfig
-from .schema import BP, STP_WORDS
-from .orders_io import _tick_parts
-from .writers import K_DICT, K_FIXED, K_INT, Column, Table, _iter_csv_blocks, write_tables
+from exchange.config import ExchangeConfig
+from exchange.schema import BP, STP_WORDS
+from exchange.files.orders_io import _tick_parts
+from exchange.files.writers import K_DICT, K_FIXED, K_INT, Column, Table, _iter_csv_blocks, write_tables
 
 NO = np.iinfo(np.int64).min
 START_TS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
@@ -247,16 +247,18 @@ MAX_SEED = 2**63 - 1
 
 
 def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None, *,
-             memory_limit: int | None = None) -> dict[str, Path]:
-    """Write ``config.toml`` and ``orders.csv`` (and ``metering.csv`` when the settlement
-    package provides a metering generator) into ``out_dir``, as one set: ``out_dir`` is
+             memory_limit: int | None = None, metering=None) -> dict[str, Path]:
+    """Write ``config.toml`` and ``orders.csv`` (and ``metering.csv`` when given a
+    ``metering(trades_csv, config, seed, out_csv)`` generator: the command passes the
+    settlement package's, which sits above this layer) into ``out_dir``, as one set: ``out_dir`` is
     replaced as a whole when all are written (``atomic_dir``), so a failure or a kill
     leaves the old set or nothing, never a lone ``config.toml``.
 
     ValueError for a negative ``rows`` or a seed outside 0..2**63-1; MemoryBudgetError
     when ``rows`` would need more than ``memory_limit`` (default: half the memory
     available), before anything is allocated."""
-    from . import atomic_dir, memory_budget
+    from exchange.files import atomic_dir
+    from exchange import memory_budget
 
     config = config or ExchangeConfig.default()
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
@@ -267,21 +269,17 @@ def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None
     memory_budget.check(rows * BYTES_PER_ROW, budget, f"generate --rows {rows:,}")
     out = Path(out_dir)
     written = {name.split(".")[0]: out / name for name in OUTPUT_NAMES[:2]}
-    try:
-        from contracts.metering_gen import generate_metering  # type: ignore
-    except ImportError:
-        generate_metering = None
     with atomic_dir.replace(out, owns=OUTPUT_NAMES) as stage:
         (stage / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         write_tables(stage, [generate_orders(rows, seed, config)], "csv", digest_of=())
-        if generate_metering is not None:
+        if metering is not None:
             import tempfile
 
-            from .replay import replay
+            from exchange.files.replay import replay
 
             with tempfile.TemporaryDirectory(dir=stage) as scratch:
                 replay(stage / "orders.csv", config, Path(scratch) / "replay", memory_limit=budget)
-                generate_metering(Path(scratch) / "replay" / "trades.csv", config, seed,
+                metering(Path(scratch) / "replay" / "trades.csv", config, seed,
                                   stage / "metering.csv")
             written["metering"] = out / "metering.csv"
     return written

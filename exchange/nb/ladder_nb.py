@@ -13,8 +13,8 @@ next_level O(log64 n).
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .kernel import helper, kernel
-from .layout import (
+from exchange.nb.kernel import helper, kernel
+from exchange.nb.layout import (
     BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
     L_DEN, L_NLEVELS, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_LADDER, O_LEVEL,
     O_NEXT, O_OPEN, O_PREV,

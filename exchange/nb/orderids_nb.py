@@ -18,7 +18,7 @@ a stream of new orders then costs one cache miss per 8 ids instead of one each.
 """
 import numpy as np
 
-from .kernel import helper, kernel
+from exchange.nb.kernel import helper, kernel
 
 EMPTY = 0
 ENDED = -1

@@ -27,9 +27,9 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
-from .config import ExchangeConfig
-from .orders_io import _tick_parts
-from .schema import (
+from exchange.config import ExchangeConfig
+from exchange.files.orders_io import _tick_parts
+from exchange.schema import (
     EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
 )
 

@@ -25,8 +25,8 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
-from .config import PARTY_PATTERN, ExchangeConfig
-from .schema import (
+from exchange.config import PARTY_PATTERN, ExchangeConfig
+from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_MALFORMED, ACT_NEW, ACT_REPLACE, ACTION_DTYPE,
     ACTION_WORDS, GRADE_ABSENT, GRADE_UNKNOWN, GTC, LIMIT, NO_VALUE, PRICE_ABSENT, PRICE_INVALID,
     PRICE_OK, SIDE_WORDS, STP_CANCEL_INCOMING, STP_WORDS, TIF_WORDS, TYPE_WORDS,

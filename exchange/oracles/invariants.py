@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ExchangeConfig
-from .layout import (
+from exchange.config import ExchangeConfig
+from exchange.nb.layout import (
     BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
     O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, O_TIF, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
 )
-from .schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
-from .state import BookState
+from exchange.schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
+from exchange.state import BookState
 
 
 def check(state: BookState, config: ExchangeConfig) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic_dir, memory_budget
-from .config import ExchangeConfig
-from .orders_io import MAX_REPORTED, check_orders_file, read_orders
-from .state import planned_bytes
-from .units import half_even, micros_text
-from .writers import Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables
+from exchange.files import atomic_dir
+
+from exchange import memory_budget
+from exchange.config import ExchangeConfig
+from exchange.files.orders_io import MAX_REPORTED, check_orders_file, read_orders
+from exchange.state import planned_bytes
+from exchange.units import half_even, micros_text
+from exchange.files.writers import Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables
 
 
 class MalformedRows(ValueError):
@@ -151,7 +153,7 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir="out", *, lenie
 
 
 def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> ReplayResult:
-    from .engine import run_batch
+    from exchange.engine import run_batch
 
     timings = {}
     t0 = time.perf_counter()
@@ -195,7 +197,7 @@ def warm_up(config: ExchangeConfig) -> None:
     """Compile (first run on a machine) or load from cache every kernel the replay uses,
     on a four-row file with a trade and a resting order of each side, so the timed
     phases measure the work and not the JIT."""
-    from .engine import run_batch
+    from exchange.engine import run_batch
 
     ins = config.instruments[0]
     symbol = csv_cell(ins.symbol)  # a symbol may hold a comma or a quote

@@ -1,0 +1,1 @@
+"""The compute-exchange command: the one module that wires every subcommand."""

@@ -1,0 +1,1 @@
+"""Order files in, trades/events/book out: reading, writing, replay and generation."""

@@ -1,0 +1,1 @@
+"""Numba kernels over plain arrays: the matching engine's bottom layer."""

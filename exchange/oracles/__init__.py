@@ -1,0 +1,1 @@
+"""Test oracles: the reference engine and the array invariant checker."""
