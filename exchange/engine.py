@@ -290,7 +290,7 @@ class Exchange:
     def _price(self, price):
         """(price_state, units) for the kernel, in the exchange's price unit. Whether the
         price is on the instrument's tick and in its band is the kernel's BAD_PRICE."""
-        if price is None or price == "":  # an empty cell is "not given" (SPEC §5)
+        if price is None or price == "":  # an empty cell is "not given" (docs/RULES.md §5)
             return PRICE_ABSENT, 0
         text = type(price) is str  # only text is cached: 2.0 == 2 == True as dict keys
         if text and price in self._prices:

@@ -42,7 +42,7 @@ def replay_shard(orders: str, config: ExchangeConfig, lenient: bool, n_shards: i
     "parties"}; a shard with nothing to do (the file cannot be split and this is not
     shard 0) has ``events`` None. In strict mode a file with malformed rows returns its
     report and no matching is done."""
-    parsed = read_orders(orders, config, lenient=lenient)
+    parsed = read_orders(orders, config)
     answer = {"rows": len(parsed.actions), "malformed": parsed.n_malformed,
               "report": parsed.report(str(orders), MAX_REPORTED) if shard == 0 else [],
               "bounds": None, "events": None, "trades": None, "book": None, "parties": None}
