@@ -158,9 +158,9 @@ def _line_head(handle, number: int) -> bytes:
 
 def _check_lines(source, data: bytes) -> None:
     """Refuse lone CR line endings (in files without quotes), by line number."""
-    raw = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(raw == 10)
     if b"\r" in data and b'"' not in data:
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
         cr = np.flatnonzero(raw == 13)
         lone = cr[(cr + 1 < len(raw)) & (raw[np.minimum(cr + 1, len(raw) - 1)] != 10)]
         if len(lone):
