@@ -162,9 +162,9 @@ def _line_head(handle, number: int) -> bytes:
 
 def _check_lines(source, data: bytes) -> None:
     """Refuse lone CR line endings (in files without quotes), by line number."""
-    raw = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(raw == 10)
     if b"\r" in data and b'"' not in data:
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
         cr = np.flatnonzero(raw == 13)
         lone = cr[(cr + 1 < len(raw)) & (raw[np.minimum(cr + 1, len(raw) - 1)] != 10)]
         if len(lone):
@@ -301,20 +301,17 @@ def csv_text(header: list[str], columns: list) -> str:
 
 
 def write_lines_atomically(path, header: list[str], chunks) -> None:
-    """Stream CSV rows to ``path`` atomically: ``chunks`` yields lists of equal-length
-    string columns; everything goes to a temporary name, renamed only when complete."""
+    """Stream CSV to ``path`` atomically: ``chunks`` yields bytes of whole lines (LF
+    endings); everything goes to a temporary name, renamed only when complete."""
     directory = os.path.dirname(os.path.abspath(path))
     mask = os.umask(0)
     os.umask(mask)
     handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(",".join(header) + "\n")
-            for columns in chunks:
-                if columns and len(columns[0]):
-                    joined = pc.binary_join_element_wise(*columns, ",")
-                    out.write("\n".join(joined.to_pylist()))
-                    out.write("\n")
+        with os.fdopen(handle, "wb") as out:
+            out.write((",".join(header) + "\n").encode())
+            for chunk in chunks:
+                out.write(chunk)
         os.chmod(temp, 0o666 & ~mask)
         os.replace(temp, path)
     except BaseException:

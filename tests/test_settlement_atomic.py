@@ -70,20 +70,26 @@ def test_the_current_directory_is_refused(tmp_path, monkeypatch):
         pass
 
 
-def test_sweep_removes_dead_runs_leftovers_and_legacy_temporaries(tmp_path):
+def test_sweep_removes_only_dead_runs_leftovers_of_this_directory(tmp_path):
     out = tmp_path / "bills"
     write_set(out, {"a.csv": "1"})
     dead = _dead_pid()
     (tmp_path / f".bills.staging-{dead}-0a1b2c3d").mkdir()
     (tmp_path / f".bills.staging-{os.getpid()}-0a1b2c3e").mkdir()  # a live run's: kept
     (tmp_path / f".other.staging-{dead}-0a1b2c3d").mkdir()  # another directory's: kept
-    (out / ".tmp-abc123.csv").write_text("half")
-    (out / ".statements.csv.x1y2.tmp").write_text("half")
     removed = atomic_dir.sweep(out)
-    assert sorted(p.name for p in removed) == sorted([f".bills.staging-{dead}-0a1b2c3d", ".tmp-abc123.csv",
-                                                      ".statements.csv.x1y2.tmp"])
+    assert [p.name for p in removed] == [f".bills.staging-{dead}-0a1b2c3d"]
     assert snapshot(out) == {"a.csv": b"1"}
     assert leftovers(out) == [f".bills.staging-{os.getpid()}-0a1b2c3e"]
+
+
+def test_temporaries_of_the_old_per_file_writers_go_with_the_old_set(tmp_path):
+    out = tmp_path / "bills"
+    write_set(out, {"a.csv": "1"})
+    (out / ".tmp-abc123.csv").write_text("half")  # what contracts/csvio.py used to leave
+    (out / ".statements.csv.x1y2.tmp").write_text("half")  # what exchange/writers.py leaves
+    write_set(out, {"a.csv": "2"}, owns=("a.csv",))
+    assert snapshot(out) == {"a.csv": b"2"}
 
 
 def test_sweep_puts_back_a_retired_set_when_the_directory_is_missing(tmp_path):

@@ -186,3 +186,20 @@ def test_help_example_is_a_pipeline_that_runs(tmp_path, monkeypatch, capsys):
         assert main(argv) == 0, argv
     assert (tmp_path / "data" / "bills" / "statements.csv").exists()
     assert "periods settled: 0..11" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ids", [(1, 2), (7, 10**15)])  # a dense id table, then binary search
+def test_trade_ids_are_found_dense_or_sparse(tmp_path, ids):
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([TRADES_HEADER, trade(ids[0]), trade(ids[1], "4.000", 30)]) + "\n")
+    contracts = read_trades_csv(path, ExchangeConfig.default())
+    metering = tmp_path / "m.csv"
+    metering.write_text(f"{METERING_HEADER}\n{ids[1]},2,1,0,0.9\n{ids[0]},0,3,3,1\n")
+    grid = read_metering_grid(metering, contracts)
+    assert grid.available_hours[2, 1] == 1 and grid.available_hours[0, 0] == 3
+    assert grid.goodput_bp[0, 0] == 10_000 and grid.line[2, 1] == 2 and grid.rows == 2
+    metering.write_text(f"{METERING_HEADER}\n{ids[1] + 1},0,1,0,0.9\n0,0,1,0,0.9\n")
+    with pytest.raises(InputError) as error:
+        read_metering_grid(metering, contracts)
+    assert error.value.messages == [f"{metering}:2: trade_id: unknown trade_id {ids[1] + 1}",
+                                    f"{metering}:3: trade_id: unknown trade_id 0"]
