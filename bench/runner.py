@@ -58,6 +58,13 @@ def summary(seconds: list[float], n: int) -> dict:
     }
 
 
+def ratio_summary(ours: list[float], yardstick: list[float]) -> dict:
+    """Our time over the yardstick's, run by run (runs alternate, so each pair shares
+    the machine's load): median with min and max."""
+    ratios = [a / b for a, b in zip(ours, yardstick)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
 def _touch(array: np.ndarray) -> np.ndarray:
     array.view(np.uint8)[...] = 0
     return array
@@ -101,6 +108,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     from exchange.schema import ACT_NEW, EVENT_DTYPE, TRADE_DTYPE
     from exchange.state import BookState
     from exchange.engine import dense_ids
+    from bench.minimal_book import MinimalBook
 
     builder = WORKLOADS[name]
     workload = builder(n, seed, resting=deep_resting) if name == "deep" else builder(n, seed)
@@ -122,9 +130,17 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     base.counters[5] = 0  # C_EVENT_COUNT
     base.counters[6] = 0  # C_TRADE_COUNT
 
-    kernel_seconds = []
+    # The yardstick (bench/minimal_book.py) on the same stream, timed in alternation
+    # with our kernel so both see the same machine load.
+    minimal = MinimalBook(everything, len(config.instruments), prefill=len(workload.prefill))
+    minimal.run()  # compile or load outside timing
+    kernel_seconds, minimal_seconds = [], []
     last = None
     for _ in range(runs):
+        minimal.reset()
+        start = time.perf_counter()
+        minimal.run()
+        minimal_seconds.append(time.perf_counter() - start)
         state = base.copy()  # copy() writes every page of the state
         events = _touch(np.empty(3 * len(actions) + 2 * resting_before + 64, EVENT_DTYPE))
         trades = _touch(np.empty(len(actions) + resting_before + 64, TRADE_DTYPE))
@@ -145,6 +161,8 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
         "events": n_events, "trades": n_trades,
         "traded_qty": int(trades["qty"][:n_trades].sum()),
         "kernel": summary(kernel_seconds, n),
+        "minimal": summary(minimal_seconds, n),
+        "vs_minimal": ratio_summary(kernel_seconds, minimal_seconds),
         "engine_array_bytes": int(engine_bytes),
     }
     if not len(workload.prefill):
@@ -324,8 +342,8 @@ def markdown(report: dict) -> str:
              f"Command: `{report['command']}`", ""]
     if report.get("workloads"):
         lines += ["## Throughput (median of runs, [min .. max])", "",
-                  "| workload | actions | resting (mean) | kernel actions/s | ns/action | run_batch actions/s | peak RSS | engine arrays |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| workload | actions | resting (mean) | kernel actions/s | ns/action | minimal book ns/action | kernel / minimal | run_batch actions/s | peak RSS | engine arrays |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in report["workloads"]:
             k = r["kernel"]
             b = r.get("batch")
@@ -334,7 +352,8 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {r['workload']} | {r['size']:,} | {r['resting_mean']:,.0f} | {_fmt_rate(k['actions_per_s'])} "
                 f"[{_fmt_rate(k['actions_per_s_min'])} .. {_fmt_rate(k['actions_per_s_max'])}] | "
-                f"{k['ns_per_action']:.0f} | {batch} | {r['maxrss_bytes'] / 2**20:,.0f} MiB | "
+                f"{k['ns_per_action']:.0f} | {r['minimal']['ns_per_action']:.1f} | "
+                f"{r['vs_minimal']['median']:.2f}x [{r['vs_minimal']['min']:.2f} .. {r['vs_minimal']['max']:.2f}] | {batch} | {r['maxrss_bytes'] / 2**20:,.0f} MiB | "
                 f"{r['engine_array_bytes'] / 2**20:,.0f} MiB |")
         if report.get("baseline_rss_bytes"):
             lines += ["", f"Peak RSS is the worker process's `ru_maxrss` (interpreter, numpy, Numba and "
@@ -471,7 +490,7 @@ def main(argv=None, log=print) -> dict:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median, min, max)")
     parser.add_argument("--out", default="out/bench", help="output folder (default out/bench)")
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 runs: a smoke run in seconds")
-    parser.add_argument("--workloads", nargs="+", default=None, help="subset of standard flash deep graded many")
+    parser.add_argument("--workloads", nargs="+", default=None, help="subset of plain standard flash deep graded many")
     parser.add_argument("--deep-resting", type=int, default=None, help=f"deep: resting orders before timing ({DEEP_RESTING:,})")
     parser.add_argument("--depth-sweep", type=int, nargs="*", default=None,
                         help="deep: extra prefill depths for the throughput-vs-resting plot")
@@ -494,7 +513,7 @@ def main(argv=None, log=print) -> dict:
     peer_size = args.peer_size or (5_000 if quick else 200_000)
     scaling_size = args.scaling_size or (20_000 if quick else 2_000_000)
     max_threads = args.max_threads or os.cpu_count() or 1
-    names = args.workloads or ["standard", "flash", "deep", "graded", "many"]
+    names = args.workloads or ["plain", "standard", "flash", "deep", "graded", "many"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     subprocess_mode = not args.in_process

@@ -239,7 +239,14 @@ def _route_cancels(actions):
     actions["instrument"][cancel] = ins[np.clip(actions["order_id"][cancel], 0, len(actions) + 1)]
 
 
-WORKLOADS = {"standard": w_standard, "flash": w_flash, "deep": w_deep, "graded": w_graded,
+def w_plain(n: int, seed: int = 1) -> Workload:
+    """The side-by-side workload (``plain``): one grade of factor 1.0, valid cancels only."""
+    config, actions, parties = plain(n, seed)
+    return Workload("plain", config, actions, parties,
+                    description="one grade (factor 1.0), limits, IOC and market orders, valid cancels")
+
+
+WORKLOADS = {"plain": w_plain, "standard": w_standard, "flash": w_flash, "deep": w_deep, "graded": w_graded,
              "many": w_many}
 
 

@@ -29,9 +29,10 @@ def test_runner_tiny(tmp_path):
                           "--latency-calls", "500", "--peer-size", "1500", "--scaling-size", "3000",
                           "--max-threads", "2", "--skip", "compile", "--out", str(tmp_path)],
                          log=messages.append)
-    assert {r["workload"] for r in report["workloads"]} == {"standard", "flash", "deep", "graded", "many"}
+    assert {r["workload"] for r in report["workloads"]} == {"plain", "standard", "flash", "deep", "graded", "many"}
     for row in report["workloads"]:
         assert row["kernel"]["actions_per_s"] > 0 and row["events"] >= row["size"]
+        assert row["minimal"]["actions_per_s"] > 0 and row["vs_minimal"]["min"] > 0
     assert report["latency"]["p50_ns"] > 0
     engines = report["side_by_side"]["engines"]
     assert len({(r["trades"], r["volume"]) for r in engines}) == 1 and len(engines) >= 3
