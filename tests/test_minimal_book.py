@@ -1,6 +1,5 @@
 """The minimal book (bench/minimal_book.py) is a fair yardstick: on the plain
 workload it trades exactly what our engine trades and leaves the same book."""
-import numpy as np
 import pytest
 
 from bench.minimal_book import MinimalBook
