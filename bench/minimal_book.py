@@ -29,7 +29,6 @@ from numba import njit
 from exchange.schema import ACT_CANCEL, ACT_NEW, IOC, MARKET, SELL
 
 GTC_LIMIT, IOC_LIMIT, MARKET_ORDER, CANCEL, SKIP = 0, 1, 2, 3, 4
-WORD_BITS = 64
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
 _DEBRUIJN_INDEX = np.array([
     0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4,
