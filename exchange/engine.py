@@ -309,7 +309,7 @@ class Exchange:
     def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
                min_grade=None, order_id=None, ts=None, stp="cancel_incoming") -> list[Event]:
         """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys); ``stp``
-        says what happens if it meets its own party's order (SPEC §4 self-trade prevention)."""
+        says what happens if it meets its own party's order (docs/RULES.md §4)."""
         side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
         if side_code is None:
             side_code = _word(side, SIDE_WORDS, Side, "side")

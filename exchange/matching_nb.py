@@ -203,7 +203,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
            stp, dry_run):
     """Meet counter-orders in priority order; returns (remaining, stopped_by_self_trade).
 
-    An own order met (compatible and crossing) follows ``stp`` (SPEC §4): cancel_incoming
+    An own order met (compatible and crossing) follows ``stp`` (docs/RULES.md §4): cancel_incoming
     stops; cancel_resting cancels it (SELF_TRADE, whole open quantity) and goes on;
     cancel_both cancels it and stops. With ``dry_run`` nothing changes: the walk only
     counts what would fill (FOK), walking past own orders under cancel_resting and

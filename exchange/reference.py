@@ -326,7 +326,7 @@ class ReferenceExchange:
             if resting is None:
                 break
             if resting.party == incoming.party:
-                # Self-trade prevention (SPEC §4): the incoming order's mode decides.
+                # Self-trade prevention (docs/RULES.md §4): the incoming order's mode decides.
                 if incoming.stp == Stp.CANCEL_INCOMING:
                     return events, True
                 self._unrest(resting)  # its whole open quantity

@@ -28,7 +28,7 @@ IOC = 1
 FOK = 2
 POST_ONLY = 3
 
-# Self-trade prevention modes (SPEC §4): what happens when an order meets its own party's.
+# Self-trade prevention modes (docs/RULES.md §4): what happens when an order meets its own party's.
 STP_CANCEL_INCOMING = 0  # the default: the incoming remainder is cancelled, matching stops
 STP_CANCEL_RESTING = 1  # that resting order is cancelled, matching goes on
 STP_CANCEL_BOTH = 2  # that resting order, then the incoming remainder, are cancelled
