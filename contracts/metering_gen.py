@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from exchange.writers import K_FIXED, K_INT, Column, Table, csv_bytes
+from exchange.files.writers import K_FIXED, K_INT, Column, Table, csv_bytes
 
 from .csvio import write_lines_atomically
 from .metering import METERING_COLUMNS
@@ -43,7 +43,7 @@ def generate_metering(trades_csv_path, config, seed, out_path) -> int:
 
 def _period_rows(contracts, p, rng) -> tuple[int, memoryview]:
     """CSV lines of period ``p``'s metering rows, in trade_id order (formatted by the
-    Numba CSV kernel of exchange.writers: no Python object per row)."""
+    Numba CSV kernel of exchange.files.writers: no Python object per row)."""
     contract = np.flatnonzero(contracts.periods > p)
     rows = len(contract)
     period = np.full(rows, p, np.int64)

@@ -87,7 +87,7 @@ def test_temporaries_of_the_old_per_file_writers_go_with_the_old_set(tmp_path):
     out = tmp_path / "bills"
     write_set(out, {"a.csv": "1"})
     (out / ".tmp-abc123.csv").write_text("half")  # what contracts/csvio.py used to leave
-    (out / ".statements.csv.x1y2.tmp").write_text("half")  # what exchange/writers.py leaves
+    (out / ".statements.csv.x1y2.tmp").write_text("half")  # what exchange/files/writers.py leaves
     write_set(out, {"a.csv": "2"}, owns=("a.csv",))
     assert snapshot(out) == {"a.csv": b"2"}
 
