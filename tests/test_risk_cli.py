@@ -153,4 +153,4 @@ def test_every_bad_cell_is_reported(tmp_path, capsys):
     a = write(tmp_path / "a.csv", "party,cash\n")
     assert main(["risk", d, "--assets", a, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert [line.split(": ")[1].split(":")[1] for line in err.splitlines()] == ["2", "3", "4"]
+    assert [line.split(":")[1] for line in err.splitlines()] == ["2", "3", "4"]  # FILE:LINE: column: ...

@@ -245,13 +245,19 @@ def test_replace_rearrival_of_default_order_cancels_itself(ex):
 
 
 # ============================================================ API arguments
-@pytest.mark.parametrize("bad", ["Cancel_Resting", "cancel", "", 1, None])
+@pytest.mark.parametrize("bad", ["Cancel_Resting", "cancel", "cancel-both", 1, None])
 def test_submit_refuses_an_unknown_stp_naming_the_field(ex, bad):
     with pytest.raises(ValueError, match="stp"):
         ex.submit("b1", X, "buy", 5, "2.000", order_id=1, stp=bad)
     # Nothing happened: the next call takes seq 0.
     assert ex.submit("b1", X, "buy", 5, "2.000", order_id=1, stp=Stp.CANCEL_BOTH) == [acc(0, 1, 5)]
     assert ex.order(1).stp == Stp.CANCEL_BOTH
+
+
+def test_an_empty_stp_is_an_empty_cell_so_the_default(ex):
+    """docs/RULES.md §5: an empty cell is "not given"; stp's default is cancel_incoming."""
+    assert ex.submit("b1", X, "buy", 5, "2.000", order_id=1, stp="") == [acc(0, 1, 5)]
+    assert ex.order(1).stp == Stp.CANCEL_INCOMING
 
 
 # ============================================================== action arrays
