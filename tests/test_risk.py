@@ -274,3 +274,18 @@ def test_simulation_stress_step_reports_default_rounds(small_run):
     lines = small_run.tables["stress.csv"].splitlines()
     assert lines[0] == "round,new_defaults,defaulted,shortfall" and lines[1].startswith("1,")
     assert f"round 1: {small_run.stress.rounds[0].new_defaults} default" in small_run.summary
+
+
+@PROPERTY
+@given(networks(max_amount=50))
+def test_compression_total_is_the_lp_minimum_whichever_solver(net):
+    # min sum(L') s.t. 0 <= L' <= L, net positions kept: an LP over small integers (exact in floats)
+    n, m = len(net), len(net.amount)
+    incidence = np.zeros((n, m))
+    incidence[net.creditor, np.arange(m)] += 1
+    incidence[net.debtor, np.arange(m)] -= 1
+    lp = linprog(np.ones(m), A_eq=incidence, b_eq=incidence @ net.amount, bounds=list(zip([0] * m, net.amount)),
+                 method="highs") if m else None
+    best = round(lp.fun) if m else 0
+    assert compress(net, solver="networkx").compressed == best
+    assert compress(net, solver="auto").compressed == best
