@@ -32,15 +32,20 @@ with the block: fine for tens of parties.
 
 **Fast path** (``method="fast"``): per round one sparse linear solve in
 floating point (SuperLU for up to ``DIRECT_LIMIT`` unknowns, else GMRES warm
-started from the previous round, residual checked), O(edges) work for the
-default tests. The tests are decided as exact arithmetic would: a party's
-inflow splits into what non-defaulters pay (exact integers: ``L[j][i]``) and
-what defaulters pay (floating point). Where no defaulter pays it the test is an
-integer comparison. Where one does and the float margin ``e + inflow - pbar``
-lies within ``BAND`` of zero, the defaulters upstream of the party are solved
-exactly (Fractions, as the exact path) and the test is decided on that. Amounts
-(``paid``, ``received``) are floors of the float values, within 1 µ$ plus the
-solver's relative error (about 1e-12) of the exact ones.
+started from the previous round, residual checked), and O(edges) numpy work for
+the default tests; about 5 s for 100,000 parties, 1,000,000 obligations and
+five rounds on one core (bench/bench_risk.py). The tests are decided as exact
+arithmetic would. A party's inflow splits into what non-defaulters pay (exact
+integers: ``L[j][i]``) and what defaulters pay (floating point). Where no
+defaulter pays it, the test is an integer comparison. Where one does and the
+float margin ``e + inflow - pbar`` lies within ``BAND_MICROS + BAND_RELATIVE x
+(pbar + e + receivable)`` of zero, the defaulters upstream of the party get
+certified integer bounds ``q <= p* <= u`` (``T(q) >= q`` and ``T(u) <= u``
+checked in Python integers, ``T`` the round's monotone map with a unique fixed
+point), and the test is decided when both bounds agree; only a tie or a margin
+below the bounds' width is solved exactly in Fractions over the upstream
+defaulters. Amounts (``paid``, ``received``) are floors of the float values,
+within 1 µ$ plus the solver's relative error (about 1e-13) of the exact ones.
 """
 from __future__ import annotations
 
