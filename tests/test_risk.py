@@ -289,3 +289,13 @@ def test_compression_total_is_the_lp_minimum_whichever_solver(net):
     best = round(lp.fun) if m else 0
     assert compress(net, solver="networkx").compressed == best
     assert compress(net, solver="auto").compressed == best
+
+
+def test_closed_class_detection():
+    # A <-> B owe only each other: closed when both are defaulters. C owes A and D: not closed.
+    from contracts.clearing import closed_classes
+
+    net = network([("A", "B", 5), ("B", "A", 3), ("C", "A", 1), ("C", "D", 1), ("D", "C", 1)])
+    everyone = np.ones(4, bool)
+    assert closed_classes(net, everyone).tolist() == [True, True, False, False]
+    assert closed_classes(net, np.array([True, False, True, True])).tolist() == [False] * 4
