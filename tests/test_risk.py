@@ -299,3 +299,17 @@ def test_closed_class_detection():
     everyone = np.ones(4, bool)
     assert closed_classes(net, everyone).tolist() == [True, True, False, False]
     assert closed_classes(net, np.array([True, False, True, True])).tolist() == [False] * 4
+
+
+@PROPERTY
+@given(networks(max_parties=9, max_amount=12), rates())
+def test_fast_path_iterative_solver_agrees_with_exact_path(net, ab):
+    # the solver large networks use (monotone iteration, GMRES fallback), forced on small ones
+    import contracts.clearing as clearing
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clearing, "DIRECT_LIMIT", 0)
+        fast = clear(net, *ab, method="fast")
+    exact = clear(net, *ab, method="exact")
+    assert fast.default_round.tolist() == exact.default_round.tolist()
+    assert (np.abs(fast.paid - exact.paid) <= np.maximum(1, 1e-9 * net.owed) + 1).all()
