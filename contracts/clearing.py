@@ -31,10 +31,11 @@ inside a block. Cost per round O(Σ block³) Fraction operations, whose size gro
 with the block: fine for tens of parties.
 
 **Fast path** (``method="fast"``): per round one sparse linear solve in
-floating point (SuperLU for up to ``DIRECT_LIMIT`` unknowns, else GMRES warm
-started from the previous round, residual checked), and O(edges) numpy work for
-the default tests; about 5 s for 100,000 parties, 1,000,000 obligations and
-five rounds on one core (bench/bench_risk.py). The tests are decided as exact
+floating point (SuperLU for up to ``DIRECT_LIMIT`` unknowns; else the monotone
+iteration ``p <- rhs + beta Π^T p`` from the previous round's payments, one
+sparse product a step, GMRES where it is slow; residual checked), and O(edges)
+numpy work for the default tests: about 1 s for 100,000 parties, 1,000,000
+obligations and five rounds (bench/bench_risk.py). The tests are decided as exact
 arithmetic would. A party's inflow splits into what non-defaulters pay (exact
 integers: ``L[j][i]``) and what defaulters pay (floating point). Where no
 defaulter pays it, the test is an integer comparison. Where one does and the
