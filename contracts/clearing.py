@@ -467,6 +467,8 @@ class _Fast:
         whole = self.alpha_bp * e_hi + self.beta_bp * i_hi
         rest = (self.alpha_bp * e_lo + self.beta_bp * i_lo + self.beta_bp * float_part) / BP
         formula = whole + np.floor(rest).astype(np.int64)
+        if self.alpha_bp == BP and self.beta_bp == BP:  # Eisenberg-Noe: a defaulter pays all it has, exactly
+            formula = self.cash + received
         closed = self.closed if self.closed is not None else np.zeros(self.n, bool)
         paid = np.where(in_default, np.where(closed, np.floor(self.p).astype(np.int64), formula), self.pbar)
         return np.minimum(paid, self.pbar), received
