@@ -305,7 +305,7 @@ def test_closed_class_detection():
 @given(networks(max_parties=9, max_amount=12), rates())
 def test_fast_path_iterative_solver_agrees_with_exact_path(net, ab):
     # the solver large networks use (monotone iteration, GMRES fallback), forced on small ones
-    import contracts.clearing as clearing
+    from contracts import clearing
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(clearing, "DIRECT_LIMIT", 0)
@@ -313,3 +313,20 @@ def test_fast_path_iterative_solver_agrees_with_exact_path(net, ab):
     exact = clear(net, *ab, method="exact")
     assert fast.default_round.tolist() == exact.default_round.tolist()
     assert (np.abs(fast.paid - exact.paid) <= np.maximum(1, 1e-9 * net.owed) + 1).all()
+
+
+def test_network_from_a_settlement_in_memory():
+    # lab buys 300 hours at $2.000 from cloud over 30 periods: 10 hours a period, 80 % take-or-pay ->
+    # 8 hours a period. After settling periods 0..9, 20 periods remain: 160 hours x $2 = $320.
+    from contracts import Contracts, Settlement
+    from exchange.config import ExchangeConfig
+
+    config = ExchangeConfig.default()
+    contracts = Contracts.from_arrays(config, [1], ["H100-SXM.2027-01"], ["lab"], ["cloud"], ["A"], [2000], [300])
+    settlement = Settlement(config, contracts)
+    settlement.settle_through(9)
+    net = ObligationNetwork.from_settlement(settlement, cash={"lab": 100 * M})
+    assert net.parties == ("cloud", "lab")
+    assert list(zip(net.debtor.tolist(), net.creditor.tolist(), net.amount.tolist())) == [(1, 0, 320 * M)]
+    result = clear(net)
+    assert result.default_round.tolist() == [0, 1] and result.paid.tolist() == [0, 100 * M]
