@@ -88,10 +88,13 @@ def render(result: Clearing, out_dir) -> list:
 
     figure, axes = plt.subplots(figsize=(7, 4))
     labels = [str(r.round) for r in result.rounds]
-    values = [r.shortfall / 1e6 for r in result.rounds]  # a picture: dollars as floats for the axis only
+    top = max((r.shortfall for r in result.rounds), default=0)
+    unit, word = next(((u, w) for u, w in ((10**15, "billions"), (10**12, "millions"), (10**9, "thousands"))
+                       if top >= u), (10**6, ""))
+    values = [r.shortfall / unit for r in result.rounds]  # a picture: floats for the axis only
     axes.bar(labels, values, color=[cmap(k) for k in range(len(labels))], edgecolor="black")
     axes.set_xlabel("round")
-    axes.set_ylabel("total shortfall after the round ($)")
+    axes.set_ylabel(f"total shortfall after the round ($ {word})".replace(" )", ")"))
     axes.set_title("shortfall by round" if labels else "shortfall by round: nobody defaults")
     figure.tight_layout()
     _save(figure, paths[1])

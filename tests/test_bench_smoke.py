@@ -2,10 +2,12 @@
 
 * every hot-path case of bench/test_hotpath.py: set up, run once, check its result;
 * the runner (``python -m bench``) on tiny sizes, in this process, every workload and
-  part except the cold-compile subprocess (slow: it compiles every kernel afresh).
+  part except the cold-compile subprocess (slow: it compiles every kernel afresh);
+* bench/bench_risk.py's network, small: one clearing and one compression.
 """
 import json
 
+import numpy as np
 import pytest
 
 from bench import runner
@@ -48,3 +50,24 @@ def test_compute_exchange_bench_runs_the_runner(tmp_path):
                  "--skip", "latency", "compile", "peers", "scaling", "--out", str(tmp_path)])
     assert code == 0
     assert (tmp_path / "results.json").stat().st_size > 0
+
+
+def test_risk_bench_once():
+    """bench/bench_risk.py's network at a small size: clearing cascades, compression keeps positions."""
+    from bench.bench_risk import make_network
+    from contracts.clearing import clear
+    from contracts.compression import compress
+
+    network = make_network(3000, 30000)
+    result = clear(network, method="fast")
+    assert len(result.rounds) >= 3 and (result.paid <= network.owed).all()
+    small = make_network(300, 1500)
+    report = compress(small)
+
+    def positions(amount):
+        out = np.zeros(len(small), np.int64)
+        np.add.at(out, small.creditor, amount)
+        np.subtract.at(out, small.debtor, amount)
+        return out
+
+    assert report.compressed <= report.gross and (positions(report.amount) == positions(small.amount)).all()

@@ -274,3 +274,59 @@ def test_simulation_stress_step_reports_default_rounds(small_run):
     lines = small_run.tables["stress.csv"].splitlines()
     assert lines[0] == "round,new_defaults,defaulted,shortfall" and lines[1].startswith("1,")
     assert f"round 1: {small_run.stress.rounds[0].new_defaults} default" in small_run.summary
+
+
+@PROPERTY
+@given(networks(max_amount=50))
+def test_compression_total_is_the_lp_minimum_whichever_solver(net):
+    # min sum(L') s.t. 0 <= L' <= L, net positions kept: an LP over small integers (exact in floats)
+    n, m = len(net), len(net.amount)
+    incidence = np.zeros((n, m))
+    incidence[net.creditor, np.arange(m)] += 1
+    incidence[net.debtor, np.arange(m)] -= 1
+    lp = linprog(np.ones(m), A_eq=incidence, b_eq=incidence @ net.amount, bounds=list(zip([0] * m, net.amount)),
+                 method="highs") if m else None
+    best = round(lp.fun) if m else 0
+    assert compress(net, solver="networkx").compressed == best
+    assert compress(net, solver="auto").compressed == best
+
+
+def test_closed_class_detection():
+    # A <-> B owe only each other: closed when both are defaulters. C owes A and D: not closed.
+    from contracts.clearing import closed_classes
+
+    net = network([("A", "B", 5), ("B", "A", 3), ("C", "A", 1), ("C", "D", 1), ("D", "C", 1)])
+    everyone = np.ones(4, bool)
+    assert closed_classes(net, everyone).tolist() == [True, True, False, False]
+    assert closed_classes(net, np.array([True, False, True, True])).tolist() == [False] * 4
+
+
+@PROPERTY
+@given(networks(max_parties=9, max_amount=12), rates())
+def test_fast_path_iterative_solver_agrees_with_exact_path(net, ab):
+    # the solver large networks use (monotone iteration, GMRES fallback), forced on small ones
+    from contracts import clearing
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clearing, "DIRECT_LIMIT", 0)
+        fast = clear(net, *ab, method="fast")
+    exact = clear(net, *ab, method="exact")
+    assert fast.default_round.tolist() == exact.default_round.tolist()
+    assert (np.abs(fast.paid - exact.paid) <= np.maximum(1, 1e-9 * net.owed) + 1).all()
+
+
+def test_network_from_a_settlement_in_memory():
+    # lab buys 300 hours at $2.000 from cloud over 30 periods: 10 hours a period, 80 % take-or-pay ->
+    # 8 hours a period. After settling periods 0..9, 20 periods remain: 160 hours x $2 = $320.
+    from contracts import Contracts, Settlement
+    from exchange.config import ExchangeConfig
+
+    config = ExchangeConfig.default()
+    contracts = Contracts.from_arrays(config, [1], ["H100-SXM.2027-01"], ["lab"], ["cloud"], ["A"], [2000], [300])
+    settlement = Settlement(config, contracts)
+    settlement.settle_through(9)
+    net = ObligationNetwork.from_settlement(settlement, cash={"lab": 100 * M})
+    assert net.parties == ("cloud", "lab")
+    assert list(zip(net.debtor.tolist(), net.creditor.tolist(), net.amount.tolist())) == [(1, 0, 320 * M)]
+    result = clear(net)
+    assert result.default_round.tolist() == [0, 1] and result.paid.tolist() == [0, 100 * M]

@@ -154,3 +154,10 @@ def test_every_bad_cell_is_reported(tmp_path, capsys):
     assert main(["risk", d, "--assets", a, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert [line.split(":")[1] for line in err.splitlines()] == ["2", "3", "4"]  # FILE:LINE: column: ...
+
+
+def test_simulate_shock_flag_is_checked_before_the_run(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--days", "1", "--shock", "b.1=20000", "--no-plots", "--out", str(out)]) == 2
+    assert "--shock b.1=20000: expected PARTY=BP" in capsys.readouterr().err
+    assert not out.exists()
