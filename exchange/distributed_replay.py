@@ -92,8 +92,9 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
     futures = [client.submit(replay_shard, str(path), config, lenient, n_shards, s, pure=False)
                for s in range(n_shards)]
     shards = client.gather(futures)
-    timings["read"] = 0.0  # the workers read while they match: both are in "match"
+    timings["read"] = 0.0  # the workers read, match and send back: all of it is "match"
     timings["match"] = time.perf_counter() - t0
+    timings["merge"] = 0.0
 
     head = shards[0]
     if head["malformed"] and not lenient:
@@ -105,7 +106,7 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
     else:
         t0 = time.perf_counter()
         result = merge_shards(parts, done[0]["bounds"])
-        timings["match"] += time.perf_counter() - t0
+        timings["merge"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     formatter = Formatter(config, result.parties)

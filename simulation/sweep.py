@@ -221,12 +221,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | None = None, client=None,
-              resume: bool = False, plots: bool = True, progress: SweepProgress | None = None,
+              resume: bool = False, plots: bool = True, progress: bool | None = None,
               task=run_point, on_result=None) -> SweepResult:
     """Run every point of ``grid`` not already done (``resume``), then gather the table.
 
     ``client``: an existing dask Client (else ``exchange.cluster.connect(workers,
-    scheduler)``). ``task(point, config) -> row`` is what a worker runs (tests swap it).
+    scheduler)``). ``progress``: a bar on a terminal, lines elsewhere (None), always
+    (True) or never (False). ``task(point, config) -> row`` is what a worker runs (tests swap it).
     ``on_result(client, finished_count)`` is called after each finished point.
     Raises GridError (the grid), SimulationError (the configuration), ClusterError,
     DaskMissing; a point whose task fails is in ``failed`` and in the table."""
@@ -259,7 +260,7 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
         from distributed import as_completed
 
         n_workers = worker_count(client)
-        progress = progress or SweepProgress(len(todo))
+        bar = SweepProgress(len(todo), enabled=progress)
         shared = client.scatter(config, broadcast=True, hash=False)  # its own key: not released by an earlier sweep
         batch = uuid.uuid4().hex[:8]  # a sweep's task names are its own, even on a shared cluster
         futures = {client.submit(task, p, shared, key=f"sweep-{batch}-{p.index}", pure=False): (p, k)
@@ -275,11 +276,11 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
                 else:
                     error = future.exception()
                     failed[point.index] = (point, f"{type(error).__name__}: {error}".splitlines()[0])
-                progress.advance(point.label(), point.index not in failed)
+                bar.advance(point.label(), point.index not in failed)
                 if on_result is not None:
                     on_result(client, count)
         finally:
-            progress.close()
+            bar.close()
     rows = []
     for point, key in zip(points, keys):
         if point.index in failed:

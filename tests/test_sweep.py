@@ -19,16 +19,12 @@ from simulation import run_simulation
 from simulation import sweep as sweep_module
 from simulation.api import load_config
 from simulation.grid import GridError, build_grid
-from simulation.sweep import SweepProgress, csv_text, row_columns, run_point, run_sweep, stress_figures
+from simulation.sweep import csv_text, row_columns, run_point, run_sweep, stress_figures
 
 SMALL = {"seed": "1-2", "days": "2", "buyers": "150", "providers": "8", "whatif": "both,none"}
 QUIET = dict(plots=False)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers run this module's tasks
-
-
-def quiet():
-    return SweepProgress(0, enabled=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +37,7 @@ def two_workers():
 def reference(two_workers, tmp_path_factory):
     """The small grid swept on two workers: (sweep.csv bytes, result, out dir)."""
     out = tmp_path_factory.mktemp("reference")
-    result = run_sweep(build_grid(flags=SMALL), out, client=two_workers, progress=quiet(), **QUIET)
+    result = run_sweep(build_grid(flags=SMALL), out, client=two_workers, progress=False, **QUIET)
     return (out / "sweep.csv").read_bytes(), result, out
 
 
@@ -84,7 +80,7 @@ def test_parquet_holds_the_same_exact_values(reference):
 
 def test_one_worker_gives_the_same_bytes(reference, tmp_path):
     with connect(workers=1) as client:
-        run_sweep(build_grid(flags=SMALL), tmp_path, client=client, progress=quiet(), **QUIET)
+        run_sweep(build_grid(flags=SMALL), tmp_path, client=client, progress=False, **QUIET)
     assert (tmp_path / "sweep.csv").read_bytes() == reference[0]
 
 
@@ -99,7 +95,7 @@ def test_a_killed_worker_s_points_run_again_elsewhere(two_workers, reference, tm
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
-    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=quiet(),
+    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=False,
                        on_result=kill_a_busy_worker, **QUIET)
     assert killed and killed[0] not in two_workers.run(os.getpid).values()  # it really died
     assert result.failed == []
@@ -113,7 +109,7 @@ def seed_2_fails(point, config):
 
 
 def test_a_failing_point_is_reported_and_the_others_finish(two_workers, reference, tmp_path):
-    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=quiet(),
+    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=False,
                        task=seed_2_fails, **QUIET)
     assert [(p.index, message) for p, message in result.failed] == [
         (2, "RuntimeError: market closed for maintenance"), (3, "RuntimeError: market closed for maintenance")]
@@ -124,14 +120,14 @@ def test_a_failing_point_is_reported_and_the_others_finish(two_workers, referenc
 
 
 def test_resume_runs_only_the_missing_points(two_workers, reference, tmp_path):
-    first = run_sweep(build_grid(flags={**SMALL, "seed": "1"}), tmp_path, client=two_workers, progress=quiet(),
+    first = run_sweep(build_grid(flags={**SMALL, "seed": "1"}), tmp_path, client=two_workers, progress=False,
                       **QUIET)
     assert (first.ran, first.skipped, first.failed) == (2, 0, [])
-    second = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, resume=True, progress=quiet(),
+    second = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, resume=True, progress=False,
                        **QUIET)
     assert (second.ran, second.skipped, second.failed) == (2, 2, [])
     assert (tmp_path / "sweep.csv").read_bytes() == reference[0]
-    third = run_sweep(build_grid(flags=SMALL), tmp_path, resume=True, progress=quiet(), **QUIET)  # no cluster
+    third = run_sweep(build_grid(flags=SMALL), tmp_path, resume=True, progress=False, **QUIET)  # no cluster
     assert (third.ran, third.skipped, third.workers) == (0, 4, 0)
 
 
