@@ -41,7 +41,8 @@ def _stats(values) -> dict:
 
 
 def _fmt(s: dict, unit: str = "s", digits: int = 2) -> str:
-    return f"{s['median']:.{digits}f} {unit} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+    unit = f" {unit}" if unit else ""
+    return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
 
 
 def _noop(x):
@@ -63,21 +64,26 @@ def _cpu(client=None) -> float:
 
 
 def bench(args) -> dict:
-    from exchange.cluster import connect
-    from exchange.config import ExchangeConfig
-    from exchange.distributed_replay import replay_distributed
-    from exchange.replay import replay
     from simulation.api import load_config
     from simulation.grid import build_grid
-    from simulation.sweep import run_point, run_sweep
-
-    from .many_instruments import write_many
 
     report = {"cpus": len(os.sched_getaffinity(0)), "load_before": _load(), "args": vars(args)}
     grid = build_grid(flags={"seed": f"1-{args.points}", "days": str(args.days), "buyers": str(args.buyers),
                              "providers": str(args.providers), "whatif": "both"})
     config = load_config(None)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
+        return _bench(args, report, grid, config, Path(scratch))
+
+
+def _bench(args, report, grid, config, scratch: Path) -> dict:
+    from exchange.cluster import connect
+    from exchange.config import ExchangeConfig
+    from exchange.distributed_replay import replay_distributed
+    from exchange.replay import replay
+    from simulation.sweep import run_point, run_sweep
+
+    from .many_instruments import write_many
+
     data = write_many(scratch / "many", args.rows, seed=1, n_instruments=args.instruments)
     many_config = ExchangeConfig.load(data["config"])
 
