@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from .config import ExchangeConfig
-from .cluster import ClusterError, DaskMissing, connect, worker_count
+from .cluster import ClusterError, DaskMissing, connect, failure_message, failures, worker_count
 from .engine import BatchResult, run_batch
 from .orders_io import MAX_REPORTED, read_orders
 from .parallel import merge_shards, plan_shards, shard_batch
@@ -82,16 +82,19 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
         result.timings["start"] += started
         return result
     timings = {}
-    t0 = time.perf_counter()
-    n_workers = max(1, worker_count(client))
-    n_shards = max(1, min(n_workers, len(config.instruments)))
-    client.run(warm_up, config)  # every worker loads the kernels, so "match" times the work
-    timings["start"] = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        n_workers = max(1, worker_count(client))
+        n_shards = max(1, min(n_workers, len(config.instruments)))
+        client.run(warm_up, config)  # every worker loads the kernels, so "match" times the work
+        timings["start"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    futures = [client.submit(replay_shard, str(path), config, lenient, n_shards, s, pure=False)
-               for s in range(n_shards)]
-    shards = client.gather(futures)
+        t0 = time.perf_counter()
+        futures = [client.submit(replay_shard, str(path), config, lenient, n_shards, s, pure=False)
+                   for s in range(n_shards)]
+        shards = client.gather(futures)
+    except failures() as error:
+        raise ClusterError(failure_message(error)) from None
     timings["read"] = 0.0  # the workers read, match and send back: all of it is "match"
     timings["match"] = time.perf_counter() - t0
     timings["merge"] = 0.0

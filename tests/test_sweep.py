@@ -9,10 +9,12 @@ import os
 import signal
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import cloudpickle
 import pyarrow.parquet as pq
 import pytest
+
 from exchange.cli import main
 from exchange.cluster import connect
 from simulation import run_simulation
@@ -184,6 +186,19 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, message):
     assert main(["sweep", *flags, "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"compute-exchange sweep: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_scheduler_address_is_one_line(tmp_path, capsys):
+    assert main(["sweep", "--days", "2", "--scheduler", "nonsense://x", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compute-exchange sweep: --scheduler 'nonsense://x': unknown address scheme")
+    assert err.count("\n") == 1
+
+
+def test_the_sample_grid():
+    points = build_grid(Path(__file__).parent.parent / "samples" / "sweep-grid.toml").points()
+    assert len(points) == 8
+    assert {(p.seed, p.grade_mix) for p in points} == {(s, m) for s in (1, 2, 3, 4) for m in ("15:50:35", "60:30:10")}
 
 
 def test_flags_override_the_grid_file(tmp_path):
