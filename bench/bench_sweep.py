@@ -22,6 +22,7 @@ write, where every worker parses the whole file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -40,56 +41,107 @@ def _stats(values) -> dict:
 
 
 def _fmt(s: dict, unit: str = "s", digits: int = 2) -> str:
-    return f"{s['median']:.{digits}f} {unit} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+    unit = f" {unit}" if unit else ""
+    return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
 
 
 def _noop(x):
     return x
 
 
+def _own_cpu() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu(client=None) -> float:
+    """CPU seconds used so far by this process and, with ``client``, by every worker process:
+    on a shared machine the CPU a job burns is steadier than its wall time."""
+    return _own_cpu() + (sum(client.run(_own_cpu).values()) if client is not None else 0.0)
+
+
 def bench(args) -> dict:
-    from exchange.cluster import connect
-    from exchange.config import ExchangeConfig
-    from exchange.files.replay import replay
     from simulation.api import load_config
     from simulation.grid import build_grid
-    from simulation.sweep import run_point, run_sweep
-
-    from .many_instruments import write_many
 
     report = {"cpus": len(os.sched_getaffinity(0)), "load_before": _load(), "args": vars(args)}
     grid = build_grid(flags={"seed": f"1-{args.points}", "days": str(args.days), "buyers": str(args.buyers),
                              "providers": str(args.providers), "whatif": "both"})
     config = load_config(None)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
+        return _bench(args, report, grid, config, Path(scratch))
+
+
+def _bench(args, report, grid, config, scratch: Path) -> dict:
+    from exchange.cluster import connect
+    from exchange.config import ExchangeConfig
+    from exchange.files.distributed_replay import replay_distributed
+    from exchange.files.replay import replay
+    from simulation.sweep import run_point, run_sweep
+
+    from .many_instruments import write_many
+
     data = write_many(scratch / "many", args.rows, seed=1, n_instruments=args.instruments)
     many_config = ExchangeConfig.load(data["config"])
 
-    # The plain loop: the same task function, in this process.
-    run_point(grid.points()[0], config)  # load the kernels
-    loop = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        for point in grid.points():
-            run_point(point, config)
-        loop.append(time.perf_counter() - start)
+    with contextlib.ExitStack() as stack:
+        clients, report["workers"] = {}, {}
+        for n in args.workers:  # the commands' own local clusters, all started first
+            start = time.perf_counter()
+            clients[n] = stack.enter_context(connect(workers=n))
+            report["workers"][n] = {"cluster_start_s": time.perf_counter() - start}
+        # Warm everything: kernels in this process, imports and kernels in every worker.
+        run_point(grid.points()[0], config)
+        replay(data["orders"], many_config, scratch / "single")
+        expected = (scratch / "single" / "trades.csv").read_bytes()
+        for n, client in clients.items():
+            entry = report["workers"][n]
+            start = time.perf_counter()
+            client.gather(client.map(_noop, range(2 * n), pure=False))
+            entry["first_tasks_s"] = time.perf_counter() - start
+            run_sweep(grid, scratch / f"warm{n}", client=client, plots=False, progress=False)
+            replay_distributed(data["orders"], many_config, scratch / f"rwarm{n}", client=client)
+            entry["noop_ms_per_task"] = _stats([_noop_round_trip(client, args.noop_tasks) for _ in range(args.runs)])
+        # Interleaved runs (loop, 1 worker, 2 workers, loop, ...): the machine is shared, so
+        # a change in its load falls on every column alike.
+        loop, sweeps = [], {n: [] for n in clients}
+        single, sharded, phases = [], {n: [] for n in clients}, {n: [] for n in clients}
+        cpu = {key: [] for key in ["loop", "single"] + [f"sweep{n}" for n in clients] + [f"replay{n}" for n in clients]}
+        for r in range(args.runs):
+            start, cpu0 = time.perf_counter(), _cpu()
+            for point in grid.points():
+                run_point(point, config)
+            loop.append(time.perf_counter() - start)
+            cpu["loop"].append(_cpu() - cpu0)
+            for n, client in clients.items():
+                start, cpu0 = time.perf_counter(), _cpu(client)
+                run_sweep(grid, scratch / f"sweep{n}-{r}", client=client, plots=False, progress=False)
+                sweeps[n].append(time.perf_counter() - start)
+                cpu[f"sweep{n}"].append(_cpu(client) - cpu0)
+        for r in range(args.runs):
+            start, cpu0 = time.perf_counter(), _cpu()
+            replay(data["orders"], many_config, scratch / "single")
+            single.append(time.perf_counter() - start)
+            cpu["single"].append(_cpu() - cpu0)
+            for n, client in clients.items():
+                start, cpu0 = time.perf_counter(), _cpu(client)
+                result = replay_distributed(data["orders"], many_config, scratch / f"r{n}-{r}", client=client)
+                sharded[n].append(time.perf_counter() - start)
+                cpu[f"replay{n}"].append(_cpu(client) - cpu0)
+                phases[n].append(result.timings)
+                assert (scratch / f"r{n}-{r}" / "trades.csv").read_bytes() == expected
+        report["cpu_s"] = {key: _stats(values) for key, values in cpu.items()}
     report["loop_s"] = _stats(loop)
-
-    replay(data["orders"], many_config, scratch / "warm")
-    single = []
-    for r in range(args.runs):
-        start = time.perf_counter()
-        replay(data["orders"], many_config, scratch / f"single{r}")
-        single.append(time.perf_counter() - start)
     report["replay_single_s"] = _stats(single)
-    expected = (scratch / "single0" / "trades.csv").read_bytes()
+    for n in clients:
+        report["workers"][n].update(sweep_s=_stats(sweeps[n]), replay_sharded_s=_stats(sharded[n]),
+                                    runs_per_minute=_stats([60 * args.points / s for s in sweeps[n]]))
+        report["workers"][n]["replay_phases_s"] = {
+            phase: statistics.median(t[phase] for t in phases[n]) for phase in ("start", "match", "merge", "write")}
 
-    report["workers"] = {}
-    for n in args.workers:
-        start = time.perf_counter()
-        with connect(workers=n) as client:  # the commands' own local cluster
-            report["workers"][n] = _on_cluster(client, n, time.perf_counter() - start, args, grid, data,
-                                               many_config, scratch, expected)
     gather = []
     for _ in range(args.runs):  # the fixed part: every point done, only the gather and the tables
         start = time.perf_counter()
@@ -105,38 +157,11 @@ def bench(args) -> dict:
     return report
 
 
-def _on_cluster(client, n, started, args, grid, data, many_config, scratch, expected) -> dict:
-    from exchange.files.distributed_replay import replay_distributed
-    from simulation.sweep import SweepProgress, run_sweep
-
-    entry = {"cluster_start_s": started}
+def _noop_round_trip(client, tasks: int) -> float:
+    """Milliseconds per empty task, ``tasks`` of them mapped and gathered at once."""
     start = time.perf_counter()
-    client.gather(client.map(_noop, range(2 * n), pure=False))
-    entry["first_tasks_s"] = time.perf_counter() - start
-    noop = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        client.gather(client.map(_noop, range(args.noop_tasks), pure=False))
-        noop.append((time.perf_counter() - start) / args.noop_tasks * 1e3)
-    entry["noop_ms_per_task"] = _stats(noop)
-    # Warm every worker (imports, kernels) with one sweep, then time fresh sweeps.
-    run_sweep(grid, scratch / f"warm{n}", client=client, plots=False, progress=SweepProgress(0, enabled=False))
-    sweep = []
-    for r in range(args.runs):
-        start = time.perf_counter()
-        run_sweep(grid, scratch / f"sweep{n}-{r}", client=client, plots=False, progress=SweepProgress(0, enabled=False))
-        sweep.append(time.perf_counter() - start)
-    entry["sweep_s"] = _stats(sweep)
-    entry["runs_per_minute"] = _stats([60 * args.points / s for s in sweep])
-    replay_distributed(data["orders"], many_config, scratch / f"rwarm{n}", client=client)
-    sharded = []
-    for r in range(args.runs):
-        start = time.perf_counter()
-        replay_distributed(data["orders"], many_config, scratch / f"r{n}-{r}", client=client)
-        sharded.append(time.perf_counter() - start)
-        assert (scratch / f"r{n}-{r}" / "trades.csv").read_bytes() == expected
-    entry["replay_sharded_s"] = _stats(sharded)
-    return entry
+    client.gather(client.map(_noop, range(tasks), pure=False))
+    return (time.perf_counter() - start) / tasks * 1e3
 
 
 def markdown(report: dict) -> str:
@@ -156,10 +181,20 @@ def markdown(report: dict) -> str:
     single = report["replay_single_s"]
     lines.append(f"| replay {a['instruments']:,} instruments | {_fmt(single)} | "
                  + " | ".join(_fmt(e["replay_sharded_s"]) for e in report["workers"].values()) + " |")
+    c = report["cpu_s"]
+    lines.append(f"| sweep CPU, all processes | {_fmt(c['loop'])} | "
+                 + " | ".join(_fmt(c[f"sweep{n}"]) for n in report["workers"]) + " |")
+    lines.append(f"| replay CPU, all processes | {_fmt(c['single'])} | "
+                 + " | ".join(_fmt(c[f"replay{n}"]) for n in report["workers"]) + " |")
     starts = (f"{e['cluster_start_s']:.1f} s" for e in report["workers"].values())
     lines.append("| cluster start | | " + " | ".join(starts) + " |")
     lines.append("| empty task round trip | | " + " | ".join(_fmt(e["noop_ms_per_task"], "ms", 2)
                                                          for e in report["workers"].values()) + " |")
+    for n, e in report["workers"].items():
+        p = e["replay_phases_s"]
+        lines.append(f"sharded replay at {n} worker{'s' if n > 1 else ''}, medians: shards (every worker parses the "
+                     f"whole file, matches its share, sends its records) {p['match']:.2f} s, merge {p['merge']:.2f} s,"
+                     f" write {p['write']:.2f} s, warm-up call {p['start']:.2f} s")
     if "overhead_per_task_s" in report:
         lines += ["", f"overhead per sweep task at 1 worker vs the plain loop, (sweep - loop) / points: "
                       f"{_fmt(report['overhead_per_task_s'], 's', 3)}; of which fixed per sweep "

@@ -97,6 +97,20 @@ def connect(workers: int | None = None, scheduler: str | None = None, *, timeout
         cluster.close()
 
 
+def failures() -> tuple:
+    """Exceptions that mean the cluster failed, not the job: a task whose workers kept dying,
+    a lost connection, a cancelled task, a timeout. Callers turn them into ClusterError."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
+
+    return (KilledWorker, CommClosedError, FutureCancelledError, TimeoutError)
+
+
+def failure_message(error: BaseException) -> str:
+    return f"the dask cluster failed: {type(error).__name__}: {error}".splitlines()[0]
+
+
 def worker_count(client) -> int:
     """Workers the scheduler knows of now."""
     return len(client.scheduler_info().get("workers", {}))

@@ -24,6 +24,9 @@ instrument, this falls back to the single-core ``run_batch``.
 
 A sharded result has ``state=None`` (each shard has its own ``BookState``; they are
 in ``result.shard_states``); the fallback returns ``run_batch``'s result as is.
+
+The split and the merge are public (``plan_shards``, ``shard_batch``, ``merge_shards``):
+``exchange.files.distributed_replay`` runs the same shards in processes on other machines.
 """
 from __future__ import annotations
 

@@ -223,16 +223,17 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | None = None, client=None,
-              resume: bool = False, plots: bool = True, progress: SweepProgress | None = None,
+              resume: bool = False, plots: bool = True, progress: bool | None = None,
               task=run_point, on_result=None) -> SweepResult:
     """Run every point of ``grid`` not already done (``resume``), then gather the table.
 
     ``client``: an existing dask Client (else ``exchange.cluster.connect(workers,
-    scheduler)``). ``task(point, config) -> row`` is what a worker runs (tests swap it).
+    scheduler)``). ``progress``: a bar on a terminal, lines elsewhere (None), always
+    (True) or never (False). ``task(point, config) -> row`` is what a worker runs (tests swap it).
     ``on_result(client, finished_count)`` is called after each finished point.
     Raises GridError (the grid), SimulationError (the configuration), ClusterError,
     DaskMissing; a point whose task fails is in ``failed`` and in the table."""
-    from exchange.cluster import connect, require_dask, worker_count
+    from exchange.cluster import ClusterError, connect, failure_message, failures, require_dask, worker_count
 
     started = time.perf_counter()
     require_dask()
@@ -258,30 +259,11 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
                                    task=task, on_result=on_result)
             result.seconds = time.perf_counter() - started  # the cluster's start and stop included
             return result
-        from distributed import as_completed
-
-        n_workers = worker_count(client)
-        progress = progress or SweepProgress(len(todo))
-        shared = client.scatter(config, broadcast=True, hash=False)  # its own key: not released by an earlier sweep
-        batch = uuid.uuid4().hex[:8]  # a sweep's task names are its own, even on a shared cluster
-        futures = {client.submit(task, p, shared, key=f"sweep-{batch}-{p.index}", pure=False): (p, k)
-                   for p, k in todo}
         try:
-            for count, future in enumerate(as_completed(list(futures)), 1):
-                point, key = futures[future]
-                if future.status == "finished":
-                    row = future.result()
-                    record = {"key": key, "params": point.params(), "row": row}
-                    _write_atomic(point_dir / f"{key}.json", json.dumps(record, sort_keys=True).encode())
-                    failed.pop(point.index, None)
-                else:
-                    error = future.exception()
-                    failed[point.index] = (point, f"{type(error).__name__}: {error}".splitlines()[0])
-                progress.advance(point.label(), point.index not in failed)
-                if on_result is not None:
-                    on_result(client, count)
-        finally:
-            progress.close()
+            n_workers = worker_count(client)
+            failed = _run_points(client, config, todo, point_dir, progress, task, on_result)
+        except failures() as error:
+            raise ClusterError(failure_message(error)) from None
     rows = []
     for point, key in zip(points, keys):
         if point.index in failed:
@@ -303,6 +285,33 @@ def run_sweep(grid: Grid, out, *, workers: int | None = None, scheduler: str | N
             files += sweep_plots.render(rows, grades, str(out / "plots"))
     return SweepResult(rows, [failed[k] for k in sorted(failed)], len(todo), len(points) - len(todo),
                        n_workers, time.perf_counter() - started, [str(f) for f in files], notes)
+
+
+def _run_points(client, config, todo: list, point_dir: Path, progress, task, on_result) -> dict:
+    """Submit one task per (point, key) of ``todo``; write each finished row to
+    ``point_dir/KEY.json`` as it arrives; return {index: (point, message)} of the failed."""
+    from distributed import as_completed
+
+    failed = {}
+    bar = SweepProgress(len(todo), enabled=progress)
+    shared = client.scatter(config, broadcast=True, hash=False)  # its own key: not released by an earlier sweep
+    batch = uuid.uuid4().hex[:8]  # a sweep's task names are its own, even on a shared cluster
+    futures = {client.submit(task, p, shared, key=f"sweep-{batch}-{p.index}", pure=False): (p, k) for p, k in todo}
+    try:
+        for count, future in enumerate(as_completed(list(futures)), 1):
+            point, key = futures[future]
+            if future.status == "finished":
+                record = {"key": key, "params": point.params(), "row": future.result()}
+                _write_atomic(point_dir / f"{key}.json", json.dumps(record, sort_keys=True).encode())
+            else:
+                error = future.exception()
+                failed[point.index] = (point, f"{type(error).__name__}: {error}".splitlines()[0])
+            bar.advance(point.label(), point.index not in failed)
+            if on_result is not None:
+                on_result(client, count)
+    finally:
+        bar.close()
+    return failed
 
 
 def csv_text(rows: list, columns) -> str:

@@ -80,7 +80,7 @@ def run(args) -> int:
 
     from .grid import GridError, build_grid
     from .market import SimulationError
-    from .sweep import SweepProgress, run_sweep
+    from .sweep import run_sweep
 
     try:
         require_dask()
@@ -92,11 +92,8 @@ def run(args) -> int:
              "grade_mix": args.grade_mix, "whatif": args.whatif, "shock": args.shock}
     try:
         grid = build_grid(args.grid, flags, args.config)
-        progress = None
-        if args.progress is not None:
-            progress = SweepProgress(grid.size(), enabled=args.progress)
         result = run_sweep(grid, args.out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                           plots=args.plots, progress=progress)
+                           plots=args.plots, progress=args.progress)
     except (GridError, SimulationError, ClusterError) as error:
         return _error(str(error))
     except OSError as error:

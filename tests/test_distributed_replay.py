@@ -1,6 +1,8 @@
 """Sharded replay on dask.distributed writes the single-process replay's bytes (issue 16)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,5 +81,6 @@ def test_malformed_rows_are_reported_as_by_the_single_replay(two_workers, tmp_pa
      "compute-exchange: give --workers (a local cluster) or --scheduler (a running one), not both\n"),
 ])
 def test_bad_cluster_flags_exit_2(tmp_path, capsys, flags, message):
-    assert main(["replay", "samples/orders.csv", "--out", str(tmp_path / "out"), *flags]) == 2
+    sample = Path(__file__).parent.parent / "samples" / "orders.csv"
+    assert main(["replay", str(sample), "--out", str(tmp_path / "out"), *flags]) == 2
     assert capsys.readouterr().err == message

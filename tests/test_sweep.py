@@ -9,26 +9,24 @@ import os
 import signal
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import cloudpickle
 import pyarrow.parquet as pq
 import pytest
+
 from compute_exchange.cli import main
 from exchange.cluster import connect
 from simulation import run_simulation
 from simulation import sweep as sweep_module
 from simulation.api import load_config
 from simulation.grid import GridError, build_grid
-from simulation.sweep import SweepProgress, csv_text, row_columns, run_point, run_sweep, stress_figures
+from simulation.sweep import csv_text, row_columns, run_point, run_sweep, stress_figures
 
 SMALL = {"seed": "1-2", "days": "2", "buyers": "150", "providers": "8", "whatif": "both,none"}
 QUIET = dict(plots=False)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers run this module's tasks
-
-
-def quiet():
-    return SweepProgress(0, enabled=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,7 @@ def two_workers():
 def reference(two_workers, tmp_path_factory):
     """The small grid swept on two workers: (sweep.csv bytes, result, out dir)."""
     out = tmp_path_factory.mktemp("reference")
-    result = run_sweep(build_grid(flags=SMALL), out, client=two_workers, progress=quiet(), **QUIET)
+    result = run_sweep(build_grid(flags=SMALL), out, client=two_workers, progress=False, **QUIET)
     return (out / "sweep.csv").read_bytes(), result, out
 
 
@@ -84,7 +82,7 @@ def test_parquet_holds_the_same_exact_values(reference):
 
 def test_one_worker_gives_the_same_bytes(reference, tmp_path):
     with connect(workers=1) as client:
-        run_sweep(build_grid(flags=SMALL), tmp_path, client=client, progress=quiet(), **QUIET)
+        run_sweep(build_grid(flags=SMALL), tmp_path, client=client, progress=False, **QUIET)
     assert (tmp_path / "sweep.csv").read_bytes() == reference[0]
 
 
@@ -99,7 +97,7 @@ def test_a_killed_worker_s_points_run_again_elsewhere(two_workers, reference, tm
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
-    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=quiet(),
+    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=False,
                        on_result=kill_a_busy_worker, **QUIET)
     assert killed and killed[0] not in two_workers.run(os.getpid).values()  # it really died
     assert result.failed == []
@@ -113,7 +111,7 @@ def seed_2_fails(point, config):
 
 
 def test_a_failing_point_is_reported_and_the_others_finish(two_workers, reference, tmp_path):
-    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=quiet(),
+    result = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, progress=False,
                        task=seed_2_fails, **QUIET)
     assert [(p.index, message) for p, message in result.failed] == [
         (2, "RuntimeError: market closed for maintenance"), (3, "RuntimeError: market closed for maintenance")]
@@ -124,14 +122,14 @@ def test_a_failing_point_is_reported_and_the_others_finish(two_workers, referenc
 
 
 def test_resume_runs_only_the_missing_points(two_workers, reference, tmp_path):
-    first = run_sweep(build_grid(flags={**SMALL, "seed": "1"}), tmp_path, client=two_workers, progress=quiet(),
+    first = run_sweep(build_grid(flags={**SMALL, "seed": "1"}), tmp_path, client=two_workers, progress=False,
                       **QUIET)
     assert (first.ran, first.skipped, first.failed) == (2, 0, [])
-    second = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, resume=True, progress=quiet(),
+    second = run_sweep(build_grid(flags=SMALL), tmp_path, client=two_workers, resume=True, progress=False,
                        **QUIET)
     assert (second.ran, second.skipped, second.failed) == (2, 2, [])
     assert (tmp_path / "sweep.csv").read_bytes() == reference[0]
-    third = run_sweep(build_grid(flags=SMALL), tmp_path, resume=True, progress=quiet(), **QUIET)  # no cluster
+    third = run_sweep(build_grid(flags=SMALL), tmp_path, resume=True, progress=False, **QUIET)  # no cluster
     assert (third.ran, third.skipped, third.workers) == (0, 4, 0)
 
 
@@ -188,6 +186,19 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, message):
     assert main(["sweep", *flags, "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"compute-exchange sweep: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_scheduler_address_is_one_line(tmp_path, capsys):
+    assert main(["sweep", "--days", "2", "--scheduler", "nonsense://x", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compute-exchange sweep: --scheduler 'nonsense://x': unknown address scheme")
+    assert err.count("\n") == 1
+
+
+def test_the_sample_grid():
+    points = build_grid(Path(__file__).parent.parent / "samples" / "sweep-grid.toml").points()
+    assert len(points) == 8
+    assert {(p.seed, p.grade_mix) for p in points} == {(s, m) for s in (1, 2, 3, 4) for m in ("15:50:35", "60:30:10")}
 
 
 def test_flags_override_the_grid_file(tmp_path):

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from exchange.config import ExchangeConfig
-from exchange.cluster import ClusterError, DaskMissing, connect, worker_count
+from exchange.cluster import ClusterError, DaskMissing, connect, failure_message, failures, worker_count
 from exchange.engine import BatchResult, run_batch
 from exchange.files.orders_io import MAX_REPORTED, read_orders
 from exchange.parallel import merge_shards, plan_shards, shard_batch
@@ -82,18 +82,22 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
         result.timings["start"] += started
         return result
     timings = {}
-    t0 = time.perf_counter()
-    n_workers = max(1, worker_count(client))
-    n_shards = max(1, min(n_workers, len(config.instruments)))
-    client.run(warm_up, config)  # every worker loads the kernels, so "match" times the work
-    timings["start"] = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        n_workers = max(1, worker_count(client))
+        n_shards = max(1, min(n_workers, len(config.instruments)))
+        client.run(warm_up, config)  # every worker loads the kernels, so "match" times the work
+        timings["start"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    futures = [client.submit(replay_shard, str(path), config, lenient, n_shards, s, pure=False)
-               for s in range(n_shards)]
-    shards = client.gather(futures)
-    timings["read"] = 0.0  # the workers read while they match: both are in "match"
+        t0 = time.perf_counter()
+        futures = [client.submit(replay_shard, str(path), config, lenient, n_shards, s, pure=False)
+                   for s in range(n_shards)]
+        shards = client.gather(futures)
+    except failures() as error:
+        raise ClusterError(failure_message(error)) from None
+    timings["read"] = 0.0  # the workers read, match and send back: all of it is "match"
     timings["match"] = time.perf_counter() - t0
+    timings["merge"] = 0.0
 
     head = shards[0]
     if head["malformed"] and not lenient:
@@ -105,7 +109,7 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
     else:
         t0 = time.perf_counter()
         result = merge_shards(parts, done[0]["bounds"])
-        timings["match"] += time.perf_counter() - t0
+        timings["merge"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     formatter = Formatter(config, result.parties)
