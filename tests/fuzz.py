@@ -270,8 +270,13 @@ def agreement(engine_events: list, reference: list) -> str | None:
 
 
 # ------------------------------------------------------------------ a run
-def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=None) -> list[str]:
-    """Fuzz about ``rows`` mutated rows; returns the failures (empty: all held)."""
+def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=None,
+        stats: dict | None = None) -> list[str]:
+    """Fuzz about ``rows`` mutated rows; returns the failures (empty: all held). ``stats``
+    (if given) counts the cases, the lenient runs compared with the reference, and the
+    strict runs that refused malformed rows."""
+    stats = {} if stats is None else stats
+    stats.update(cases=0, compared=0, refused=0)
     rng = np.random.default_rng(seed)
     lines = SAMPLE.read_bytes().splitlines(keepends=True)
     header, body = lines[0], lines[1:]
@@ -288,7 +293,9 @@ def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=No
             for lenient in (False, True):
                 outcome = replay_in_process(orders, scratch / f"out{case}-{int(lenient)}", lenient)
                 found = problems(orders, outcome, lenient)
+                stats["refused"] += not lenient and outcome.status == 2
                 if lenient and outcome.status == 0:
+                    stats["compared"] += 1
                     expected = reference_events(orders)
                     differs = agreement(outcome.events, expected) if expected is not None else None
                     if differs:
@@ -301,6 +308,7 @@ def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=No
                         (keep / f"case{case}.csv").write_bytes(orders.read_bytes())
             done += window
             case += 1
+            stats["cases"] = case
             if log and case % 100 == 0:
                 print(f"fuzz: {done:,} rows, {case:,} cases, {len(failures)} failures", file=log)
     return failures

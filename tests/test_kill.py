@@ -47,6 +47,7 @@ def test_a_replay_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, c
         if now == new_set:  # put the old set back, so the next kill can catch the swap again
             assert main(["replay", str(SAMPLE), "--out", str(out), "--no-progress"]) == 0
             capsys.readouterr()
+    assert "old" in seen  # some kill came before the swap (the test did kill mid-run)
     # What the kills left beside the directory is swept by the next run.
     assert main(["replay", str(new_orders), "--out", str(out), "--no-progress"]) == 0
     assert _set_of(out) == new_set
