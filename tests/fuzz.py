@@ -110,7 +110,7 @@ def replay_in_process(orders: Path, out: Path, lenient: bool) -> Outcome:
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(sink):
             status = main(args)
-    except BaseException as error:  # a traceback is a failure the caller reports
+    except BaseException as error:  # noqa: BLE001 - a traceback is a failure the caller reports
         import traceback
 
         return Outcome(-1, err.getvalue() + "Traceback\n" + "".join(traceback.format_exception(error)))
@@ -171,7 +171,7 @@ def reference_events(orders: Path) -> list[tuple] | None:
                 events.append((str(seq), "REJECTED", "BAD_FIELD"))
                 seq += 1
                 continue
-            action, ts, call = parsed
+            _, ts, call = parsed
             last_ts = ts
             for ev in call(ex):  # the reference counts only its own calls: the file's seq
                 events.append((str(seq),) + _event_tuple(ev)[1:])
@@ -201,7 +201,7 @@ def _parse_row(cells, last_ts):
     """(action, ts, call) for a well-formed row, None for a malformed one (§5 Exact details)."""
     if cells is None:
         return None
-    get = lambda name: cells.get(name, "")  # noqa: E731 - an absent column is an empty cell
+    get = lambda name: cells.get(name, "")  # an absent column is an empty cell
     ts = _int(get("ts"))
     action = get("action")
     if ts is None or action not in WORDS["action"]:

@@ -236,7 +236,7 @@ def test_generate_refuses_what_memory_cannot_hold_and_a_negative_seed(tmp_path, 
 
 
 def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch):
-    import exchange.generate as generate
+    from exchange import generate
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
