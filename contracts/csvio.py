@@ -57,6 +57,8 @@ def read_table(path, required) -> Table:
     source = str(path)
     try:
         with open(path, "rb") as handle:
+            _check_line_lengths(source, handle)
+            handle.seek(0)
             data = handle.read()
     except FileNotFoundError:
         raise InputError([f"{source}: no such file"]) from None
@@ -102,26 +104,69 @@ def read_table(path, required) -> Table:
     return _read_slow(source, text, header, required)
 
 
+def _check_line_lengths(source, handle, block: int = 8 << 20) -> None:
+    """Refuse a line over MAX_LINE bytes before the file is read whole: one pass in
+    blocks, so a 1 GB line costs one block of memory. Names the cell the cap falls in."""
+    first = b""
+    line, length = 1, 0  # the current line and its bytes so far
+    while True:
+        data = handle.read(block)
+        if not data:
+            return
+        if line == 1 and len(first) < MAX_LINE:
+            first += data[: MAX_LINE - len(first)]
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        lengths = np.diff(np.concatenate(([-1], ends))) - 1
+        if len(lengths):
+            lengths[0] += length
+        tail = len(raw) - (int(ends[-1]) + 1 if len(ends) else 0) + (0 if len(ends) else length)
+        long = np.flatnonzero(lengths > MAX_LINE)
+        if len(long) or tail > MAX_LINE:
+            k = int(long[0]) if len(long) else len(ends)
+            bad_line = line + k
+            handle.seek(0)
+            head = _line_head(handle, bad_line)
+            names = next(csv.reader([first.split(b"\n")[0].decode("utf-8", "replace").rstrip("\r")]), [])
+            cell = head.count(b",") if b'"' not in head else None
+            column = names[cell] if bad_line > 1 and cell is not None and cell < len(names) else (
+                "header" if bad_line == 1 else "row")
+            raise InputError([f"{source}:{bad_line}: {column}: value too long (the line is over {MAX_LINE:,} bytes)"])
+        line += len(ends)
+        length = tail
+
+
+def _line_head(handle, number: int) -> bytes:
+    """The first MAX_LINE bytes of line ``number`` (1-based), read in blocks."""
+    line, head = 1, b""
+    while True:
+        data = handle.read(8 << 20)
+        if not data:
+            return head
+        start = 0
+        while line < number:
+            found = data.find(b"\n", start)
+            if found < 0:
+                break
+            line += 1
+            start = found + 1
+        if line == number:
+            head += data[start: start + MAX_LINE - len(head)]
+            if len(head) >= MAX_LINE or data.find(b"\n", start) >= 0:
+                return head
+
+
 def _check_lines(source, data: bytes) -> None:
-    """Refuse lines over MAX_LINE bytes and lone CR line endings (unquoted files), by line number."""
-    raw = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends + 1))
-    lengths = np.append(ends, len(raw)) - starts
-    long = np.flatnonzero(lengths > MAX_LINE)
-    if len(long):
-        k = int(long[0])
-        head = data[starts[k]: starts[k] + MAX_LINE]
-        cells = next(csv.reader([data[: data.find(b"\n")].decode("utf-8", "replace").rstrip("\r")]), [])
-        cell = head.count(b",") if b'"' not in head else None
-        column = cells[cell] if cell is not None and cell < len(cells) else "row"
-        raise InputError([f"{source}:{k + 1}: {column}: value too long (the line is over {MAX_LINE:,} bytes)"])
+    """Refuse lone CR line endings (in files without quotes), by line number."""
     if b"\r" in data and b'"' not in data:
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
         cr = np.flatnonzero(raw == 13)
         lone = cr[(cr + 1 < len(raw)) & (raw[np.minimum(cr + 1, len(raw) - 1)] != 10)]
         if len(lone):
             line = int(np.searchsorted(ends, lone[0])) + 1
-            raise InputError([f"{source}:{line}: row: lone CR line ending; use LF or CRLF line endings"])
+            where = "header" if line == 1 else "row"
+            raise InputError([f"{source}:{line}: {where}: lone CR line ending; use LF or CRLF line endings"])
 
 
 def _read_slow(source, text, header, required) -> Table:
@@ -263,27 +308,3 @@ def write_lines_atomically(path, header: list[str], chunks) -> None:
         except OSError:
             pass
         raise
-
-
-def write_atomically(files: dict) -> None:
-    """Write {path: text}: every file to a temporary name in its directory, then rename all."""
-    temps = []
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        for path, text in files.items():
-            directory = os.path.dirname(os.path.abspath(path))
-            handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
-            temps.append((temp, path))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-            os.chmod(temp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        for temp, path in temps:
-            os.replace(temp, path)
-        temps = []
-    finally:
-        for temp, _ in temps:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass

@@ -1,4 +1,4 @@
-"""Metering rows (SPEC §7): ``trade_id,period,available_hours,used_hours,goodput``.
+"""Metering rows (docs/RULES.md §7): ``trade_id,period,available_hours,used_hours,goodput``.
 
 All five cells are required; hours are integers >= 0; goodput is a decimal in
 [0, 1] with at most 4 places (kept as bp). A row naming an unknown trade, a

@@ -9,8 +9,7 @@ settlement kernel takes.
 
 ``read_metering_grid`` reads a metering CSV a block of bytes at a time with the
 Numba kernel of ``metering_nb`` (no Python object per row, memory of one block),
-reporting every problem as ``FILE:LINE: column: what is wrong`` (SPEC §7, see
-docs/RULES.md §7). A file with quote characters goes through the ``csv`` module
+reporting every problem as ``FILE:LINE: column: what is wrong`` (docs/RULES.md §7). A file with quote characters goes through the ``csv`` module
 (contracts/csvio.py) instead, which reads it whole.
 """
 from __future__ import annotations
@@ -92,7 +91,7 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
     """
     source = str(path)
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         raise InputError([f"{source}: no such file"]) from None
     except OSError as error:
@@ -109,9 +108,10 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
         errs = np.zeros((4096, mnb.ERR_FIELDS), np.int64)
         found: list[tuple] = []
         periods = contracts.periods if len(contracts) else np.zeros(0, np.int64)
+        dense = _dense_index(contracts.trade_id)
         while True:
             more = handle.read(block_bytes)
-            if b'"' in more:
+            if b'"' in more or b'"' in data:
                 return _quoted(path, contracts)
             final = not more
             data = data + more if data else more
@@ -119,7 +119,7 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
             pos = 0
             while True:
                 used = mnb.parse_block(buf[pos:], len(buf) - pos, final, colmap, max_line, contracts.trade_id,
-                                       periods, grid.available_hours, grid.used_hours, grid.goodput_bp,
+                                       dense, periods, grid.available_hours, grid.used_hours, grid.goodput_bp,
                                        grid.line, state, errs)
                 found += _messages(source, header, buf[pos:], errs[: state[mnb.S_ERRS]])
                 stalled = state[mnb.S_ERRS] > 0 and used < len(buf) - pos
@@ -138,6 +138,16 @@ def read_metering_grid(path, contracts: Contracts, block_bytes: int = BLOCK_BYTE
         raise InputError(messages)
     return MeteringGrid(grid.available_hours, grid.used_hours, grid.goodput_bp, grid.line,
                         int(state[mnb.S_ROWS]), int(state[mnb.S_MAXP]), source)
+
+
+def _dense_index(trade_ids: np.ndarray) -> np.ndarray:
+    """{trade_id: contract} as an int64 table when ids are dense (the largest id at most
+    8 per contract, plus 1 Mi): 8 bytes per id; else empty (the kernel binary-searches)."""
+    if not len(trade_ids) or trade_ids[0] < 0 or trade_ids[-1] > 8 * len(trade_ids) + (1 << 20):
+        return np.zeros(0, np.int64)
+    table = np.full(int(trade_ids[-1]) + 1, -1, np.int64)
+    table[trade_ids] = np.arange(len(trade_ids))
+    return table
 
 
 def _header(handle, source, max_line) -> tuple[list[str], bytes]:

@@ -1,4 +1,4 @@
-"""Numba kernel reading metering CSV bytes (SPEC §7) straight into the per-period grid.
+"""Numba kernel reading metering CSV bytes (docs/RULES.md §7) straight into the per-period grid.
 
 One pass over a block of bytes: split lines (LF or CRLF), split cells at commas,
 parse ``trade_id``, ``period``, ``available_hours``, ``used_hours`` (integers
@@ -109,7 +109,7 @@ def _error(errs, state, line, column, code, aux1, aux2, s, e):
 
 
 @nb.njit(cache=True, nogil=True)
-def parse_block(buf, n, final, colmap, max_line, trade_ids, periods,
+def parse_block(buf, n, final, colmap, max_line, trade_ids, dense, periods,
                 grid_avail, grid_used, grid_goodput, grid_line, state, errs):
     """Parse the whole lines of ``buf[:n]`` (all of it when ``final``); returns bytes consumed.
 
@@ -117,6 +117,8 @@ def parse_block(buf, n, final, colmap, max_line, trade_ids, periods,
     rows or a fatal problem (a lone CR) is found. A line longer than ``max_line`` bytes
     is one TOO_LONG error; the rest of it is skipped, across blocks (``state[S_SKIP]``).
     ``grid_line[t, c]`` is the line of the row stored for (t, c), 0 when none.
+    ``dense[trade_id]``: the contract of a trade id (-1: none) when trade ids are dense
+    enough for a table (O(1) per row); empty: binary search over ``trade_ids``.
     """
     ncells = colmap.shape[0]
     cap = errs.shape[0]
@@ -208,10 +210,14 @@ def parse_block(buf, n, final, colmap, max_line, trade_ids, periods,
         contract = -1
         if ok[TRADE_ID]:
             tid = values[TRADE_ID]
-            k = np.searchsorted(trade_ids, tid)
-            if k < n_contracts and trade_ids[k] == tid:
-                contract = k
+            if dense.shape[0] > 0:
+                if 0 <= tid < dense.shape[0]:
+                    contract = dense[tid]
             else:
+                k = np.searchsorted(trade_ids, tid)
+                if k < n_contracts and trade_ids[k] == tid:
+                    contract = k
+            if contract < 0:
                 _error(errs, state, line, TRADE_ID, UNKNOWN_TRADE, tid, 0, cell_s[TRADE_ID], cell_e[TRADE_ID])
         placed = False
         if contract >= 0 and ok[PERIOD]:

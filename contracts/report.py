@@ -1,7 +1,7 @@
-"""The four settlement outputs of SPEC §7, as CSV text, written atomically.
+"""The four settlement outputs of docs/RULES.md §7, as CSV text, written atomically.
 
 Money is dollars with 6 decimals, hours and bp are integers, LF endings.
-Choices where the SPEC leaves room:
+Choices where the rules leave room:
 
 - ``statements.csv``: ``p`` is the price in dollars per GPU-hour (6 decimals);
   ``metered`` is 1 when a metering row was given, 0 when the line uses the
@@ -30,7 +30,7 @@ record batch per block, so memory does not grow with the number of lines.
 
 Parquet (``fmt="parquet"``): the same four tables with the same columns. Names are
 strings; hours, bp, counts and periods int64; **money is int64 micro-dollars** (µ$,
-the unit of SPEC §2: ``p``, ``charge`` ... ``provider_receives``, ``paid``,
+the unit of docs/RULES.md §2: ``p``, ``charge`` ... ``provider_receives``, ``paid``,
 ``received``, ``fees``, ``net``, ``net_position``, ``gross_flows``, ``net_flows``,
 ``obligation``), exact, never float; each money field carries the metadata
 ``unit = micro-dollars`` and the schema ``money = int64 micro-dollars``.
@@ -249,7 +249,7 @@ def obligations_table(settlement) -> dict:
             "obligation": np.asarray(money, np.int64)}
 
 
-def _table_csv(columns, table: dict, star_unquoted=False) -> str:
+def _table_csv(columns, table: dict) -> str:
     cols = []
     for name in columns:
         values = table[name]

@@ -1,4 +1,4 @@
-"""Contracts from trades (SPEC §6): one contract per trade, scheduled over P periods.
+"""Contracts from trades (docs/RULES.md §6): one contract per trade, scheduled over P periods.
 
 Period ``t`` (0-based) of a contract of ``qty`` hours gets ``qty // P`` hours,
 plus one for the first ``qty % P`` periods. Contracts are held as columns
@@ -101,7 +101,8 @@ class Contracts:
         seller_names = np.asarray(seller, dtype=object)
         if not all(len(a) == n for a in (instrument, grade, price_ticks, qty, buyer_names, seller_names)):
             raise ValueError("contract columns must have equal lengths")
-        if n and len(np.unique(trade_id)) != n:
+        order = np.argsort(trade_id, kind="stable")
+        if n and (trade_id[order][1:] == trade_id[order][:-1]).any():
             raise ValueError("duplicate trade_id")
         if n and (qty.min() < 1 or price_ticks.min() < 0):
             raise ValueError("qty must be >= 1 and price >= 0")
@@ -122,7 +123,6 @@ class Contracts:
         p = price_ticks * tick_micros[instrument]
         _check_range(config, instrument, p, qty, per_instrument["sla_credit"])
 
-        order = np.argsort(trade_id, kind="stable")
         take = lambda a: np.ascontiguousarray(a[order])
         return cls(
             config=config, parties=parties, trade_id=take(trade_id), instrument=take(instrument.astype(np.int32)),
@@ -180,7 +180,7 @@ def _check_range(config, instrument, p, qty, sla_credit) -> None:
 
 
 def read_trades_csv(path, config: ExchangeConfig) -> Contracts:
-    """Contracts from a ``trades.csv`` (SPEC §5); InputError lists every bad cell as FILE:LINE."""
+    """Contracts from a ``trades.csv`` (docs/RULES.md §5); InputError lists every bad cell as FILE:LINE."""
     table = read_table(path, TRADE_COLUMNS)
     cols = table.columns
     errors = []

@@ -1,4 +1,7 @@
-"""Numba kernel of SPEC §7: one block of periods x all contracts, integers only.
+"""Numba kernel of docs/RULES.md §7: a block of periods x the contracts given, integers only.
+
+The caller may pass slices of the contract columns (a block of contracts) with the
+matching slices of the bank and the metering grid; the kernel never looks beyond them.
 
 Loops run period-outer, contract-inner, so per-contract state (the make-up
 bank) carries from one period to the next and a block of n periods equals n

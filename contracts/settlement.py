@@ -1,7 +1,7 @@
-"""Take-or-pay settlement driven period by period (SPEC §7).
+"""Take-or-pay settlement driven period by period (docs/RULES.md §7).
 
     settlement = Settlement(config, contracts)
-    settlement.add_metering(rows_or_Metering)      # any time, any periods not yet settled
+    settlement.add_metering(rows_or_Metering)      # any time, any periods not yet settled (or a MeteringGrid)
     result = settlement.settle_period()            # the next period: PeriodResult
     results = settlement.settle_through(K, metering=None)
 
@@ -9,11 +9,11 @@ Period t of every contract is settled by the kernel over all contracts, a block
 of contracts at a time (contracts whose window is shorter have no line). The
 make-up bank is the only state carried between periods, so settling through K
 at once equals settling 0, 1, ..., K one at a time. Statement lines go to a
-``sink`` as they are made (or are kept in the results, ``keep_lines=True``). Metering for a period is frozen once that
-period is settled (a later row for it is an error); rows after the settled
-periods wait for their turn.
+``sink`` as they are made (or are kept in the results, ``keep_lines=True``).
+Metering for a period is frozen once that period is settled (a later row for it
+is an error); rows after the settled periods wait for their turn.
 
-Choices where SPEC §7 leaves room (see also contracts/report.py):
+Choices where docs/RULES.md §7 leaves room (see also contracts/report.py):
 - A contract period with no metering row is settled as full availability
   (available_hours = sched), used_hours = 0 and goodput = the grade floor; its
   statement line shows those assumed values with ``metered`` = 0.
@@ -124,6 +124,7 @@ class Settlement:
         ``Metering.from_rows`` takes.
 
         InputError if a row repeats one already added or belongs to a settled period.
+        The first grid is taken over, not copied (later metering is stored into it).
         Cost: O(rows) for rows; O(P x C) to merge a grid into one already holding rows.
         """
         if isinstance(metering, MeteringGrid):

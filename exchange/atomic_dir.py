@@ -15,8 +15,9 @@ them leaves ``NAME`` missing for a moment, and the next run puts the retired set
 before anything else.
 
 Killed runs leave only hidden siblings named as above; each run first sweeps those of
-processes that are no longer alive (and, inside ``NAME``, the per-file temporaries of
-the older one-file-at-a-time writers: ``.tmp-*`` and ``.*.tmp``).
+processes that are no longer alive. Inside ``NAME``, the per-file temporaries that the
+older one-file-at-a-time writers left (``.tmp-*``, ``.*.tmp``) count as outputs: they
+go with the old set.
 
 The directory is replaced as a whole, so it must hold nothing but outputs: a file or
 folder that is neither in ``owns`` nor a stale temporary makes ``replace`` refuse
@@ -114,7 +115,7 @@ def swap_in(stage: Path, target: Path) -> None:
 
 
 def sweep(target) -> list[Path]:
-    """Remove what killed runs left beside and inside ``target``; returns what was removed.
+    """Remove what killed runs left beside ``target``; returns what was removed.
 
     A retired set is put back first when ``target`` is missing (a kill between the two
     renames of the fallback). Only leftovers of processes no longer alive are touched.
@@ -134,11 +135,6 @@ def sweep(target) -> list[Path]:
             continue
         _remove(path)
         removed.append(path)
-    if target.is_dir():
-        for entry in target.iterdir():
-            if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in LEGACY_TEMPORARIES):
-                _remove(entry)
-                removed.append(entry)
     return removed
 
 
@@ -151,8 +147,9 @@ def _check_replaceable(target: Path, owns) -> None:
     if here == target or target in here.parents:
         raise OutputDirError(f"{target}: is the current directory (or holds it); write the outputs "
                              "to a directory of their own")
+    owned = tuple(owns) + LEGACY_TEMPORARIES  # stale temporaries go with the old set
     foreign = sorted(entry.name for entry in target.iterdir()
-                     if not any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in owns))
+                     if not any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in owned))
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise OutputDirError(f"{target}: holds files this command does not write ({shown}); the "

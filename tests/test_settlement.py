@@ -1,4 +1,4 @@
-"""Take-or-pay settlement (SPEC §6-§7): one hand-computed scenario per term, bad input, the CLI."""
+"""Take-or-pay settlement (docs/RULES.md §6-§7): one hand-computed scenario per term, bad input, the CLI."""
 from __future__ import annotations
 
 import argparse

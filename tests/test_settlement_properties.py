@@ -1,4 +1,4 @@
-"""Hypothesis properties of take-or-pay settlement (SPEC §7)."""
+"""Hypothesis properties of take-or-pay settlement (docs/RULES.md §7)."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,6 +64,9 @@ def scenarios(draw, full_take_or_pay=False):
 @settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_money_conserves_every_period(scenario):
+    """Smoke test: ``paid = received + fees`` repeats the kernel's own arithmetic
+    (pays = net + fee, receives = net - fee), so it catches bookkeeping slips, not
+    wrong rules; tests/test_settlement_reference.py checks the rules (docs/RULES.md §7)."""
     config, contracts, rows, last = scenario
     s = Settlement(config, contracts)
     s.settle_through(last, Metering.from_rows(rows, contracts))
@@ -78,6 +81,8 @@ def test_money_conserves_every_period(scenario):
 @settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_net_positions_sum_to_minus_fees(scenario):
+    """Smoke test: the netting total follows from ``paid = received + fees`` (the
+    kernel's own arithmetic); the rules are checked against contracts/reference.py."""
     config, contracts, rows, last = scenario
     s = Settlement(config, contracts)
     s.settle_through(last, Metering.from_rows(rows, contracts))
