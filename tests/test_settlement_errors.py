@@ -106,8 +106,8 @@ def test_overlong_metering_line_is_value_too_long_and_later_rows_still_checked(t
         handle.write(b"\n1,2,1,x,0.9\n")
     err = refused(tmp_path, capsys, str(trades), "--metering", str(path))
     assert err.splitlines() == [
-        f"error: {path}:3: goodput: value too long (the line is over {MAX_LINE:,} bytes)",
-        f"error: {path}:4: used_hours: 'x' is not an integer",
+        f"{path}:3: goodput: value too long (the line is over {MAX_LINE:,} bytes)",
+        f"{path}:4: used_hours: 'x' is not an integer",
     ]
 
 

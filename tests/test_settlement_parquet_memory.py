@@ -89,7 +89,7 @@ def test_settle_refuses_beyond_the_memory_limit_and_writes_nothing(sample, capsy
     out = tmp / "bills"
     assert run_cli(str(trades), "--memory-limit", "1M", "--out", str(out)) == 2
     err = capsys.readouterr().err
-    assert "error: settling 3 contracts x 30 periods needs about" in err
+    assert "compute-exchange: settling 3 contracts x 30 periods needs about" in err
     assert "more than the budget of 1.0 MiB" in err and "--memory-limit" in err
     assert not out.exists()
     assert run_cli(str(trades), "--memory-limit", "4G", "--out", str(out)) == 0
