@@ -1,6 +1,7 @@
 """Fuzzing the replay with mutated order files, against the reference engine.
 
     python3 -m tests.fuzz --rows 1000000 --seed 7          # the long run (minutes)
+    python3 -m tests.fuzz --rows 0 --api-calls 650000 --seed 7   # the API against the reference
     python3 -m tests.fuzz --rows 3000 --seed 1 --keep out/ # keep the failing files
 
 Each case is a window of consecutive rows of ``samples/orders.csv`` with some rows
@@ -269,6 +270,82 @@ def agreement(engine_events: list, reference: list) -> str | None:
     return f"{len(mine)} events from the replay, {len(reference)} from the reference"
 
 
+# ------------------------------------------------------------------ the API
+HOSTILE = [None, "", " ", "buy", "sell", "A", "Z", "GPU-X", "GPU-Y", "pA", "pB", "b1", "b2", "日本",
+           "x" * 100, "\n", 0, 1, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30, True, 1.5,
+           float("nan"), Decimal("1e999999"), Decimal("-1e999999"), Decimal("1e-999999"),
+           Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("2.000"), Decimal("2.0005"),
+           "2.000", "2.0000000000000000000000000000000001", "1e3", "-2", ".5", "100.001", "0.0999",
+           "0.9500", "1.00001", ["b1"], {"a": 1}, (), b"b1", object()]
+PRICES = ["1.000", "2.000", "2.005", "99.999", "0.100", None]
+
+
+def _pick(rng, good, hostile_share=0.3):
+    return rng.choice(HOSTILE) if rng.random() < hostile_share else rng.choice(good)
+
+
+def _call(rng):
+    """One random call as (method name, args, kwargs): plausible values with hostile ones mixed in."""
+    kind = rng.choice(["submit", "submit", "submit", "cancel", "replace", "regrade", "close"])
+    if kind == "submit":
+        kwargs = {"order_type": _pick(rng, ["limit", "limit", "market", ""]),
+                  "tif": _pick(rng, ["gtc", "ioc", "fok", "post_only", ""], 0.1),
+                  "min_grade": _pick(rng, [None, "A", "B", "D"], 0.1)}
+        if rng.random() < 0.5:
+            kwargs["order_id"] = _pick(rng, list(range(1, 40)), 0.2)
+        args = (_pick(rng, ["pA", "pB", "pC", "b1", "b2"], 0.1), _pick(rng, ["GPU-X", "GPU-Y", "NOPE"], 0.1),
+                _pick(rng, ["buy", "sell"], 0.1), _pick(rng, [1, 5, 10, 0], 0.1), _pick(rng, PRICES, 0.2))
+        return kind, args, kwargs
+    if kind in ("cancel", "replace"):
+        args = (_pick(rng, list(range(1, 40)), 0.2), _pick(rng, ["pA", "pB", "b1", "b2"], 0.1))
+        kwargs = {}
+        if kind == "replace":
+            kwargs = {"price": _pick(rng, PRICES, 0.2), "qty": _pick(rng, [None, 1, 3, 0], 0.2)}
+        return kind, args, kwargs
+    if kind == "regrade":
+        return kind, (_pick(rng, ["pA", "pB", "pN"], 0.1), _pick(rng, ["0.9600", "0.5", "1", "0.85"], 0.3)), {}
+    return kind, (_pick(rng, ["GPU-X", "GPU-Y", "NOPE"], 0.2),), {}
+
+
+def api_run(calls: int, seed: int, config=None, engines=None) -> list[str]:
+    """``calls`` random calls (plausible values with hostile ones mixed in) on both engines:
+    any exception other than ValueError, or a call the engines answer differently, is a
+    failure; so are different books or trades at the end. Returns the failures."""
+    import random
+
+    from exchange.engine import Exchange
+    from exchange.reference import ReferenceExchange
+
+    if config is None:
+        from tests.conftest import make_test_config
+
+        config = make_test_config()
+    engines = engines or (Exchange, ReferenceExchange)
+    rng = random.Random(seed)
+    pair = [cls(config) for cls in engines]
+    failures = []
+    for step in range(calls):
+        name, args, kwargs = _call(rng)
+        outcomes = []
+        for ex in pair:
+            try:
+                outcomes.append(("events", getattr(ex, name)(*args, **kwargs)))
+            except ValueError:
+                outcomes.append(("ValueError", None))
+            except Exception as error:  # noqa: BLE001 - any other exception is the failure
+                outcomes.append((type(error).__name__, None))
+                failures.append(f"step {step} (seed {seed}): {type(ex).__name__}.{name}{args!r:.200} "
+                                f"{kwargs!r:.200} raised {type(error).__name__}: {error}")
+        if outcomes[0] != outcomes[1]:
+            failures.append(f"step {step} (seed {seed}): {name}{args!r:.200} {kwargs!r:.200}: "
+                            f"{outcomes[0]!r:.300} != {outcomes[1]!r:.300}")
+        if len(failures) > 20:
+            break
+    if not failures and (pair[0].book() != pair[1].book() or pair[0].trades() != pair[1].trades()):
+        failures.append(f"seed {seed}: books or trades differ after {calls} calls")
+    return failures
+
+
 # ------------------------------------------------------------------ a run
 def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=None,
         stats: dict | None = None) -> list[str]:
@@ -320,11 +397,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", type=int, default=50, help="rows per case (default 50)")
     parser.add_argument("--keep", type=Path, help="copy failing cases into this directory")
+    parser.add_argument("--api-calls", type=int, default=0,
+                        help="also this many random hostile API calls on both engines (default 0)")
     args = parser.parse_args(argv)
     failures = run(args.rows, args.seed, args.window, args.keep, log=sys.stderr)
+    if args.api_calls:
+        failures += api_run(args.api_calls, args.seed)
     for failure in failures[:20]:
         print(failure, file=sys.stderr)
-    print(f"fuzz: {args.rows:,} rows, seed {args.seed}: {len(failures)} failures")
+    print(f"fuzz: {args.rows:,} rows, {args.api_calls:,} API calls, seed {args.seed}: {len(failures)} failures")
     return 1 if failures else 0
 
 
