@@ -286,20 +286,17 @@ def csv_text(header: list[str], columns: list) -> str:
 
 
 def write_lines_atomically(path, header: list[str], chunks) -> None:
-    """Stream CSV rows to ``path`` atomically: ``chunks`` yields lists of equal-length
-    string columns; everything goes to a temporary name, renamed only when complete."""
+    """Stream CSV to ``path`` atomically: ``chunks`` yields bytes of whole lines (LF
+    endings); everything goes to a temporary name, renamed only when complete."""
     directory = os.path.dirname(os.path.abspath(path))
     mask = os.umask(0)
     os.umask(mask)
     handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(",".join(header) + "\n")
-            for columns in chunks:
-                if columns and len(columns[0]):
-                    joined = pc.binary_join_element_wise(*columns, ",")
-                    out.write("\n".join(joined.to_pylist()))
-                    out.write("\n")
+        with os.fdopen(handle, "wb") as out:
+            out.write((",".join(header) + "\n").encode())
+            for chunk in chunks:
+                out.write(chunk)
         os.chmod(temp, 0o666 & ~mask)
         os.replace(temp, path)
     except BaseException:

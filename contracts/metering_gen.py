@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pyarrow.compute as pc
 
-from .csvio import int_text, write_lines_atomically
+from exchange.writers import K_FIXED, K_INT, Column, Table, csv_bytes
+
+from .csvio import write_lines_atomically
 from .metering import METERING_COLUMNS
 from .schedule import read_trades_csv, scheduled_hours
 
@@ -30,9 +31,9 @@ def generate_metering(trades_csv_path, config, seed, out_path) -> int:
 
     def periods():
         for p in range(contracts.max_periods):
-            columns = _period_rows(contracts, p, np.random.default_rng([seed, p]))
-            counts.append(len(columns[0]))
-            yield columns
+            count, lines = _period_rows(contracts, p, np.random.default_rng([seed, p]))
+            counts.append(count)
+            yield lines
 
     directory = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(directory, exist_ok=True)
@@ -40,8 +41,9 @@ def generate_metering(trades_csv_path, config, seed, out_path) -> int:
     return sum(counts)
 
 
-def _period_rows(contracts, p, rng) -> list:
-    """Text columns of period ``p``'s metering rows, in trade_id order."""
+def _period_rows(contracts, p, rng) -> tuple[int, memoryview]:
+    """CSV lines of period ``p``'s metering rows, in trade_id order (formatted by the
+    Numba CSV kernel of exchange.writers: no Python object per row)."""
     contract = np.flatnonzero(contracts.periods > p)
     rows = len(contract)
     period = np.full(rows, p, np.int64)
@@ -63,7 +65,10 @@ def _period_rows(contracts, p, rng) -> list:
     goodput[dip] = np.maximum(floor[dip] - rng.integers(50, 1500, int(dip.sum())), 0)
 
     sel = np.flatnonzero(rng.random(rows) >= 0.04)  # about 4% of rows are missing
-    frac = pc.utf8_lpad(int_text(goodput[sel] % 10_000), width=4, padding="0")
-    goodput_text = pc.binary_join_element_wise(int_text(goodput[sel] // 10_000), frac, ".")
-    return [int_text(contracts.trade_id[contract[sel]]), int_text(period[sel]), int_text(available[sel]),
-            int_text(used[sel]), goodput_text]
+    table = Table("metering", [
+        Column("trade_id", K_INT, contracts.trade_id[contract[sel]]), Column("period", K_INT, period[sel]),
+        Column("available_hours", K_INT, available[sel]), Column("used_hours", K_INT, used[sel]),
+        Column("goodput", K_FIXED, goodput[sel], places=4),  # bp as a decimal fraction: 9500 -> 0.9500
+    ], len(sel))
+    header = len(",".join(METERING_COLUMNS)) + 1
+    return len(sel), memoryview(csv_bytes(table))[header:]
