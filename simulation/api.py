@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from contracts import write_reports
 from exchange import ConfigError, ExchangeConfig
+from exchange.files import atomic_dir
 from exchange.engine import Exchange
 
 from . import report
@@ -66,6 +68,10 @@ def _engine_startup(config: ExchangeConfig) -> float:
     return time.perf_counter() - start
 
 
+# What a run writes into ``out`` (the directory is replaced as a whole by the new set).
+OUTPUT_NAMES = ("*.csv", "alt", "settlement", "plots", "SHA256SUMS")
+
+
 def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 2000, providers: int = 60,
                    whatif: str | None = "both", fork_day: int | None = None, out=None,
                    statements: bool = False, plots: bool = True, stress: bool = True,
@@ -83,6 +89,8 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
     Raises SimulationError (a ValueError) for bad options or an unusable config.
     """
     wall = time.perf_counter()
+    if out is not None and Path(out).exists() and not Path(out).is_dir():  # before the work, not after
+        raise SimulationError(f"{out}: exists and is not a directory")
     config = load_config(config)
     params = SimulationParams(days=days, seed=seed, buyers=buyers, providers=providers,
                               depth_day=fork_day, grade_mix=None if grade_mix is None else tuple(grade_mix))
@@ -119,16 +127,26 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
             ("round", "new_defaults", "defaulted", "shortfall"),
             [(k, new, total, report.money(short)) for k, new, total, short in stress_step.rounds_rows(stressed)])
     files = {path: text.encode() for path, text in tables.items()}
-    if statements and out is not None:
-        for prefix, branch in (("settlement", base), ("alt/settlement", alt)):
-            if branch is not None and branch.settlement is not None:
-                texts = write_reports(branch.settlement, os.path.join(out, prefix))
-                files.update({f"{prefix}/{name}": text.encode() for name, text in texts.items()})
-    digest = report.digest(files)
-    tables_s = time.perf_counter() - start
+    # Everything goes into a staging directory that replaces ``out`` as one set at the
+    # end (exchange.files.atomic_dir): a failure or a kill leaves the old set or nothing.
+    with contextlib.ExitStack() as stack:
+        stage = None if out is None else stack.enter_context(atomic_dir.replace(out, owns=OUTPUT_NAMES))
+        if statements and stage is not None:
+            for prefix, branch in (("settlement", base), ("alt/settlement", alt)):
+                if branch is not None and branch.settlement is not None:
+                    texts = write_reports(branch.settlement, os.path.join(stage, prefix))
+                    files.update({f"{prefix}/{name}": text.encode() for name, text in texts.items()})
+        digest = report.digest(files)
+        tables_s = time.perf_counter() - start
+        result = _finish(params, config, scenario, fork_day_, base, alt, touched, tables, files, digest,
+                         timings_of(startup, base, alt, at_fork, tables_s), stage, out, plots, wall)
+    return result
 
+
+def timings_of(startup, base, alt, at_fork, tables_s) -> dict:
+    """The run's timings (seconds) by part."""
     engine = _combined(base.timings, alt.timings if alt else None, at_fork)
-    timings = {
+    return {
         "engine_startup_s": startup,
         "engine_s": engine.engine,
         "engine_calls": engine.engine_calls,
@@ -137,9 +155,14 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
         "tables_s": tables_s,
         "plots_s": 0.0,
     }
+
+
+def _finish(params, config, scenario, fork_day_, base, alt, touched, tables, files, digest, timings,
+            stage, out, plots, wall) -> SimulationResult:
     written = []
-    if out is not None:
-        written = _write(out, files, tables, config, params, fork_day_, plots, timings)
+    if stage is not None:
+        written = [os.path.join(str(out), os.path.relpath(path, stage))
+                   for path in _write(stage, files, tables, config, params, fork_day_, plots, timings)]
     timings["total_s"] = time.perf_counter() - wall
     result = SimulationResult(params, config, scenario, fork_day_, base, alt, touched, tables, digest, timings,
                               files=written, stress=stressed, shocks=applied)

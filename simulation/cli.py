@@ -116,8 +116,8 @@ def run(args) -> int:
                                 stress=args.stress, shocks=shocks)
     except SimulationError as error:
         return _error(str(error))
-    except OSError as error:
-        return _error(f"{args.out}: cannot write: {error.strerror or error}")
+    except OSError as error:  # atomic_dir.OutputDirError's message names the directory itself
+        return _error(str(error) if error.strerror is None else f"{args.out}: cannot write: {error.strerror}")
     print(result.summary)
     return EXIT_OK
 

@@ -1,6 +1,7 @@
 """Fuzzing the replay with mutated order files, against the reference engine.
 
     python3 -m tests.fuzz --rows 1000000 --seed 7          # the long run (minutes)
+    python3 -m tests.fuzz --rows 0 --api-calls 650000 --seed 7   # the API against the reference
     python3 -m tests.fuzz --rows 3000 --seed 1 --keep out/ # keep the failing files
 
 Each case is a window of consecutive rows of ``samples/orders.csv`` with some rows
@@ -110,7 +111,7 @@ def replay_in_process(orders: Path, out: Path, lenient: bool) -> Outcome:
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(sink):
             status = main(args)
-    except BaseException as error:  # a traceback is a failure the caller reports
+    except BaseException as error:  # noqa: BLE001 - a traceback is a failure the caller reports
         import traceback
 
         return Outcome(-1, err.getvalue() + "Traceback\n" + "".join(traceback.format_exception(error)))
@@ -171,7 +172,7 @@ def reference_events(orders: Path) -> list[tuple] | None:
                 events.append((str(seq), "REJECTED", "BAD_FIELD"))
                 seq += 1
                 continue
-            action, ts, call = parsed
+            _, ts, call = parsed
             last_ts = ts
             for ev in call(ex):  # the reference counts only its own calls: the file's seq
                 events.append((str(seq),) + _event_tuple(ev)[1:])
@@ -201,7 +202,7 @@ def _parse_row(cells, last_ts):
     """(action, ts, call) for a well-formed row, None for a malformed one (§5 Exact details)."""
     if cells is None:
         return None
-    get = lambda name: cells.get(name, "")  # noqa: E731 - an absent column is an empty cell
+    get = lambda name: cells.get(name, "")  # an absent column is an empty cell
     ts = _int(get("ts"))
     action = get("action")
     if ts is None or action not in WORDS["action"]:
@@ -269,9 +270,90 @@ def agreement(engine_events: list, reference: list) -> str | None:
     return f"{len(mine)} events from the replay, {len(reference)} from the reference"
 
 
+# ------------------------------------------------------------------ the API
+HOSTILE = [None, "", " ", "buy", "sell", "A", "Z", "GPU-X", "GPU-Y", "pA", "pB", "b1", "b2", "日本",
+           "x" * 100, "\n", 0, 1, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30, True, 1.5,
+           float("nan"), Decimal("1e999999"), Decimal("-1e999999"), Decimal("1e-999999"),
+           Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("2.000"), Decimal("2.0005"),
+           "2.000", "2.0000000000000000000000000000000001", "1e3", "-2", ".5", "100.001", "0.0999",
+           "0.9500", "1.00001", ["b1"], {"a": 1}, (), b"b1", object()]
+PRICES = ["1.000", "2.000", "2.005", "99.999", "0.100", None]
+
+
+def _pick(rng, good, hostile_share=0.3):
+    return rng.choice(HOSTILE) if rng.random() < hostile_share else rng.choice(good)
+
+
+def _call(rng):
+    """One random call as (method name, args, kwargs): plausible values with hostile ones mixed in."""
+    kind = rng.choice(["submit", "submit", "submit", "cancel", "replace", "regrade", "close"])
+    if kind == "submit":
+        kwargs = {"order_type": _pick(rng, ["limit", "limit", "market", ""]),
+                  "tif": _pick(rng, ["gtc", "ioc", "fok", "post_only", ""], 0.1),
+                  "min_grade": _pick(rng, [None, "A", "B", "D"], 0.1)}
+        if rng.random() < 0.5:
+            kwargs["order_id"] = _pick(rng, list(range(1, 40)), 0.2)
+        args = (_pick(rng, ["pA", "pB", "pC", "b1", "b2"], 0.1), _pick(rng, ["GPU-X", "GPU-Y", "NOPE"], 0.1),
+                _pick(rng, ["buy", "sell"], 0.1), _pick(rng, [1, 5, 10, 0], 0.1), _pick(rng, PRICES, 0.2))
+        return kind, args, kwargs
+    if kind in ("cancel", "replace"):
+        args = (_pick(rng, list(range(1, 40)), 0.2), _pick(rng, ["pA", "pB", "b1", "b2"], 0.1))
+        kwargs = {}
+        if kind == "replace":
+            kwargs = {"price": _pick(rng, PRICES, 0.2), "qty": _pick(rng, [None, 1, 3, 0], 0.2)}
+        return kind, args, kwargs
+    if kind == "regrade":
+        return kind, (_pick(rng, ["pA", "pB", "pN"], 0.1), _pick(rng, ["0.9600", "0.5", "1", "0.85"], 0.3)), {}
+    return kind, (_pick(rng, ["GPU-X", "GPU-Y", "NOPE"], 0.2),), {}
+
+
+def api_run(calls: int, seed: int, config=None, engines=None) -> list[str]:
+    """``calls`` random calls (plausible values with hostile ones mixed in) on both engines:
+    any exception other than ValueError, or a call the engines answer differently, is a
+    failure; so are different books or trades at the end. Returns the failures."""
+    import random
+
+    from exchange.engine import Exchange
+    from exchange.oracles.reference import ReferenceExchange
+
+    if config is None:
+        from tests.conftest import make_test_config
+
+        config = make_test_config()
+    engines = engines or (Exchange, ReferenceExchange)
+    rng = random.Random(seed)
+    pair = [cls(config) for cls in engines]
+    failures = []
+    for step in range(calls):
+        name, args, kwargs = _call(rng)
+        outcomes = []
+        for ex in pair:
+            try:
+                outcomes.append(("events", getattr(ex, name)(*args, **kwargs)))
+            except ValueError:
+                outcomes.append(("ValueError", None))
+            except Exception as error:  # noqa: BLE001 - any other exception is the failure
+                outcomes.append((type(error).__name__, None))
+                failures.append(f"step {step} (seed {seed}): {type(ex).__name__}.{name}{args!r:.200} "
+                                f"{kwargs!r:.200} raised {type(error).__name__}: {error}")
+        if outcomes[0] != outcomes[1]:
+            failures.append(f"step {step} (seed {seed}): {name}{args!r:.200} {kwargs!r:.200}: "
+                            f"{outcomes[0]!r:.300} != {outcomes[1]!r:.300}")
+        if len(failures) > 20:
+            break
+    if not failures and (pair[0].book() != pair[1].book() or pair[0].trades() != pair[1].trades()):
+        failures.append(f"seed {seed}: books or trades differ after {calls} calls")
+    return failures
+
+
 # ------------------------------------------------------------------ a run
-def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=None) -> list[str]:
-    """Fuzz about ``rows`` mutated rows; returns the failures (empty: all held)."""
+def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=None,
+        stats: dict | None = None) -> list[str]:
+    """Fuzz about ``rows`` mutated rows; returns the failures (empty: all held). ``stats``
+    (if given) counts the cases, the lenient runs compared with the reference, and the
+    strict runs that refused malformed rows."""
+    stats = {} if stats is None else stats
+    stats.update(cases=0, compared=0, refused=0)
     rng = np.random.default_rng(seed)
     lines = SAMPLE.read_bytes().splitlines(keepends=True)
     header, body = lines[0], lines[1:]
@@ -288,7 +370,9 @@ def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=No
             for lenient in (False, True):
                 outcome = replay_in_process(orders, scratch / f"out{case}-{int(lenient)}", lenient)
                 found = problems(orders, outcome, lenient)
+                stats["refused"] += not lenient and outcome.status == 2
                 if lenient and outcome.status == 0:
+                    stats["compared"] += 1
                     expected = reference_events(orders)
                     differs = agreement(outcome.events, expected) if expected is not None else None
                     if differs:
@@ -301,6 +385,7 @@ def run(rows: int, seed: int, window: int = 50, keep: Path | None = None, log=No
                         (keep / f"case{case}.csv").write_bytes(orders.read_bytes())
             done += window
             case += 1
+            stats["cases"] = case
             if log and case % 100 == 0:
                 print(f"fuzz: {done:,} rows, {case:,} cases, {len(failures)} failures", file=log)
     return failures
@@ -312,11 +397,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", type=int, default=50, help="rows per case (default 50)")
     parser.add_argument("--keep", type=Path, help="copy failing cases into this directory")
+    parser.add_argument("--api-calls", type=int, default=0,
+                        help="also this many random hostile API calls on both engines (default 0)")
     args = parser.parse_args(argv)
     failures = run(args.rows, args.seed, args.window, args.keep, log=sys.stderr)
+    if args.api_calls:
+        failures += api_run(args.api_calls, args.seed)
     for failure in failures[:20]:
         print(failure, file=sys.stderr)
-    print(f"fuzz: {args.rows:,} rows, seed {args.seed}: {len(failures)} failures")
+    print(f"fuzz: {args.rows:,} rows, {args.api_calls:,} API calls, seed {args.seed}: {len(failures)} failures")
     return 1 if failures else 0
 
 

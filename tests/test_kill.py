@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from compute_exchange.cli import main
 from exchange.files.generate import orders_csv_bytes
 
@@ -47,6 +49,7 @@ def test_a_replay_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, c
         if now == new_set:  # put the old set back, so the next kill can catch the swap again
             assert main(["replay", str(SAMPLE), "--out", str(out), "--no-progress"]) == 0
             capsys.readouterr()
+    assert "old" in seen  # some kill came before the swap (the test did kill mid-run)
     # What the kills left beside the directory is swept by the next run.
     assert main(["replay", str(new_orders), "--out", str(out), "--no-progress"]) == 0
     assert _set_of(out) == new_set
@@ -81,3 +84,21 @@ def test_an_output_directory_holding_other_files_is_refused_before_any_work(tmp_
     err = capsys.readouterr().err
     assert err.startswith("compute-exchange: ") and "notes.txt" in err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_simulation_that_fails_while_writing_leaves_the_old_set(tmp_path, monkeypatch):
+    from simulation import api
+
+    out = tmp_path / "sim"
+    api.run_simulation(days=1, seed=1, buyers=20, providers=3, whatif="none", out=out, plots=False)
+    before = _set_of(out)
+    assert "SHA256SUMS" in before and "trades.csv" in before
+
+    def disk_full(listing):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(api.report, "sums_text", disk_full)  # the last file of the set
+    with pytest.raises(OSError):
+        api.run_simulation(days=1, seed=2, buyers=20, providers=3, whatif="none", out=out, plots=False)
+    assert _set_of(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]  # no staging directory left

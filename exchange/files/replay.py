@@ -181,7 +181,7 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
     formatter = Formatter(config, result.parties)
     tables = [formatter.trades(result.trades), formatter.events(result.events),
               formatter.book(result.book)]
-    try:  # as before the set was atomic: a failed write leaves out_dir there, empty
+    try:  # out_dir exists from the writing on (a failed write leaves it, empty, as it always did)
         Path(shown_as).mkdir(exist_ok=True)
     except OSError as error:
         raise OutputError(f"{shown_as}: cannot create the output directory: {error.strerror}") from None
