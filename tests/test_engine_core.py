@@ -207,3 +207,14 @@ def test_where_ids_are_kept_never_changes_the_result():
         assert other.book.tolist() == first.book.tolist()
     kinds = {Reason(r) for r in first.events["reason"]}
     assert {Reason.DUPLICATE_ID, Reason.UNKNOWN_ORDER} <= kinds  # reuses and cancels of ended ids happened
+
+
+def test_the_kernels_read_the_state_tuple_by_the_names_it_is_built_from():
+    """exchange/nb/layout.py's B_* constants index BookState.arrays; each must name its array."""
+    from exchange.nb import layout
+    from exchange.state import BookState
+
+    names = BookState.arrays_names()
+    constants = {value: name for name, value in vars(layout).items() if name.startswith("B_")}
+    assert len(constants) == len(names)
+    assert [constants[i] for i in range(len(names))] == ["B_" + n.upper() for n in names]

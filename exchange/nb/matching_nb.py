@@ -23,6 +23,8 @@ from exchange.nb.layout import (
     L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
+    B_BITS, B_COUNTERS, B_CURSORS, B_GRADE_FLOOR, B_ID_DIRECT, B_ID_KEYS, B_ID_SLOTS, B_INSTRUMENTS,
+    B_LADDERS, B_LEVEL_LINK, B_LEVEL_QTY, B_ORDER_I32, B_ORDER_I64, B_PARTIES, B_SCRATCH,
 )
 from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, BUY, EV_ACCEPTED, EV_CANCELED,
@@ -99,8 +101,8 @@ def cross(bid_price, ask_price, factor):
 def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, stp, arrival):
     """Fill a slot's fields and append it to its level; asks also join the provider's list.
     The stp mode is kept beside the tif (one int32) because a re-arrival needs it."""
-    order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
-    grade_floor, parties, counters = book[8], book[9], book[12]
+    order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
+    grade_floor, parties, counters = book[B_GRADE_FLOOR], book[B_PARTIES], book[B_COUNTERS]
     order_i64[O_ID, slot] = order_id
     order_i64[O_OPEN, slot] = qty
     order_i64[O_ARRIVAL, slot] = arrival
@@ -122,8 +124,8 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
 @helper
 def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
-    order_i64, order_i32, ladders, level_link, level_qty, bits = book[0], book[1], book[2], book[3], book[4], book[5]
-    parties, id_keys, id_slots, counters, id_direct = book[9], book[10], book[11], book[12], book[14]
+    order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
+    parties, id_keys, id_slots, counters, id_direct = book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
     if ladders[order_i32[O_LADDER, slot], L_SIDE] == SELL:
         prev = order_i32[O_PARTY_PREV, slot]
         nxt = order_i32[O_PARTY_NEXT, slot]
@@ -142,7 +144,7 @@ def _end(book, slot):
 
 @helper
 def _alloc(book):
-    order_i32, counters = book[1], book[12]
+    order_i32, counters = book[B_ORDER_I32], book[B_COUNTERS]
     slot = counters[C_FREE]
     if slot != -1:
         counters[C_FREE] = order_i32[O_NEXT, slot]
@@ -185,7 +187,7 @@ def _counter_ladders(grade_floor, side, instrument, tier):
 @kernel
 def _would_cross(book, side, instrument, tier, price):
     """post_only check: does the best compatible counter-order cross, whatever its party?"""
-    order_i64, ladders, level_link, cursors, grade_floor = book[0], book[2], book[3], book[6], book[8]
+    order_i64, ladders, level_link, cursors, grade_floor = book[B_ORDER_I64], book[B_LADDERS], book[B_LEVEL_LINK], book[B_CURSORS], book[B_GRADE_FLOOR]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
     cursors_open(cursors, ladders, level_link, first, count)
     k = cursors_pick(cursors, order_i64, ladders, count)
@@ -210,8 +212,8 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
     stopping at them otherwise. O(orders met); an own order costs one branch.
     """
     order_i64, order_i32, ladders, level_link, level_qty, bits, cursors = (
-        book[0], book[1], book[2], book[3], book[4], book[5], book[6])
-    grade_floor, counters = book[8], book[12]
+        book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS], book[B_CURSORS])
+    grade_floor, counters = book[B_GRADE_FLOOR], book[B_COUNTERS]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
     cursors_open(cursors, ladders, level_link, first, count)
     remaining = qty
@@ -273,7 +275,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
 def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price, is_market, tif,
              stp, qty):
     """An accepted (or re-arriving) order meets the book, then rests or is cancelled."""
-    id_keys, id_slots, counters, id_direct = book[10], book[11], book[12], book[14]
+    id_keys, id_slots, counters, id_direct = book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
     if tif == FOK and not is_market:
         short, _ = _match(book, out, seq, ts, order_id, party, side, instrument, tier, price,
                           False, qty, stp, True)
@@ -298,7 +300,7 @@ def _execute(book, out, seq, ts, order_id, party, side, instrument, tier, price,
 @helper
 def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
-        book[7], book[8], book[9], book[10], book[11], book[12])
+        book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS])
     n_grades = grade_floor.shape[0]
     stp = a.stp
     if stp < STP_CANCEL_INCOMING or stp > STP_CANCEL_BOTH:  # only a hand-made action array
@@ -308,7 +310,7 @@ def on_new(book, out, a):
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
     if instruments[instrument, I_CLOSED] != 0:
         return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
-    id_direct = book[14]
+    id_direct = book[B_ID_DIRECT]
     if ids.lookup(id_direct, id_keys, id_slots, a.order_id) != ids.NEVER:
         return _reject(out, counters, a, R_DUPLICATE_ID)
     side = a.side
@@ -348,8 +350,8 @@ def on_new(book, out, a):
 @helper
 def _resting_slot(book, out, a):
     """Slot of the resting order a cancel/replace names, or -1 after rejecting it."""
-    order_i32, id_keys, id_slots, counters = book[1], book[10], book[11], book[12]
-    slot = ids.lookup(book[14], id_keys, id_slots, a.order_id)
+    order_i32, id_keys, id_slots, counters = book[B_ORDER_I32], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS]
+    slot = ids.lookup(book[B_ID_DIRECT], id_keys, id_slots, a.order_id)
     if slot < 0:
         _reject(out, counters, a, R_UNKNOWN_ORDER)
         return -1
@@ -364,9 +366,9 @@ def on_cancel(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
         return
-    open_qty = book[0][O_OPEN, slot]
+    open_qty = book[B_ORDER_I64][O_OPEN, slot]
     _end(book, slot)
-    emit(out, book[12], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
+    emit(out, book[B_COUNTERS], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
 
 
 @helper
@@ -374,8 +376,8 @@ def on_replace(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
         return
-    order_i64, order_i32, ladders, level_qty = book[0], book[1], book[2], book[4]
-    instruments, counters = book[7], book[12]
+    order_i64, order_i32, ladders, level_qty = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_QTY]
+    instruments, counters = book[B_INSTRUMENTS], book[B_COUNTERS]
     ladder = order_i32[O_LADDER, slot]
     instrument = ladders[ladder, L_INSTRUMENT]
     open_qty = order_i64[O_OPEN, slot]
@@ -420,7 +422,7 @@ def grade_of(grade_floor, goodput_bp):
 @kernel
 def on_grade(book, out, a):
     """Register or regrade a provider; a change of grade cancels its resting asks."""
-    order_i64, order_i32, grade_floor, parties, counters = book[0], book[1], book[8], book[9], book[12]
+    order_i64, order_i32, grade_floor, parties, counters = book[B_ORDER_I64], book[B_ORDER_I32], book[B_GRADE_FLOOR], book[B_PARTIES], book[B_COUNTERS]
     party = a.party
     old = parties[P_GRADE, party]
     new = grade_of(grade_floor, a.goodput)
@@ -430,14 +432,14 @@ def on_grade(book, out, a):
         return
     # Instruments in config order, each in priority order: all of one provider's asks
     # share its grade's ladder, so priority is (instrument, level, arrival).
-    scratch = book[13]
+    scratch = book[B_SCRATCH]
     count = 0
     slot = parties[P_ASK_HEAD, party]
     while slot != -1:
         scratch[count] = slot
         count += 1
         slot = order_i32[O_PARTY_NEXT, slot]
-    _heapsort_by_priority(scratch, count, order_i64, order_i32, book[2])
+    _heapsort_by_priority(scratch, count, order_i64, order_i32, book[B_LADDERS])
     for i in range(count):
         slot = scratch[i]
         open_qty = order_i64[O_OPEN, slot]
@@ -483,8 +485,8 @@ def _heapsort_by_priority(slots, count, order_i64, order_i32, ladders):
 @kernel
 def on_close(book, out, a):
     """End trading: cancel bids then asks, each side in priority order."""
-    order_i64, order_i32, ladders, level_link, bits, cursors = book[0], book[1], book[2], book[3], book[5], book[6]
-    instruments, grade_floor, counters = book[7], book[8], book[12]
+    order_i64, order_i32, ladders, level_link, bits, cursors = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_CURSORS]
+    instruments, grade_floor, counters = book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_COUNTERS]
     instrument = a.instrument
     if instrument < 0:
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
@@ -510,7 +512,7 @@ def on_close(book, out, a):
 @helper
 def _room_needed(book, out):
     """Which array must grow before the next action could overflow it (DONE if none)."""
-    order_i64, id_keys, counters = book[0], book[10], book[12]
+    order_i64, id_keys, counters = book[B_ORDER_I64], book[B_ID_KEYS], book[B_COUNTERS]
     live = counters[C_LIVE]
     if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[1]:
         return NEED_SLOTS
@@ -547,7 +549,7 @@ def process(actions, start, book, out):
         elif kind == ACT_CLOSE:
             on_close(book, out, a)
         else:
-            _reject(out, book[12], a, R_BAD_FIELD)
+            _reject(out, book[B_COUNTERS], a, R_BAD_FIELD)
     return actions.shape[0], DONE
 
 
@@ -557,7 +559,7 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     """One action from scalars (the per-call API): fills ``row`` (a 1-element
     ACTION_DTYPE array) and processes it into an emptied event buffer. Returns the
     number of events, or -NEED_* when an array must grow first (nothing was done)."""
-    book[12][C_EVENT_COUNT] = 0
+    book[B_COUNTERS][C_EVENT_COUNT] = 0
     a = row[0]
     a.seq = seq
     a.ts = ts
@@ -575,15 +577,15 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     a.goodput = goodput
     a.stp = stp
     _, status = process(row, np.int64(0), book, out)
-    return -status if status != DONE else book[12][C_EVENT_COUNT]
+    return -status if status != DONE else book[B_COUNTERS][C_EVENT_COUNT]
 
 
 @kernel
 def dump_book(book, resting):
     """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
     bids then asks, priority order; returns the count."""
-    order_i64, order_i32, ladders, level_link, bits, cursors = book[0], book[1], book[2], book[3], book[5], book[6]
-    instruments, grade_floor = book[7], book[8]
+    order_i64, order_i32, ladders, level_link, bits, cursors = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_CURSORS]
+    instruments, grade_floor = book[B_INSTRUMENTS], book[B_GRADE_FLOOR]
     n_grades = grade_floor.shape[0]
     n = 0
     for instrument in range(instruments.shape[0]):
