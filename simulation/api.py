@@ -17,6 +17,7 @@ from pathlib import Path
 from contracts import write_reports
 from exchange import ConfigError, ExchangeConfig
 from exchange.files import atomic_dir
+from exchange.units import micros_text
 from exchange.engine import Exchange
 
 from . import report
@@ -125,7 +126,7 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
     if stressed is not None:
         tables["stress.csv"] = report.csv_text(
             ("round", "new_defaults", "defaulted", "shortfall"),
-            [(k, new, total, report.money(short)) for k, new, total, short in stress_step.rounds_rows(stressed)])
+            [(k, new, total, micros_text(short)) for k, new, total, short in stress_step.rounds_rows(stressed)])
     files = {path: text.encode() for path, text in tables.items()}
     # Everything goes into a staging directory that replaces ``out`` as one set at the
     # end (exchange.files.atomic_dir): a failure or a kill leaves the old set or nothing.

@@ -260,5 +260,13 @@ def check_points(grid: Grid, n_grades: int, shock_supported: bool) -> None:
             raise GridError(f"grade_mix: {mix!r} has {len(mix.split(':'))} shares; the configuration has "
                             f"{n_grades} grades")
     if any(grid.axes["shock"]) and not shock_supported:
-        raise GridError("shock: this simulation has no stress step yet (run_simulation takes no shock); "
+        raise GridError("shock: this simulation has no stress step (run_simulation takes no shocks); "
                         "leave shock out of the grid")
+    from .sweep import parse_shock  # the one parser of a shock's text
+
+    for shock in grid.axes["shock"]:
+        if shock:
+            try:
+                parse_shock(shock)
+            except ValueError as error:
+                raise GridError(str(error)) from None

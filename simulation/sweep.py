@@ -81,21 +81,32 @@ def column_kind(name: str) -> str:
 
 # ------------------------------------------------------------------ one run
 def shock_supported() -> bool:
-    """Whether ``run_simulation`` takes a ``shock`` (the §8 stress step, docs/RULES.md §8)."""
-    return "shock" in inspect.signature(run_simulation).parameters
+    """Whether ``run_simulation`` takes ``shocks`` (the §8 stress step, docs/RULES.md §8)."""
+    return "shocks" in inspect.signature(run_simulation).parameters
+
+
+def parse_shock(text: str) -> dict:
+    """A grid point's shock, ``PARTY=BP[,PARTY=BP...]``, as {party: bp} (bp add up per party).
+    ValueError naming the part for anything else."""
+    shocks: dict = {}
+    for part in text.split(","):
+        party, _, bp = part.strip().partition("=")
+        if not party or not bp.isdigit() or int(bp) > 10_000:
+            raise ValueError(f"shock: {part.strip()!r} is not PARTY=BP with BP a whole number in 0..10000")
+        shocks[party] = shocks.get(party, 0) + int(bp)
+    return shocks
 
 
 def run_point(point: GridPoint, config) -> dict:
     """Runs on a worker: the point's simulation (nothing written) as one row {column: text}.
 
-    The ``shock`` hook: a non-empty shock is passed as ``run_simulation(shock=...)``
-    when the simulation takes one; the default-round figures come from a §8
-    ``rounds.csv`` table among the run's tables (blank when there is none)."""
+    A non-empty shock is passed as ``run_simulation(shocks=...)`` (the stress step);
+    the default-round figures come from the run's ``stress.csv`` (blank when there is none)."""
     kwargs = {}
     if point.grade_mix:
         kwargs["grade_mix"] = tuple(int(x) for x in point.grade_mix.split(":"))
     if point.shock:
-        kwargs["shock"] = point.shock
+        kwargs["shocks"] = parse_shock(point.shock)
     result = run_simulation(days=point.days, seed=point.seed, config=config, buyers=point.buyers,
                             providers=point.providers, whatif=point.whatif, plots=False, **kwargs)
     return summary_row(point, result)
@@ -147,7 +158,7 @@ def stress_figures(tables: dict) -> dict:
     """Default rounds from a §8 ``rounds.csv`` (``round,new_defaults,defaulted,shortfall``)
     among a run's tables: defaulters, rounds, defaulters of round 2 and later (contagion),
     total shortfall. Blank when the run has no such table."""
-    names = sorted(n for n in tables if n == "rounds.csv" or n.endswith("/rounds.csv"))
+    names = sorted(n for n in tables if n in ("stress.csv", "rounds.csv") or n.endswith("/rounds.csv"))
     out = {"defaults": "", "default_rounds": "", "later_defaults": "", "stress_shortfall": ""}
     if not names:
         return out

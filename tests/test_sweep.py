@@ -216,7 +216,8 @@ def test_without_dask_the_command_says_what_to_install(tmp_path, capsys, monkeyp
 
 
 def test_shock_hook(monkeypatch):
-    """A grid shock is refused while the simulation has no stress step, else passed through."""
+    """A grid shock is refused where the simulation has no stress step, else passed through as
+    ``shocks`` (bp per party)."""
     monkeypatch.setattr(sweep_module, "shock_supported", lambda: False)
     with pytest.raises(GridError, match="shock: this simulation has no stress step"):
         sweep_module.check_points(build_grid(flags={"shock": "p.atlas=5000"}), 4, sweep_module.shock_supported())
@@ -230,7 +231,18 @@ def test_shock_hook(monkeypatch):
     point = build_grid(flags={"shock": "p.atlas=5000", "days": "2"}).points()[0]
     with pytest.raises(LookupError):
         run_point(point, load_config(None))
-    assert seen["shock"] == "p.atlas=5000" and seen["days"] == 2
+    assert seen["shocks"] == {"p.atlas": 5000} and seen["days"] == 2
+
+
+def test_a_malformed_grid_shock_is_refused_before_any_run():
+    with pytest.raises(GridError, match="shock: 'p.atlas=20000' is not PARTY=BP"):
+        sweep_module.check_points(build_grid(flags={"shock": "p.atlas=20000"}), 4, True)
+
+
+def test_the_stress_step_gives_each_run_its_default_rounds():
+    point = build_grid(flags={"shock": "p.atlas=5000", "days": "2", "buyers": "40", "providers": "4"}).points()[0]
+    row = run_point(point, load_config(None))
+    assert row["default_rounds"] != "" and int(row["defaults"]) >= 0
 
 
 def test_default_rounds_from_a_stress_rounds_table():
