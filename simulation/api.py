@@ -140,7 +140,8 @@ def run_simulation(days: int = 30, seed: int = 0, *, config=None, buyers: int = 
         digest = report.digest(files)
         tables_s = time.perf_counter() - start
         result = _finish(params, config, scenario, fork_day_, base, alt, touched, tables, files, digest,
-                         timings_of(startup, base, alt, at_fork, tables_s), stage, out, plots, wall)
+                         timings_of(startup, base, alt, at_fork, tables_s), stage, out, plots, wall,
+                         stressed, applied)
     return result
 
 
@@ -159,7 +160,7 @@ def timings_of(startup, base, alt, at_fork, tables_s) -> dict:
 
 
 def _finish(params, config, scenario, fork_day_, base, alt, touched, tables, files, digest, timings,
-            stage, out, plots, wall) -> SimulationResult:
+            stage, out, plots, wall, stressed, applied) -> SimulationResult:
     written = []
     if stage is not None:
         written = [os.path.join(str(out), os.path.relpath(path, stage))
