@@ -61,8 +61,9 @@ def test_kernel_standard(benchmark, workload):
 def _calls(config, actions, parties):
     symbol = config.instruments[0].symbol
     calls = []
-    for row in actions.tolist():
-        _, _, action, order_id, party, _, side, order_type, tif, price_state, price, qty, _, _ = row
+    fields = ("action", "order_id", "party", "side", "order_type", "tif", "price_state", "price", "qty")
+    for action, order_id, party, side, order_type, tif, price_state, price, qty in zip(
+            *(actions[f].tolist() for f in fields)):
         if action == ACT_NEW:
             calls.append((True, (parties[party], symbol, "sell" if side else "buy", qty,
                                  f"{price / 1000:.3f}" if price_state == PRICE_OK else None),

@@ -29,8 +29,8 @@ PEERS = ("bench.peers.liquibook_peer", "bench.peers.orderly_chaos_peer", "bench.
 def ops(actions: np.ndarray) -> list[tuple]:
     """The plain workload as ``(kind, order_id, is_buy, qty, price_ticks)`` tuples."""
     out = []
-    columns = [actions[name].tolist() for name in ("action", "order_id", "side", "order_type", "tif", "price", "qty")]
-    for action, order_id, side, order_type, tif, price, qty in zip(*columns):
+    fields = ("action", "order_id", "side", "order_type", "tif", "price", "qty")
+    for action, order_id, side, order_type, tif, price, qty in zip(*(actions[f].tolist() for f in fields)):
         if action == ACT_CANCEL:
             out.append((CANCEL, order_id, False, 0, 0))
         elif action == ACT_NEW:
