@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import orders_io, writers
 from .config import ExchangeConfig
+from .kernel import announce_compile
 from .orders_io import MAX_REPORTED, read_orders
 from .writers import Formatter, compile_kernels, group_totals, write_tables
+
+COMPILE_SECONDS = 25  # measured cold compile of the replay's kernels on the 2-CPU dev VM, idle
 
 
 class MalformedRows(ValueError):
@@ -99,7 +103,7 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir=".", *, lenient
     progress = progress or Progress(False)
     timings = {}
     t0 = time.perf_counter()
-    _warm_up(config)
+    load_kernels(config)
     timings["start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -130,11 +134,14 @@ def replay(orders, config: ExchangeConfig | None = None, out_dir=".", *, lenient
                         result.book, result.parties, digests, timings, outputs, report)
 
 
-def _warm_up(config: ExchangeConfig) -> None:
-    """Compile (first run on a machine) or load from cache every kernel the replay uses,
-    on a four-row file with a trade and a resting order of each side, so the timed
-    phases measure the work and not the JIT."""
-    from .engine import run_batch
+def load_kernels(config: ExchangeConfig) -> None:
+    """Compile (first run on a machine, announced by one line on stderr) or load from
+    cache every kernel the replay uses, on a four-row file with a trade and a resting
+    order of each side, so the timed phases measure the work and not the JIT."""
+    from .engine import BATCH_KERNELS, run_batch
+
+    announce_compile("the replay's kernels (reader, matching engine, writers)", COMPILE_SECONDS,
+                     orders_io.KERNELS + BATCH_KERNELS + writers.KERNELS)
 
     ins = config.instruments[0]
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,6 +156,8 @@ def _warm_up(config: ExchangeConfig) -> None:
         formatter = Formatter(config, result.parties)
         compile_kernels([formatter.trades(result.trades), formatter.events(result.events),
                          formatter.book(result.book)])
+        empty = np.zeros(0, np.int64)
+        group_totals(empty, 1, empty, empty)  # the summary's
 
 
 def _round_half_even(num: int, den: int) -> int:
