@@ -41,7 +41,7 @@ from .state import BookState
 BATCH_KERNELS = (process, dump_book, orderids_nb.rehash)
 CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price, next_level,
                 orderids_nb.rehash)
-COMPILE_SECONDS = 25  # measured cold compile of CALL_KERNELS on the 2-CPU dev VM, idle
+COMPILE_SECONDS = 15  # cold compile of CALL_KERNELS: 12 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
 _INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)

@@ -626,10 +626,10 @@ def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.n
         import pyarrow.compute as pc
 
         indices = pc.fill_null(indices, len(dictionary))  # the map's last entry: empty
-    codes = indices.to_numpy(zero_copy_only=False)
-    if codes.dtype != np.int32 or codes.flags.writeable:
-        codes = _ro(codes.astype(np.int32))
-    return codes, mapper(dictionary)
+    # No nulls left: a view of the index buffer (Array.to_numpy imports pandas: 0.3-0.6 s).
+    width = np.dtype(f"int{indices.type.bit_width}")
+    codes = np.frombuffer(indices.buffers()[1], width, count=len(indices), offset=indices.offset * width.itemsize)
+    return _ro(codes if codes.dtype == np.int32 else codes.astype(np.int32)), mapper(dictionary)
 
 
 # =================================================================== reading

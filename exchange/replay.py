@@ -19,7 +19,7 @@ from .kernel import announce_compile
 from .orders_io import MAX_REPORTED, read_orders
 from .writers import Formatter, compile_kernels, group_totals, write_tables
 
-COMPILE_SECONDS = 25  # measured cold compile of the replay's kernels on the 2-CPU dev VM, idle
+COMPILE_SECONDS = 20  # cold compile of the replay's kernels: 17-18 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
 
 class MalformedRows(ValueError):
