@@ -420,6 +420,15 @@ def _document(instruments, grades, providers, settlement) -> dict:
     return document
 
 
+def with_listed(config: ExchangeConfig, instrument) -> ExchangeConfig:
+    """``config`` with one more instrument after the others (listed while trading runs),
+    under the checks and messages of a configuration file: ConfigError, a ValueError.
+    ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys."""
+    return ExchangeConfig.build(instruments=[*config.instruments, instrument], grades=config.grades,
+                                providers=config.providers, settlement=config.settlement,
+                                source=config.source)
+
+
 def with_instruments(config: ExchangeConfig, instruments) -> ExchangeConfig:
     """A copy of ``config`` with other instruments (benchmarks and tests build these)."""
     return replace(config, instruments=tuple(instruments))

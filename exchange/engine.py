@@ -18,7 +18,7 @@ from decimal import Decimal
 import numpy as np
 
 from . import orderids_nb
-from .config import PARTY_PATTERN, ExchangeConfig
+from .config import PARTY_PATTERN, ExchangeConfig, with_listed
 from .kernel import Stopwatch, announce_compile, load
 from .ladder_nb import level_price, next_level
 from .layout import (
@@ -417,6 +417,22 @@ class Exchange:
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()
 
+    def list_instrument(self, instrument) -> None:
+        """List one more instrument while trading runs, after the others (docs/API.md).
+
+        ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys,
+        under the checks and messages of a configuration file (ConfigError, a ValueError;
+        nothing changes). Not an input row: it takes no seq and causes no event."""
+        config = with_listed(self.config, instrument)
+        self._state.add_instrument(config)
+        self._use_config(config)
+
+    def _use_config(self, config: ExchangeConfig) -> None:
+        self.config = config
+        self._instrument_index = {ins.symbol: i for i, ins in enumerate(config.instruments)}
+        self._price_unit = config.price_unit
+        self._prices = {}
+
     def party_index(self, party: str) -> int:
         """The code of a party in action arrays (registers a new name)."""
         return self._party(party)
@@ -540,10 +556,12 @@ class Exchange:
         """An opaque copy of the whole state; ``restore`` brings it back."""
         n_trades = int(self._state.counters[C_TRADE_COUNT])
         return (self._state.copy(), list(self._parties), self._seq, self._ts,
-                self._trades[:n_trades].copy())
+                self._trades[:n_trades].copy(), self.config)
 
     def restore(self, snapshot) -> None:
-        state, parties, seq, ts, trades = snapshot
+        state, parties, seq, ts, trades, config = snapshot
+        if config is not self.config:  # instruments listed since (or before) the snapshot
+            self._use_config(config)
         self._state = state.copy()
         self._parties = list(parties)
         self._party_index = {name: i for i, name in enumerate(self._parties)}
