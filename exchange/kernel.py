@@ -26,7 +26,8 @@ literal constant or an ``int8`` code. Without this, each distinct combination of
 argument types at a call site compiled one more copy of the callee (the event writer
 ``emit`` had 17), and a query called from Python with a numpy ``int32`` compiled a
 second entry point in the middle of a simulation. Arrays must still match: callers
-pass the array types of ``exchange.state`` and ``exchange.schema``.
+pass the array types of ``exchange.state`` and ``exchange.schema``. The price: a kernel
+parameter cannot be a compile-time constant (a literal tuple index); pass the element.
 
 ``load(dispatcher, *example_args)`` compiles or loads a kernel ahead of its first
 call and returns its compiled entry point (skipping Numba's per-call type dispatch);
