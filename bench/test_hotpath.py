@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from bench.workloads import bench_config
-from exchange.engine import Exchange, _compiled, _register_providers, _run
+from exchange.engine import Exchange, _register_providers, _run
+from exchange.nb.kernel import load
 from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import process
 from exchange.schema import (
@@ -75,7 +76,7 @@ class Case:
         args = self.setup()[0]
         # The compiled entry point (no per-call type dispatch), as the per-call API uses;
         # getting it compiles / loads the kernel outside any timing.
-        self.process = _compiled(process, self.block[:0], 0, args[0].arrays, (args[1], args[2]))
+        self.process = load(process, self.block[:0], 0, args[0].arrays, (args[1], args[2]))
 
     def setup(self):
         """A fresh copy of the book and output buffers (pytest-benchmark's ``setup``)."""

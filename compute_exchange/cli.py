@@ -226,8 +226,22 @@ def _generate(args) -> int:
     return EXIT_OK
 
 
+def _stderr_notes() -> None:
+    """The library's notes (a first run compiling its kernels) as one stderr line each."""
+    import logging
+
+    class ToStderr(logging.Handler):  # whatever sys.stderr is at the time (tests swap it)
+        def emit(self, record):
+            print(f"compute-exchange: {record.getMessage()}", file=sys.stderr, flush=True)
+
+    logger = logging.getLogger("exchange")
+    if not any(type(h).__name__ == "ToStderr" for h in logger.handlers):  # main() may run many times
+        logger.addHandler(ToStderr())
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _stderr_notes()
     if argv[:1] == ["bench"]:  # its options are the runner's own: hand them over unparsed
         from bench.runner import main as bench_main
 

@@ -260,6 +260,22 @@ class ExchangeConfig:
         text = resources.files("exchange").joinpath("data/default.toml").read_text(encoding="utf-8")
         return cls.from_toml(text, source="<default config>")
 
+    @classmethod
+    def build(cls, *, instruments, grades=None, providers=(), settlement=None,
+              source: str = "<built in code>") -> "ExchangeConfig":
+        """A configuration from Python objects, under the same checks and messages as a
+        TOML file (each object becomes the table it stands for, then the TOML path runs).
+
+        ``instruments``: ``Instrument``s (tick and band as str, Decimal or int) or dicts with
+        an ``[[instrument]]``'s keys; ``grades``: ``Grade``s, (name, floor_bp) pairs or a
+        {name: floor_bp} dict (None: A/B/C/D); ``providers``: ``Provider``s, (party, goodput)
+        pairs or dicts; ``settlement``: ``SettlementTerms`` or a dict of terms. Raises
+        ConfigError naming ``source`` and the problem, as ``load`` does for a file."""
+        try:
+            return _build(_document(instruments, grades, providers, settlement), source)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+
     def to_toml(self) -> str:
         """TOML text that loads back to an equal configuration."""
         lines = ["[grades]"]
@@ -448,6 +464,59 @@ def _build(document: dict, source: str) -> ExchangeConfig:
         providers.append(Provider(party, goodput_to_bp(table["goodput"], f"{where}: goodput")))
 
     return ExchangeConfig(tuple(instruments), grades, tuple(providers), settlement, source)
+
+
+def _toml_value(value):
+    """A Decimal as the text TOML would hold; everything else as given (checked later)."""
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _document(instruments, grades, providers, settlement) -> dict:
+    """The TOML document ``ExchangeConfig.build``'s objects stand for."""
+    document: dict = {"instrument": []}
+    for ins in instruments:
+        if isinstance(ins, Instrument):
+            table = {key: _toml_value(getattr(ins, key)) for key in
+                     ("symbol", "tick", "price_min", "price_max", "max_qty", "delivery_periods")}
+            if ins.terms != SettlementTerms():  # terms given: they override [settlement]
+                table.update({name: getattr(ins.terms, name) for name in TERM_NAMES})
+        else:
+            table = {key: _toml_value(value) for key, value in dict(ins).items()}
+        document["instrument"].append(table)
+    if grades is not None:
+        pairs = list(grades.items()) if isinstance(grades, dict) else [
+            (g.name, g.floor_bp) if isinstance(g, Grade) else tuple(g) for g in grades]
+        names = [name for name, _ in pairs]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError(f"[grades]: duplicate grade name {name!r}")
+        document["grades"] = dict(pairs)
+    document["provider"] = []
+    for prov in providers:
+        if isinstance(prov, Provider):
+            goodput = (f"{Decimal(prov.goodput_bp) / BP}" if isinstance(prov.goodput_bp, int)
+                       and not isinstance(prov.goodput_bp, bool) else prov.goodput_bp)
+            table = {"party": prov.party, "goodput": goodput}
+        elif isinstance(prov, dict):
+            table = {key: _toml_value(value) for key, value in prov.items()}
+        else:
+            party, goodput = prov
+            table = {"party": party, "goodput": _toml_value(goodput)}
+        document["provider"].append(table)
+    if settlement is not None:
+        document["settlement"] = (
+            {name: getattr(settlement, name) for name in TERM_NAMES}
+            if isinstance(settlement, SettlementTerms) else dict(settlement))
+    return document
+
+
+def with_listed(config: ExchangeConfig, instrument) -> ExchangeConfig:
+    """``config`` with one more instrument after the others (listed while trading runs),
+    under the checks and messages of a configuration file: ConfigError, a ValueError.
+    ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys."""
+    return ExchangeConfig.build(instruments=[*config.instruments, instrument], grades=config.grades,
+                                providers=config.providers, settlement=config.settlement,
+                                source=config.source)
 
 
 def with_instruments(config: ExchangeConfig, instruments) -> ExchangeConfig:

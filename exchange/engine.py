@@ -16,12 +16,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from exchange import digest
-
-from exchange import memory_budget
-
+from exchange import digest, memory_budget
+from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
 from exchange.nb import orderids_nb
-from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple
+from exchange.nb.kernel import Stopwatch, announce_compile, load
 from exchange.nb.ladder_nb import level_price, next_level
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
@@ -36,6 +34,14 @@ from exchange.schema import (
     Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade,
 )
 from exchange.state import BookState, planned_bytes
+
+# The kernels each way in can call, loaded (compiled on a machine's first run) before
+# the first action so that no call compiles: run_batch and Exchange.apply, and the
+# per-call Exchange with its queries.
+BATCH_KERNELS = (process, dump_book, orderids_nb.rehash)
+CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price, next_level,
+                orderids_nb.rehash)
+COMPILE_SECONDS = 15  # cold compile of CALL_KERNELS: 12 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
 _INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)
@@ -62,6 +68,14 @@ def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
     grown = np.empty(capacity, buffer.dtype)
     grown[:used] = buffer[:used]
     return grown
+
+
+def _one_layout(actions: np.ndarray) -> np.ndarray:
+    """The array type the kernels are compiled for: C-contiguous and writeable (a strided
+    or read-only array would compile a second copy of the matching kernel)."""
+    if actions.flags.c_contiguous and actions.flags.writeable:
+        return actions
+    return np.array(actions, ACTION_DTYPE, order="C")
 
 
 def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray):
@@ -124,6 +138,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
     """
     if actions.dtype != ACTION_DTYPE:
         raise ValueError("run_batch: actions must have exchange.schema.ACTION_DTYPE")
+    actions = _one_layout(actions)
     parties = list(parties)
     party_index = {name: i for i, name in enumerate(parties)}
     if len(actions):
@@ -208,22 +223,27 @@ def _decimal(value, field: str, allow_int: bool = True) -> Decimal:
     raise ValueError(f"{field}: {_short(value)} is a {type(value).__name__}; give {kinds}")
 
 
-def _compiled(dispatcher, *example_args):
-    """The compiled entry point of a kernel, skipping Numba's per-call type dispatch.
+class _Entries:
+    """The compiled entry points the per-call API calls directly (``kernel.load``):
+    Numba's type dispatch (~0.7 us a call) buys nothing when our own arrays always
+    match the one signature each kernel has. Loaded once per process."""
 
-    Our own arrays always match the one signature the kernel is compiled for, so the
-    dispatcher's type check (~0.7 us a call) buys nothing on the per-call path."""
-    dispatcher(*example_args)
-    overloads = list(dispatcher.overloads.values())
-    entry = getattr(overloads[0], "entry_point", None) if len(overloads) == 1 else None
-    return entry if entry is not None else dispatcher
+    def __init__(self, state: BookState, events: np.ndarray, trades: np.ndarray, action: np.ndarray):
+        book, out = state.arrays, (events, trades)
+        self.process_one = load(process_one, book, out, action, *([0] * 15))
+        load(process, action, 0, book, out)
+        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE))
+        self.lookup = load(orderids_nb.lookup, state.id_direct, state.id_keys, state.id_slots, 0)
+        self.level_price = load(level_price, state.ladders, 0, 0)
+        self.next_level = load(next_level, state.bits, state.ladders, 0, 0)
+        load(orderids_nb.rehash, state.id_keys, state.id_slots, state.id_keys, state.id_slots)
 
 
+_ENTRIES: _Entries | None = None
 _SIDES = {**SIDE_WORDS, **{s: int(s) for s in Side}}
 _TYPES = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
 _TIFS = {**TIF_WORDS, **{t: int(t) for t in Tif}}
 _STPS = {**STP_WORDS, **{m: int(m) for m in Stp}}
-_PROCESS_ONE = None
 
 
 class Exchange:
@@ -232,7 +252,13 @@ class Exchange:
     Every call that returns is one input row with the next ``seq``; malformed
     arguments raise ValueError and change nothing; market refusals are REJECTED
     events. ``fork()`` and ``snapshot()``/``restore()`` let a simulation branch.
+
+    The first ``Exchange`` of a process loads every kernel a call or query can run
+    (compiling them on a machine's first run, announced by one line on stderr), so no
+    call compiles; ``load_seconds`` is the time this constructor spent doing so.
     """
+
+    load_seconds: float
 
     def __init__(self, config: ExchangeConfig | None = None, *, memory_limit: int | None = None):
         """``memory_limit``: bytes this exchange (and each ``fork()``) may plan to take;
@@ -258,6 +284,13 @@ class Exchange:
         self._ts = 0
         self._price_unit = self.config.price_unit
         self._prices: dict = {}  # price as given -> (price_state, units)
+        global _ENTRIES
+        self.load_seconds = 0.0
+        if _ENTRIES is None:
+            with Stopwatch() as watch:
+                announce_compile("the matching engine", COMPILE_SECONDS, CALL_KERNELS)
+                _ENTRIES = _Entries(self._state, self._events, self._trades, self._action)
+            self.load_seconds = watch.seconds
 
     # ----------------------------------------------------------- conversion
     def _party(self, party) -> int:
@@ -306,13 +339,9 @@ class Exchange:
     def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0,
                tif=0, price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0,
                stp=0):
-        global _PROCESS_ONE
         state = self._state
-        if _PROCESS_ONE is None:
-            _PROCESS_ONE = _compiled(process_one, state.arrays, (self._events, self._trades),
-                                     self._action, 0, 0, -1, *([0] * 12))
         while True:
-            count = _PROCESS_ONE(state.arrays, (self._events, self._trades), self._action,
+            count = _ENTRIES.process_one(state.arrays, (self._events, self._trades), self._action,
                                  self._seq, ts, action, order_id, party, instrument, side,
                                  order_type, tif, price[0], price[1], qty, min_grade, goodput, stp)
             if count >= 0:
@@ -422,6 +451,7 @@ class Exchange:
         if a code is out of range or ``ts`` goes backwards."""
         if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
+        actions = _one_layout(actions)  # a strided or read-only array: seq is set on a copy
         if len(actions) == 0:
             return np.empty(0, EVENT_DTYPE)
         if actions["party"].min() < -1 or actions["party"].max() >= len(self._parties):
@@ -439,6 +469,22 @@ class Exchange:
         self._seq += len(actions)
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()
+
+    def list_instrument(self, instrument) -> None:
+        """List one more instrument while trading runs, after the others (docs/API.md).
+
+        ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys,
+        under the checks and messages of a configuration file (ConfigError, a ValueError;
+        nothing changes). Not an input row: it takes no seq and causes no event."""
+        config = with_listed(self.config, instrument)
+        self._state.add_instrument(config)
+        self._use_config(config)
+
+    def _use_config(self, config: ExchangeConfig) -> None:
+        self.config = config
+        self._instrument_index = {ins.symbol: i for i, ins in enumerate(config.instruments)}
+        self._price_unit = config.price_unit
+        self._prices = {}
 
     def party_index(self, party: str) -> int:
         """The code of a party in action arrays (registers a new name)."""
@@ -470,7 +516,7 @@ class Exchange:
     def book(self, instrument: str | None = None) -> list[RestingOrder]:
         """Resting orders in priority order (instruments in config order, bids then asks)."""
         rows = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-        dump_book(self._state.arrays, rows)
+        _ENTRIES.dump_book(self._state.arrays, rows)
         orders = [self._resting(r) for r in rows.tolist()]
         if instrument is not None:
             self._known_instrument(instrument)
@@ -480,14 +526,14 @@ class Exchange:
     def order(self, order_id: int) -> RestingOrder | None:
         """The resting order with this id, or None when it is not resting."""
         st = self._state
-        slot = int(orderids_nb.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
+        slot = int(_ENTRIES.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
         if slot < 0:
             return None
         ladder = int(st.order_i32[O_LADDER, slot])
         n_grades = len(self.config.grades)
         instrument, rest = divmod(ladder, 2 * n_grades)
         side, tier = divmod(rest, n_grades)
-        price = int(level_price(st.ladders, ladder, st.order_i32[O_LEVEL, slot]))
+        price = int(_ENTRIES.level_price(st.ladders, ladder, int(st.order_i32[O_LEVEL, slot])))
         modes = int(st.order_i32[O_TIF, slot])
         return self._resting((instrument, side, int(st.order_i64[O_ID, slot]),
                               int(st.order_i32[O_PARTY, slot]), price,
@@ -516,7 +562,7 @@ class Exchange:
         best = st.ladders[ladder, L_BEST]
         if best >= st.ladders[ladder, L_NLEVELS]:
             return None
-        return int(level_price(st.ladders, ladder, best))
+        return int(_ENTRIES.level_price(st.ladders, ladder, int(best)))
 
     def best_bid(self, instrument: str, grade: str | None = None) -> int | None:
         """Highest effective bid (ticks) among bids that admit ``grade`` (None: all bids)."""
@@ -563,11 +609,11 @@ class Exchange:
             for _ in range(levels):
                 if level >= st.ladders[ladder, L_NLEVELS]:
                     break
-                price = int(level_price(st.ladders, ladder, level))
+                price = int(_ENTRIES.level_price(st.ladders, ladder, level))
                 qty = int(st.level_qty[st.ladders[ladder, L_BASE] + level])
                 rank = Decimal(price) * BP / info.floor_bp if side_code == SELL else -price
                 rows.append((rank, g, price, info.name, qty))
-                level = int(next_level(st.bits, st.ladders, ladder, level + 1))
+                level = int(_ENTRIES.next_level(st.bits, st.ladders, ladder, level + 1))
         rows.sort(key=lambda r: (r[0], r[1]))
         return [(price, name, qty) for _, _, price, name, qty in rows[:levels]]
 
@@ -576,10 +622,12 @@ class Exchange:
         """An opaque copy of the whole state; ``restore`` brings it back."""
         n_trades = int(self._state.counters[C_TRADE_COUNT])
         return (self._state.copy(), list(self._parties), self._seq, self._ts,
-                self._trades[:n_trades].copy())
+                self._trades[:n_trades].copy(), self.config)
 
     def restore(self, snapshot) -> None:
-        state, parties, seq, ts, trades = snapshot
+        state, parties, seq, ts, trades, config = snapshot
+        if config is not self.config:  # instruments listed since (or before) the snapshot
+            self._use_config(config)
         self._state = state.copy()
         self._parties = list(parties)
         self._party_index = {name: i for i, name in enumerate(self._parties)}
@@ -599,6 +647,7 @@ class Exchange:
         memory_budget.check(2 * copied, self._budget(), "fork() of this exchange (two copies of its state)",
                             option="Exchange(config, memory_limit=BYTES)")
         clone = type(self).__new__(type(self))
+        clone.load_seconds = 0.0
         clone.config = self.config
         clone._memory_limit = self._memory_limit
         clone._instrument_index = self._instrument_index

@@ -5,6 +5,8 @@ defines the market's state lives in these arrays, so a snapshot is a copy of the
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from exchange.nb import orderids_nb
@@ -127,6 +129,27 @@ class BookState:
     def arrays_names() -> tuple[str, ...]:
         """Names of the state arrays (what a copy copies)."""
         return _FIELDS
+    def add_instrument(self, config: ExchangeConfig) -> None:
+        """Append the last instrument of ``config`` (listed while running). Its ladders and
+        levels go after the others', so every resting order keeps its place; units per
+        tick are recomputed for all, since a finer tick can change the price unit.
+        Cost: one copy of the level arrays."""
+        index = len(config.instruments) - 1
+        one = BookState(replace(config, instruments=config.instruments[index:]), order_capacity=1,
+                        id_capacity=2, party_capacity=1)
+        ladders = one.ladders.copy()
+        ladders[:, L_BASE] += self.level_qty.shape[0]
+        for layer in range(BIT_LAYERS):
+            ladders[:, L_BITS + layer] += self.bits.shape[0]
+        ladders[:, L_INSTRUMENT] = index
+        self.ladders = np.concatenate([self.ladders, ladders])
+        self.level_link = np.concatenate([self.level_link, one.level_link], axis=1)
+        self.level_qty = np.concatenate([self.level_qty, one.level_qty])
+        self.bits = np.concatenate([self.bits, one.bits])
+        self.instruments = np.concatenate([self.instruments, one.instruments])
+        for i in range(len(config.instruments)):
+            self.instruments[i, I_UNITS_PER_TICK] = config.units_per_tick(i)
+        self._arrays = None
 
     def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
         self.parties[P_GRADE, party] = grade

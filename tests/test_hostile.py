@@ -254,7 +254,7 @@ def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, 
     def no_kernels(config):
         raise AssertionError("the kernels were loaded before the inputs were checked")
 
-    monkeypatch.setattr(replay_module, "warm_up", no_kernels)
+    monkeypatch.setattr(replay_module, "load_kernels", no_kernels)
     orders = tmp_path / "orders.csv"
     orders.write_text(HEADER + "1,grade,,p,,,,,,,,0.9\n")
     args = ["replay", str(orders), "--out", str(tmp_path / "out")]

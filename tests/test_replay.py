@@ -52,6 +52,15 @@ def outputs(out_dir: Path) -> dict[str, bytes]:
 GOOD = f"1,new,1,b.x,{H100},buy,limit,gtc,2.100,10,,"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _kernels_loaded():
+    """Kernels loaded before the first test, so that a cold cache's one-line note
+    (compiling, once per machine) is not the first stderr line a test reads."""
+    from exchange.replay import load_kernels
+
+    load_kernels(ExchangeConfig.default())
+
+
 # ----------------------------------------------------------------- malformed
 MALFORMED = [
     # (row, column, words in the message)

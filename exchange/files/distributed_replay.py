@@ -29,7 +29,7 @@ from exchange.cluster import ClusterError, DaskMissing, connect, failure_message
 from exchange.engine import BatchResult, run_batch
 from exchange.files.orders_io import MAX_REPORTED, read_orders
 from exchange.parallel import merge_shards, plan_shards, shard_batch
-from exchange.files.replay import MalformedRows, ReplayResult, warm_up
+from exchange.files.replay import MalformedRows, ReplayResult, load_kernels
 from exchange.files.writers import Formatter, write_tables
 
 __all__ = ["ClusterError", "DaskMissing", "replay_distributed", "replay_shard"]
@@ -86,7 +86,7 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
         t0 = time.perf_counter()
         n_workers = max(1, worker_count(client))
         n_shards = max(1, min(n_workers, len(config.instruments)))
-        client.run(warm_up, config)  # every worker loads the kernels, so "match" times the work
+        client.run(load_kernels, config)  # every worker loads the kernels, so "match" times the work
         timings["start"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
 from exchange.config import PARTY_PATTERN, ExchangeConfig
+from exchange.nb.kernel import io_helper, io_kernel
 from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_MALFORMED, ACT_NEW, ACT_REPLACE, ACTION_DTYPE,
     ACTION_WORDS, GRADE_ABSENT, GRADE_UNKNOWN, GTC, LIMIT, NO_VALUE, PRICE_ABSENT, PRICE_INVALID,
@@ -102,7 +102,7 @@ class OrdersFile:
 
 
 # =================================================================== kernels
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _parse_int(offs, data, i):
     """(state, value): state 0 empty, 1 ok, E_NOT_INT, E_INT_RANGE (``[+-]?[0-9]+`` in int64)."""
     start = offs[i]
@@ -141,7 +141,7 @@ def _parse_int(offs, data, i):
     return 1, -v if neg else v
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _parse_decimal(offs, data, i):
     """Plain decimal ``[0-9]+(\\.[0-9]*)?|\\.[0-9]+`` as (state, mantissa, places).
 
@@ -195,7 +195,7 @@ def _parse_decimal(offs, data, i):
     return 1, mant, places
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _match_word(offs, data, i, words, word_offs):
     """Index of the cell among ``words`` (concatenated), -1 when empty, -2 when none."""
     start = offs[i]
@@ -217,7 +217,7 @@ def _match_word(offs, data, i, words, word_offs):
     return -2
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _to_units(mant, places, tick_m, tick_e):
     """mant * 10**-places in units of tick_m * 10**-tick_e (the exchange's price unit);
     -1 when not a whole number of units or unrepresentable (prices are never negative)."""
@@ -242,7 +242,7 @@ def _to_units(mant, places, tick_m, tick_e):
     return num // tick_m
 
 
-@nb.njit(cache=True, nogil=True)
+@io_kernel
 def _parse_batch(n, cols_offs, cols_data,
                  party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
                  action_words, action_offs, side_words, side_offs, type_words, type_offs,
@@ -452,7 +452,10 @@ def _parse_batch(n, cols_offs, cols_data,
     state[2] = n_bad
 
 
-@nb.njit(cache=True)
+KERNELS = (_parse_batch,)  # what every read runs (_scan_records: only files with malformed rows)
+
+
+@io_kernel
 def _scan_records(buf, start):
     """Physical start line and cell count of every non-blank record after the header.
 
@@ -572,7 +575,8 @@ def _binary_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     off_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
     offsets = np.frombuffer(bufs[1], off_type, count=len(arr) + 1, offset=arr.offset * np.dtype(off_type).itemsize)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else _EMPTY_U8
-    return offsets, data
+    # Read-only whether or not Arrow's buffer is mutable: one array type, one kernel signature.
+    return _ro(offsets), _ro(data)
 
 
 def _as_binary(arr) -> pa.Array:
@@ -619,7 +623,7 @@ def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.n
     """(codes, map) for a dictionary-encoded column; an absent column maps to empty.
     The CSV reader already hands these columns over dictionary-encoded."""
     if arr is None:
-        return _ro(np.zeros(n, np.int32)), np.array([M_EMPTY], np.int32)
+        return _ro(np.zeros(n, np.int32)), mapper([])  # every code: the map's last entry, empty
     encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
     dictionary = encoded.dictionary.to_pylist()
     indices = encoded.indices
@@ -627,10 +631,10 @@ def _dict_column(arr: pa.Array | None, n: int, mapper) -> tuple[np.ndarray, np.n
         import pyarrow.compute as pc
 
         indices = pc.fill_null(indices, len(dictionary))  # the map's last entry: empty
-    codes = indices.to_numpy(zero_copy_only=False)
-    if codes.dtype != np.int32 or codes.flags.writeable:
-        codes = _ro(codes.astype(np.int32))
-    return codes, mapper(dictionary)
+    # No nulls left: a view of the index buffer (Array.to_numpy imports pandas: 0.3-0.6 s).
+    width = np.dtype(f"int{indices.type.bit_width}")
+    codes = np.frombuffer(indices.buffers()[1], width, count=len(indices), offset=indices.offset * width.itemsize)
+    return _ro(codes if codes.dtype == np.int32 else codes.astype(np.int32)), mapper(dictionary)
 
 
 # =================================================================== reading
@@ -661,7 +665,7 @@ class _Reader:
         return out
 
     def _grade_map(self, dictionary):
-        out = np.empty(len(dictionary) + 1, np.int8)
+        out = np.empty(len(dictionary) + 1, np.int32)  # int32 like every map: one kernel signature
         for k, value in enumerate(dictionary):
             out[k] = GRADE_ABSENT if not value else self.grades.get(value, GRADE_UNKNOWN)
         out[-1] = GRADE_ABSENT

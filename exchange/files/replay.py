@@ -13,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from exchange.files import atomic_dir
-
 from exchange import memory_budget
 from exchange.config import ExchangeConfig
+from exchange.files import atomic_dir, orders_io, writers
 from exchange.files.orders_io import MAX_REPORTED, check_orders_file, read_orders
 from exchange.state import planned_bytes
 from exchange.units import half_even, micros_text
 from exchange.files.writers import Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables
+from exchange.nb.kernel import announce_compile
+
+COMPILE_SECONDS = 20  # cold compile of the replay's kernels: 17-18 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
 
 class MalformedRows(ValueError):
@@ -157,8 +159,8 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
 
     timings = {}
     t0 = time.perf_counter()
-    progress.phase("start-up")  # a first run on a machine compiles the kernels: minutes
-    warm_up(config)
+    progress.phase("start-up")  # a first run on a machine compiles the kernels (announced on stderr)
+    load_kernels(config)
     timings["start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -193,11 +195,14 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
                         result.book, result.parties, digests, timings, outputs, report)
 
 
-def warm_up(config: ExchangeConfig) -> None:
-    """Compile (first run on a machine) or load from cache every kernel the replay uses,
-    on a four-row file with a trade and a resting order of each side, so the timed
-    phases measure the work and not the JIT."""
-    from exchange.engine import run_batch
+def load_kernels(config: ExchangeConfig) -> None:
+    """Compile (first run on a machine, announced by one line on stderr) or load from
+    cache every kernel the replay uses, on a four-row file with a trade and a resting
+    order of each side, so the timed phases measure the work and not the JIT."""
+    from exchange.engine import BATCH_KERNELS, run_batch
+
+    announce_compile("the replay's kernels (reader, matching engine, writers)", COMPILE_SECONDS,
+                     orders_io.KERNELS + BATCH_KERNELS + writers.KERNELS)
 
     ins = config.instruments[0]
     symbol = csv_cell(ins.symbol)  # a symbol may hold a comma or a quote
@@ -213,6 +218,8 @@ def warm_up(config: ExchangeConfig) -> None:
         formatter = Formatter(config, result.parties)
         compile_kernels([formatter.trades(result.trades), formatter.events(result.events),
                          formatter.book(result.book)])
+        empty = np.zeros(0, np.int64)
+        group_totals(empty, 1, empty, empty)  # the summary's
 
 
 def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "csv") -> str:

@@ -13,7 +13,9 @@ into place only when all of them are complete, so an interrupted run never leave
 partial ``trades.csv``.
 
 (The kernels spell out their optional cells and repeated ``seq,ts,`` copies inline:
-small ``inline="always"`` helpers holding a branch made them markedly slower.)
+small inlined helpers holding a branch made them markedly slower. The digit helpers
+are inlined by LLVM (``io_helper``); inlining them at Numba IR level gave the same
+speed for 7x the compile time, see ``exchange/kernel.py``.)
 """
 from __future__ import annotations
 
@@ -23,11 +25,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
 from exchange.config import ExchangeConfig
+from exchange.nb.kernel import io_helper, io_kernel
 from exchange.files.orders_io import _tick_parts
 from exchange.schema import (
     EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
@@ -46,7 +48,7 @@ _DIGITS2 = np.frombuffer(b"".join(b"%02d" % k for k in range(100)), np.uint8).co
 _POW10 = np.array([10**k for k in range(20)], np.uint64)
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _put_pairs(out, end, v, nd):
     """Write ``v`` (< 10**nd, nd <= 8) as ``nd`` digits ending at ``end``, two at a time."""
     p = end
@@ -62,7 +64,7 @@ def _put_pairs(out, end, v, nd):
         out[p - 1] = np.uint64(48) + v
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _put_uint(out, pos, u, nd):
     """Write ``u`` (uint64) as exactly ``nd`` digits at ``pos`` (zero-padded).
 
@@ -85,7 +87,7 @@ def _put_uint(out, pos, u, nd):
     return end
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _ndigits(u):
     """Decimal digits of ``u`` (uint64), by a few comparisons."""
     if u < _POW10[8]:
@@ -109,7 +111,7 @@ def _ndigits(u):
     return 20 if u >= _POW10[19] else 19
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _put_int(out, pos, v):
     if v < 0:
         out[pos] = 45
@@ -120,7 +122,7 @@ def _put_int(out, pos, v):
     return _put_uint(out, pos, u, _ndigits(u))
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _put_fixed(out, pos, v, places):
     """v * 10**-places with exactly ``places`` decimals."""
     if places == 0:
@@ -138,7 +140,7 @@ def _put_fixed(out, pos, v, places):
     return _put_uint(out, pos + 1, u - whole * scale, places)
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _put_word(out, pos, words, offs, entry):
     """Dictionary entry ``entry`` (already CSV-quoted)."""
     for p in range(offs[entry], offs[entry + 1]):
@@ -147,7 +149,7 @@ def _put_word(out, pos, words, offs, entry):
     return pos
 
 
-@nb.njit(cache=True, nogil=True)
+@io_kernel
 def _events_csv(ev, words, offs, base, lo, hi, out):
     """events.csv lines of ``ev[lo:hi]`` into ``out``; returns the bytes used.
     ``base``: first dictionary entry of event, reason. The events of one input row
@@ -194,7 +196,7 @@ def _events_csv(ev, words, offs, base, lo, hi, out):
     return pos
 
 
-@nb.njit(cache=True, nogil=True)
+@io_kernel
 def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
     """trades.csv lines of ``tr[lo:hi]``; ``base``: first dictionary entry of
     instrument, buyer, seller, grade, aggressor. Fills of one input row share
@@ -252,7 +254,7 @@ def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
     return pos
 
 
-@nb.njit(cache=True, nogil=True)
+@io_kernel
 def _book_csv(bk, words, offs, base, tick_m, places, lo, hi, out):
     """book.csv lines of ``bk[lo:hi]``; ``base``: first dictionary entry of instrument,
     side, party, grade, min_grade, tif (grade and min_grade may be empty)."""
@@ -287,7 +289,7 @@ def _book_csv(bk, words, offs, base, tick_m, places, lo, hi, out):
     return pos
 
 
-@nb.njit(cache=True, nogil=True)
+@io_kernel
 def _format_columns(mat, kinds, src, aux, dict_bytes, dict_offs, out):
     """Format the rows of ``mat`` (one row per source column) as CSV lines into ``out``.
 
@@ -340,7 +342,7 @@ def _format_columns(mat, kinds, src, aux, dict_bytes, dict_offs, out):
     return pos
 
 
-@nb.njit(cache=True, inline="always")
+@io_helper
 def _effective_one(v, d, f):
     """round_half_even(v * 10**-d * 10000 / f, 6 places) in 10**-6 units."""
     if d <= 10:
@@ -364,7 +366,7 @@ def _effective_one(v, d, f):
     return q
 
 
-@nb.njit(cache=True)
+@io_kernel
 def _effective_micros(n_value, places, factor):
     """round_half_even(N * 10**-places * 10000 / factor, 6 places) in 10**-6 units."""
     res = np.empty(n_value.shape[0], np.int64)
@@ -373,7 +375,7 @@ def _effective_micros(n_value, places, factor):
     return res
 
 
-@nb.njit(cache=True)
+@io_kernel
 def group_totals(keys, n_keys, price_n, qty):
     """Per key: trade count, quantity, and sum of price * qty (int64)."""
     count = np.zeros(n_keys, np.int64)
@@ -385,6 +387,9 @@ def group_totals(keys, n_keys, price_n, qty):
         volume[k] += qty[i]
         notional[k] += price_n[i] * qty[i]
     return count, volume, notional
+
+
+KERNELS = (_trades_csv, _events_csv, _book_csv, _effective_micros, group_totals)  # the replay's
 
 
 # ================================================================== columns
@@ -585,9 +590,10 @@ class Formatter:
         t = trades
         instrument = t["instrument"].astype(np.int64)
         price = self._price("price", t["price"], instrument)
-        places = np.broadcast_to(np.asarray(price.places, np.int64), (len(t),))
+        # Writeable C arrays every time (a broadcast view is read-only): one kernel signature.
+        places = np.array(np.broadcast_to(np.asarray(price.places, np.int64), (len(t),)))
         factor = self.floors[t["grade"].astype(np.int64)] if len(t) else np.zeros(0, np.int64)
-        effective = _effective_micros(price.values, np.ascontiguousarray(places), factor)
+        effective = _effective_micros(price.values, places, factor)
         table = Table("trades", [
             Column("trade_id", K_INT, t["trade_id"]),
             Column("seq", K_INT, t["seq"]),

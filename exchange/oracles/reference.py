@@ -30,7 +30,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from exchange import digest
-from exchange.config import PARTY_PATTERN, ExchangeConfig
+from exchange.config import PARTY_PATTERN, ExchangeConfig, with_listed
 from exchange.schema import (
     ACT_CANCEL,
     ACT_CLOSE,
@@ -127,6 +127,13 @@ class _State:
     asks: list = field(default_factory=list)
     trades: list = field(default_factory=list)
     parties: dict = field(default_factory=dict)  # party name -> code, in order of first appearance
+
+
+def _same_market(a: ExchangeConfig, b: ExchangeConfig) -> bool:
+    """The same configuration, up to instruments listed later by one of them."""
+    n = min(len(a.instruments), len(b.instruments))
+    return ((a.grades, a.providers, a.settlement) == (b.grades, b.providers, b.settlement)
+            and a.instruments[:n] == b.instruments[:n])
 
 
 # ------------------------------------------------------------ the exchange
@@ -705,6 +712,14 @@ class ReferenceExchange:
         grades = self.config.grades
         return [(price, grades[g].name, totals[(price, g)]) for price, g in keys[: max(levels, 0)]]
 
+    # ============================================================ listing
+    def list_instrument(self, instrument) -> None:
+        """One more instrument, after the others, checked as a configuration file checks its
+        ``[[instrument]]`` tables (ConfigError is a ValueError). No seq, no event."""
+        self.config = with_listed(self.config, instrument)
+        self._s.bids.append(SortedKeyList(key=_bid_key))
+        self._s.asks.append(SortedKeyList(key=_ask_key))
+
     # ============================================================ state
     def snapshot(self):
         """An opaque copy of the whole state; restore() may use it any number of times."""
@@ -714,8 +729,9 @@ class ReferenceExchange:
         if (not isinstance(snapshot, tuple) or len(snapshot) != 3
                 or snapshot[0] != "ReferenceExchange" or not isinstance(snapshot[2], _State)):
             raise ValueError("snapshot: not a ReferenceExchange snapshot")
-        if snapshot[1] != self.config:
+        if not _same_market(snapshot[1], self.config):
             raise ValueError("snapshot: taken under another configuration")
+        self.config = snapshot[1]  # without the instruments listed since, if any
         self._s = copy.deepcopy(snapshot[2])
 
     def fork(self) -> "ReferenceExchange":
