@@ -72,7 +72,7 @@ with event.install_listener("numba:compile", Listener()), \
         event.install_listener("numba:llvm_lock", LLVMListener()):
     t0 = time.perf_counter()
     if job in ("replay", "all"):
-        from exchange.cli import main
+        from compute_exchange.cli import main
         devnull = open(os.devnull, "w")
         saved = sys.stdout
         sys.stdout = devnull

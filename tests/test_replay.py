@@ -56,7 +56,7 @@ GOOD = f"1,new,1,b.x,{H100},buy,limit,gtc,2.100,10,,"
 def _kernels_loaded():
     """Kernels loaded before the first test, so that a cold cache's one-line note
     (compiling, once per machine) is not the first stderr line a test reads."""
-    from exchange.replay import load_kernels
+    from exchange.files.replay import load_kernels
 
     load_kernels(ExchangeConfig.default())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.kernel import announce_compile, is_cached, load
+from exchange.nb.kernel import announce_compile, is_cached, load
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "orders.csv"
@@ -30,7 +30,7 @@ import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
 from numba.core import event
 from numba.core.dispatcher import Dispatcher
 import exchange
-from exchange.cli import main
+from compute_exchange.cli import main
 
 tmp, sample = Path(sys.argv[1]), Path(sys.argv[2])
 def replay(path, name):
@@ -103,11 +103,11 @@ def test_every_kernel_holds_at_most_one_signature(every_input_and_call):
 
 def test_the_replay_and_call_kernels_were_each_loaded_once(every_input_and_call):
     signatures = every_input_and_call["signatures"]
-    for name in ("exchange.orders_io._parse_batch", "exchange.matching_nb.process",
-                 "exchange.matching_nb.process_one", "exchange.matching_nb.dump_book",
-                 "exchange.writers._trades_csv", "exchange.writers._events_csv",
-                 "exchange.writers._book_csv", "exchange.orderids_nb.lookup",
-                 "exchange.ladder_nb.level_price", "exchange.ladder_nb.next_level"):
+    for name in ("exchange.files.orders_io._parse_batch", "exchange.nb.matching_nb.process",
+                 "exchange.nb.matching_nb.process_one", "exchange.nb.matching_nb.dump_book",
+                 "exchange.files.writers._trades_csv", "exchange.files.writers._events_csv",
+                 "exchange.files.writers._book_csv", "exchange.nb.orderids_nb.lookup",
+                 "exchange.nb.ladder_nb.level_price", "exchange.nb.ladder_nb.next_level"):
         assert len(signatures[name]) == 1, name
 
 
@@ -134,7 +134,7 @@ def test_the_first_exchange_reports_its_load_time():
 
 # ---------------------------------------------------------------- a tiny kernel
 _TINY = """
-from exchange.kernel import kernel
+from exchange.nb.kernel import kernel
 
 
 @kernel
@@ -187,7 +187,7 @@ def test_a_cold_cache_is_announced_once_before_compiling(tiny, caplog):
 # ----------------------------------------------------------------- the command
 def _replay_and_time_exit(out: Path) -> tuple[float, str, str]:
     """Run the README's first command; seconds from its last stdout line to its exit."""
-    process = subprocess.Popen([sys.executable, "-m", "exchange", "replay", str(SAMPLE), "--out", str(out),
+    process = subprocess.Popen([sys.executable, "-m", "compute_exchange", "replay", str(SAMPLE), "--out", str(out),
                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     lines = []
     last = time.perf_counter()
