@@ -11,6 +11,9 @@ test_warm_start  # noqa
 test_replay_throughput  # noqa
 test_settle_1m_contracts_30_periods  # noqa
 test_settle_kernel_only  # noqa
+test_clearing_100k_parties_1m_obligations  # noqa
+test_compression_100k_parties_1m_obligations  # noqa
+test_settle_streams_at_scale  # noqa
 
 # pytest hooks (tests/conftest.py) and the option they set for the Hypothesis plugin.
 pytest_configure  # noqa
@@ -37,3 +40,13 @@ size_delta  # noqa
 
 # Public result attribute for callers of exchange.parallel.run_batch_parallel (documented there).
 shard_states  # noqa
+
+# decimal.localcontext() contexts: setting the precision is how they are used
+# (contracts/metering.py, contracts/schedule.py).
+prec  # noqa
+
+# An autouse pytest fixture (tests/test_replay.py): pytest calls it, nobody names it.
+_kernels_loaded  # noqa
+
+# A Hypothesis rule of the state machine (tests/test_stateful.py).
+meet_an_own_order  # noqa

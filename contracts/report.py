@@ -66,10 +66,6 @@ FORMATS = ("csv", "parquet")
 OUTPUT_NAMES = tuple(f"{name}.{fmt}" for fmt in FORMATS for name in REPORTS)  # what a run may replace
 
 
-def _names(names, index) -> pa.Array:
-    return text_column(pa.array(list(names), type=pa.string()).take(pa.array(np.asarray(index, np.int64))))
-
-
 # ------------------------------------------------------------ statements
 class StatementFormatter:
     """Statement lines of ``LineBlock``s as CSV bytes (``report_nb`` kernel) or an Arrow batch."""

@@ -113,7 +113,7 @@ def parse_seeds(text: str) -> tuple:
     return tuple(seeds)
 
 
-def _ints(value, what: str, low: int) -> tuple:
+def _ints(value, low: int) -> tuple:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise ValueError("is an empty list")
@@ -140,11 +140,11 @@ def check_axis(name: str, value) -> tuple:
     if name == "seed":
         if isinstance(value, str):
             return parse_seeds(value)
-        return _ints(value, name, 0)
+        return _ints(value, 0)
     if name in ("days", "buyers"):
-        return _ints(value, name, 1)
+        return _ints(value, 1)
     if name == "providers":
-        return _ints(value, name, 0)
+        return _ints(value, 0)
     texts = _texts(value)
     if name == "grade_mix":
         out = []

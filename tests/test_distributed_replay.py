@@ -63,7 +63,7 @@ def test_a_file_that_cannot_be_split_is_replayed_whole(two_workers, tmp_path):
         assert (tmp_path / "sharded" / name).read_bytes() == expected[name], name
 
 
-def test_malformed_rows_are_reported_as_by_the_single_replay(two_workers, tmp_path, capsys):
+def test_malformed_rows_are_reported_as_by_the_single_replay(two_workers, tmp_path):
     paths, config, _ = single_and_files(tmp_path)
     with open(paths["orders"], "a") as handle:
         handle.write("99999999,new,1,b1,I0,buy,limit,gtc,1.000,five,,\n")

@@ -238,7 +238,7 @@ def test_generate_refuses_what_memory_cannot_hold_and_a_negative_seed(tmp_path, 
 def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch):
     import exchange.files.generate as generate
 
-    def broken(*args, **kwargs):
+    def broken(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(generate, "generate_orders", broken)
@@ -251,7 +251,7 @@ def test_a_failed_generate_leaves_no_config_behind(tmp_path, capsys, monkeypatch
 def test_input_problems_are_found_before_any_kernel_is_loaded(tmp_path, capsys, monkeypatch, problem):
     import exchange.files.replay as replay_module
 
-    def no_kernels(config):
+    def no_kernels(_config):
         raise AssertionError("the kernels were loaded before the inputs were checked")
 
     monkeypatch.setattr(replay_module, "load_kernels", no_kernels)

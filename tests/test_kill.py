@@ -56,7 +56,7 @@ def test_a_replay_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, c
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_stale_temporaries_of_dead_runs_are_swept(tmp_path, capsys):
+def test_stale_temporaries_of_dead_runs_are_swept(tmp_path):
     out = tmp_path / "out"
     assert main(["replay", str(SAMPLE), "--out", str(out), "--no-progress"]) == 0
     dead = 2**22 + 12345  # above the usual pid range: no such process
@@ -94,7 +94,7 @@ def test_a_simulation_that_fails_while_writing_leaves_the_old_set(tmp_path, monk
     before = _set_of(out)
     assert "SHA256SUMS" in before and "trades.csv" in before
 
-    def disk_full(listing):
+    def disk_full(_listing):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(api.report, "sums_text", disk_full)  # the last file of the set

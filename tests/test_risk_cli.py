@@ -98,7 +98,7 @@ def test_help_has_an_example(capsys):
     assert "example:" in capsys.readouterr().out
 
 
-def test_dealweb_example_runs(tmp_path, capsys):
+def test_dealweb_example_runs(tmp_path):
     out = tmp_path / "dw"
     code = main(["risk", str(ROOT / "examples/dealweb/deals.csv"), "--assets",
                  str(ROOT / "examples/dealweb/assets.csv"), "--shock", "OpenAI=5000", "--compress", "--out", str(out)])

@@ -121,7 +121,7 @@ def test_sigkill_at_each_step_of_the_swap(tmp_path, moment):
     pid = os.fork()
     if pid == 0:  # the child: die at the chosen moment
         try:
-            def kill(*args, **kwargs):
+            def kill(*_args, **_kwargs):
                 os.kill(os.getpid(), signal.SIGKILL)
 
             if moment == "staged":

@@ -89,7 +89,7 @@ def test_one_worker_gives_the_same_bytes(reference, tmp_path):
 def test_a_killed_worker_s_points_run_again_elsewhere(two_workers, reference, tmp_path):
     killed = []
 
-    def kill_a_busy_worker(client, finished):
+    def kill_a_busy_worker(client, _finished):
         if killed:
             return
         busy = [address for address, keys in client.processing().items() if keys]

@@ -142,6 +142,6 @@ class Stopwatch:
         self.seconds = 0.0
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *_exc):
         self.seconds = time.perf_counter() - self.start
         return False
