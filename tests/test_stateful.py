@@ -252,10 +252,19 @@ EnginesAgree.TestCase.settings = settings(
 TestEnginesAgree = EnginesAgree.TestCase
 
 
+class _FixedSeedRun(EnginesAgree):
+    """The same machine on Hypothesis's fixed (derandomized) stream, so the coverage check
+    below does not depend on the commit's seed: a rare path missed by one seed would
+    otherwise fail an unrelated commit."""
+
+
+_FixedSeedRun.TestCase.settings = settings(
+    deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, **PROFILE)
+
+
 def test_coverage_of_the_run():
     """The random streams above must reach the interesting paths, not only rejects."""
-    if not SEEN:
-        TestEnginesAgree("runTest").runTest()
+    _FixedSeedRun.TestCase("runTest").runTest()
     for kind in [("FILL", "NONE"), ("CANCELED", "SELF_TRADE"), ("CANCELED", "FOK"),
                  ("CANCELED", "IOC"), ("CANCELED", "REGRADED"), ("REPLACED", "NONE"),
                  ("REJECTED", "WOULD_CROSS"), ("REJECTED", "DUPLICATE_ID"), ("CANCELED", "NONE"),
