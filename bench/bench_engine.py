@@ -39,7 +39,7 @@ def test_batch_standard(benchmark, workload):
 
 def test_kernel_standard(benchmark, workload):
     """The matching kernel alone: fresh state, preallocated output, no result copies."""
-    from exchange.engine import _register_providers, _run
+    from exchange.engine import register_providers, run_kernel
     from exchange.state import BookState
 
     config, actions, parties = workload
@@ -51,10 +51,10 @@ def test_kernel_standard(benchmark, workload):
                           direct_ids=len(actions) + 1)  # dense ids, as run_batch chooses
         for array in state.arrays:
             array[...] = array  # touch the pages outside the timing
-        _register_providers(config, state, {p: i for i, p in enumerate(parties)}, list(parties))
+        register_providers(config, state, {p: i for i, p in enumerate(parties)}, list(parties))
         return (state, actions, events, trades), {}
 
-    benchmark.pedantic(_run, setup=setup, rounds=5, iterations=1)
+    benchmark.pedantic(run_kernel, setup=setup, rounds=5, iterations=1)
     benchmark.extra_info["actions_per_s"] = len(actions) / benchmark.stats.stats.median
 
 

@@ -103,7 +103,7 @@ def machine() -> dict:
 def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: int = DEEP_RESTING) -> dict:
     """Time one workload at one size in this process (the worker)."""
     from bench.workloads import WORKLOADS
-    from exchange.engine import _register_providers, _run, run_batch
+    from exchange.engine import register_providers, run_kernel, run_batch
     from exchange.nb.layout import C_LIVE
     from exchange.schema import ACT_NEW, EVENT_DTYPE, TRADE_DTYPE
     from exchange.state import BookState
@@ -122,9 +122,9 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
                      id_capacity=1 << max(4, (2 * n_new + 2).bit_length()),
                      party_capacity=max(64, len(parties) + len(config.providers)),
                      direct_ids=dense_ids(everything, n_new))  # as run_batch chooses
-    _register_providers(config, base, {p: i for i, p in enumerate(parties)}, parties)
+    register_providers(config, base, {p: i for i, p in enumerate(parties)}, parties)
     if len(workload.prefill):
-        _run(base, workload.prefill, np.empty(3 * len(workload.prefill) + 64, EVENT_DTYPE),
+        run_kernel(base, workload.prefill, np.empty(3 * len(workload.prefill) + 64, EVENT_DTYPE),
              np.empty(len(workload.prefill) + 64, TRADE_DTYPE))
     resting_before = int(base.counters[C_LIVE])
     base.counters[5] = 0  # C_EVENT_COUNT
@@ -145,7 +145,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
         events = _touch(np.empty(3 * len(actions) + 2 * resting_before + 64, EVENT_DTYPE))
         trades = _touch(np.empty(len(actions) + resting_before + 64, TRADE_DTYPE))
         start = time.perf_counter()
-        events, trades = _run(state, actions, events, trades)
+        events, trades = run_kernel(state, actions, events, trades)
         kernel_seconds.append(time.perf_counter() - start)
         last = (state, events, trades)
     state, events, trades = last
@@ -302,8 +302,8 @@ def scaling(n: int, runs: int, max_threads: int, n_instruments: int = 16, seed: 
     from exchange.parallel import run_batch_parallel
 
     config, actions, parties = standard(n, seed, n_instruments=n_instruments)
-    from bench.workloads import _route_cancels
-    _route_cancels(actions)
+    from bench.workloads import route_cancels
+    route_cancels(actions)
     reference = run_batch(config, actions, parties)
     single = []
     for _ in range(runs):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bench.workloads import bench_config
-from exchange.engine import Exchange, _register_providers, _run
+from exchange.engine import Exchange, register_providers, run_kernel
 from exchange.nb.kernel import load
 from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import process
@@ -66,9 +66,9 @@ class Case:
         number(block, len(prefill))
         self.block = block
         self.base = BookState(CONFIG, order_capacity=1 << 16, id_capacity=1 << 18)
-        _register_providers(CONFIG, self.base, {p: i for i, p in enumerate(PARTIES)}, list(PARTIES))
+        register_providers(CONFIG, self.base, {p: i for i, p in enumerate(PARTIES)}, list(PARTIES))
         if len(prefill):
-            _run(self.base, prefill, np.empty(4 * len(prefill) + 64, EVENT_DTYPE),
+            run_kernel(self.base, prefill, np.empty(4 * len(prefill) + 64, EVENT_DTYPE),
                  np.empty(len(prefill) + 64, TRADE_DTYPE))
         self.live_before = int(self.base.counters[C_LIVE])
         self.base.counters[C_EVENT_COUNT] = 0

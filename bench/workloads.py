@@ -224,12 +224,12 @@ def w_many(n: int, seed: int = 1, n_instruments: int = 1000) -> Workload:
     """1,000 instruments with a narrow band (1.000..5.000: 4,001 levels a ladder)."""
     config = bench_config(n_instruments, price_min="1.000", price_max="5.000")
     _, actions, parties = standard(n, seed, n_instruments=n_instruments, config=config, mid=1500)
-    _route_cancels(actions)
+    route_cancels(actions)
     return Workload("many", config, actions, parties,
                     description=f"standard mix over {n_instruments:,} instruments (band 1.000..5.000)")
 
 
-def _route_cancels(actions):
+def route_cancels(actions):
     """Give cancel rows the instrument of the order they name (for readability only:
     the engine ignores a cancel's instrument)."""
     new = np.flatnonzero(actions["action"] == ACT_NEW)
@@ -279,7 +279,7 @@ def mixed(n: int, seed: int = 1, n_instruments: int = 4, grade_rate: float = 0.0
     instruments and grades, and rows from non-providers."""
     rng = np.random.default_rng(seed + 3000)
     config, actions, parties = standard(n, seed, n_instruments=n_instruments)
-    _route_cancels(actions)
+    route_cancels(actions)
     kind = rng.random(n)
     new = actions["action"] == ACT_NEW
     # Replaces of earlier orders: new price and/or qty.

@@ -78,7 +78,7 @@ def _one_layout(actions: np.ndarray) -> np.ndarray:
     return np.array(actions, ACTION_DTYPE, order="C")
 
 
-def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray):
+def run_kernel(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray):
     """Run the kernel over all actions, growing whatever it reports full."""
     counters = state.counters
     start = 0
@@ -95,7 +95,7 @@ def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.n
             state.grow(status)
 
 
-def _register_providers(config: ExchangeConfig, state: BookState, party_index: dict, parties: list):
+def register_providers(config: ExchangeConfig, state: BookState, party_index: dict, parties: list):
     for provider in config.providers:
         index = party_index.get(provider.party)
         if index is None:
@@ -153,12 +153,12 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
                       id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
                       party_capacity=max(64, len(parties) + len(config.providers)),
                       direct_ids=direct)
-    _register_providers(config, state, party_index, parties)
+    register_providers(config, state, party_index, parties)
     # Generous capacities cost nothing until written (np.empty pages are committed on
     # first touch), and they spare the copy of a mid-run growth.
     events = np.empty(max(64, 3 * len(actions)), EVENT_DTYPE)
     trades = np.empty(max(64, len(actions)), TRADE_DTYPE)
-    events, trades = _run(state, actions, events, trades)
+    events, trades = run_kernel(state, actions, events, trades)
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
     dump_book(state.arrays, book)
     return BatchResult(events[: state.counters[C_EVENT_COUNT]],
@@ -274,7 +274,7 @@ class Exchange:
         self._state = BookState(self.config)
         self._parties: list[str] = []
         self._party_index: dict[str, int] = {}
-        _register_providers(self.config, self._state, self._party_index, self._parties)
+        register_providers(self.config, self._state, self._party_index, self._parties)
         self._instrument_index = {ins.symbol: i for i, ins in enumerate(self.config.instruments)}
         self._grade_index = {g.name: i for i, g in enumerate(self.config.grades)}
         self._events = np.empty(64, EVENT_DTYPE)
@@ -465,7 +465,7 @@ class Exchange:
         actions["seq"] = np.arange(self._seq, self._seq + len(actions))
         state = self._state
         state.counters[C_EVENT_COUNT] = 0
-        self._events, self._trades = _run(state, actions, self._events, self._trades)
+        self._events, self._trades = run_kernel(state, actions, self._events, self._trades)
         self._seq += len(actions)
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()

@@ -340,13 +340,13 @@ def test_output_formats_exactly(tmp_path):
 
 
 def test_effective_price_rounds_half_even():
-    from exchange.files.writers import _effective_micros
+    from exchange.files.writers import effective_micros
 
     # N * 10**-places * 10000 / factor, to 6 places, ties to even
     cases = [(2, 6, 8000, 2), (6, 6, 8000, 8), (1, 6, 8000, 1), (3, 6, 8000, 4), (5, 12, 8000, 0),
              (2100, 3, 9000, 2333333), (1, 3, 7000, 1429), (2000, 3, 8000, 2500000),
              (2, 7, 8000, 0), (6, 7, 8000, 1), (20, 7, 8000, 2)]
-    got = _effective_micros(np.array([c[0] for c in cases], np.int64), np.array([c[1] for c in cases], np.int64),
+    got = effective_micros(np.array([c[0] for c in cases], np.int64), np.array([c[1] for c in cases], np.int64),
                             np.array([c[2] for c in cases], np.int64))
     for (n, places, factor, _), value in zip(cases, got):
         exact = Decimal(n).scaleb(-places) * 10000 / factor

@@ -22,8 +22,8 @@ import numpy as np
 
 from exchange.config import ExchangeConfig
 from exchange.schema import BP, STP_WORDS
-from exchange.files.orders_io import _tick_parts
-from exchange.files.writers import K_DICT, K_FIXED, K_INT, Column, Table, _iter_csv_blocks, write_tables
+from exchange.files.orders_io import tick_parts
+from exchange.files.writers import K_DICT, K_FIXED, K_INT, Column, Table, iter_csv_blocks, write_tables
 
 NO = np.iinfo(np.int64).min
 START_TS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
@@ -120,7 +120,7 @@ def generate_orders(rows: int, seed: int, config: ExchangeConfig | None = None) 
     raw_sell = fair * factor / BP * (1 + spread)
     eff_buy = fair * (1 - spread)
     price_dollars = np.where(side == 1, raw_sell, eff_buy)
-    parts = [_tick_parts(ins.tick) for ins in config.instruments]
+    parts = [tick_parts(ins.tick) for ins in config.instruments]
     tick_m = np.array([m for m, _ in parts], np.int64)
     tick_e = np.array([e for _, e in parts], np.int64)
     tick = np.array([float(ins.tick) for ins in config.instruments])
@@ -286,4 +286,4 @@ def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None
 
 
 def orders_csv_bytes(rows: int, seed: int, config: ExchangeConfig | None = None) -> bytes:
-    return b"".join(bytes(c) for c in _iter_csv_blocks(generate_orders(rows, seed, config)))
+    return b"".join(bytes(c) for c in iter_csv_blocks(generate_orders(rows, seed, config)))

@@ -554,7 +554,7 @@ def _ro(array: np.ndarray) -> np.ndarray:
 _EMPTY_U8 = _ro(np.zeros(0, np.uint8))
 
 
-def _tick_parts(tick: Decimal) -> tuple[int, int]:
+def tick_parts(tick: Decimal) -> tuple[int, int]:
     """(m, e) with tick = m * 10**-e and m without trailing zeros when e > 0."""
     sign, digits, exponent = tick.normalize().as_tuple()
     m = int("".join(map(str, digits)))
@@ -644,7 +644,7 @@ class _Reader:
         self.interner = _Interner()
         # Prices are read in the exchange's price unit (the gcd of all ticks); the engine
         # converts them to the order's own instrument, which a replace row does not name.
-        self.unit_m, self.unit_e = _tick_parts(config.price_unit)
+        self.unit_m, self.unit_e = tick_parts(config.price_unit)
         self.symbols = {ins.symbol.encode(): i for i, ins in enumerate(config.instruments)}
         self.grades = {g.name.encode(): i for i, g in enumerate(config.grades)}
         self.state = np.zeros(3, np.int64)

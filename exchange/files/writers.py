@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from exchange.config import ExchangeConfig
 from exchange.nb.kernel import io_helper, io_kernel
-from exchange.files.orders_io import _tick_parts
+from exchange.files.orders_io import tick_parts
 from exchange.schema import (
     EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
 )
@@ -367,7 +367,7 @@ def _effective_one(v, d, f):
 
 
 @io_kernel
-def _effective_micros(n_value, places, factor):
+def effective_micros(n_value, places, factor):
     """round_half_even(N * 10**-places * 10000 / factor, 6 places) in 10**-6 units."""
     res = np.empty(n_value.shape[0], np.int64)
     for i in range(n_value.shape[0]):
@@ -389,7 +389,7 @@ def group_totals(keys, n_keys, price_n, qty):
     return count, volume, notional
 
 
-KERNELS = (_trades_csv, _events_csv, _book_csv, _effective_micros, group_totals)  # the replay's
+KERNELS = (_trades_csv, _events_csv, _book_csv, effective_micros, group_totals)  # the replay's
 
 
 # ================================================================== columns
@@ -487,7 +487,7 @@ def _format_block(table: Table, generic, lo: int, hi: int, out: np.ndarray) -> i
     return generic(lo, hi, out)
 
 
-def _iter_csv_blocks(table: Table, buffers: int = 1):
+def iter_csv_blocks(table: Table, buffers: int = 1):
     """Yield the CSV bytes of ``table`` (header first), a block of rows at a time.
 
     Each block is a view of one of ``buffers`` output buffers used in turn: it stays
@@ -517,7 +517,7 @@ def compile_kernels(tables) -> None:
 
 
 def csv_bytes(table: Table) -> bytes:
-    return b"".join(bytes(chunk) for chunk in _iter_csv_blocks(table))
+    return b"".join(bytes(chunk) for chunk in iter_csv_blocks(table))
 
 
 def _decimal_array(values: np.ndarray, scale: int, mask: np.ndarray | None) -> pa.Array:
@@ -573,7 +573,7 @@ class Formatter:
     def __init__(self, config: ExchangeConfig, parties: list[str]):
         self.config = config
         self.parties = list(parties)
-        parts = [_tick_parts(ins.tick) for ins in config.instruments]
+        parts = [tick_parts(ins.tick) for ins in config.instruments]
         self.tick_m = np.array([m for m, _ in parts], np.int64)
         self.places = np.array([e for _, e in parts], np.int64)
         self.uniform_places = len(set(self.places.tolist())) == 1
@@ -593,7 +593,7 @@ class Formatter:
         # Writeable C arrays every time (a broadcast view is read-only): one kernel signature.
         places = np.array(np.broadcast_to(np.asarray(price.places, np.int64), (len(t),)))
         factor = self.floors[t["grade"].astype(np.int64)] if len(t) else np.zeros(0, np.int64)
-        effective = _effective_micros(price.values, places, factor)
+        effective = effective_micros(price.values, places, factor)
         table = Table("trades", [
             Column("trade_id", K_INT, t["trade_id"]),
             Column("seq", K_INT, t["seq"]),
@@ -690,7 +690,7 @@ def _write_overlapped(handle, table: Table, digest) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer") as pool:
         pending = None
         try:
-            for chunk in _iter_csv_blocks(table, buffers=2):
+            for chunk in iter_csv_blocks(table, buffers=2):
                 if pending is not None:
                     pending.result()  # the other buffer is free again
                 pending = pool.submit(sink, chunk)
@@ -728,7 +728,7 @@ def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
                     _write_overlapped(handle, table, digest)
             else:
                 if digest is not None:
-                    for chunk in _iter_csv_blocks(table):
+                    for chunk in iter_csv_blocks(table):
                         digest.update(chunk)
                 pq.write_table(arrow_table(table), tmp)
             if digest is not None:
