@@ -28,7 +28,8 @@ from exchange.nb.layout import (
     L_BEST, L_NLEVELS, LV_HEAD, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
     O_PARTY, O_TIF, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
-from exchange.nb import embed_nb
+from exchange.nb import actions_nb, lean_nb
+from exchange.nb.actions_nb import check_and_number
 from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, NO_PRICE
 from exchange.nb.matching_nb import dump_book, process, process_one
 from exchange.embed import Embedding, explain
@@ -67,12 +68,13 @@ def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
     return grown
 
 
-def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray):
-    """Run the kernel over all actions, growing whatever it reports full."""
+def _run(state: BookState, actions: np.ndarray, events: np.ndarray, trades: np.ndarray, kernel=process):
+    """Run the kernel over all actions, growing whatever it reports full. ``kernel``: the
+    dispatcher ``process``, or its compiled entry point for C-contiguous ``actions``."""
     counters = state.counters
     start = 0
     while True:
-        start, status = process(actions, start, state.arrays, (events, trades))
+        start, status = kernel(actions, start, state.arrays, (events, trades))
         if status == DONE:
             return events, trades
         live = int(counters[C_LIVE])
@@ -226,20 +228,20 @@ def _entry(dispatcher, args):
     """The compiled entry point for ``args``' types, compiled or loaded from the cache
     without running the kernel (see ``_compiled``)."""
     from numba import typeof
-    dispatcher.compile(tuple(typeof(a) for a in args))
-    overloads = list(dispatcher.overloads.values())
-    entry = getattr(overloads[0], "entry_point", None) if len(overloads) == 1 else None
+    signature = tuple(typeof(a) for a in args)
+    dispatcher.compile(signature)
+    entry = getattr(dispatcher.overloads.get(signature), "entry_point", None)
     return entry if entry is not None else dispatcher
 
 
-_LEAN_SUBMIT = _LEAN_CANCEL = None
+_LEAN_SUBMIT = _LEAN_CANCEL = _PROCESS = None
 
 
-def _load_lean(handle) -> None:
+def _load_lean(table) -> None:
     global _LEAN_SUBMIT, _LEAN_CANCEL
     if _LEAN_SUBMIT is None:
-        _LEAN_SUBMIT = _entry(embed_nb.submit_traded, (handle, *[0] * 14))
-        _LEAN_CANCEL = _entry(embed_nb.cancel_open, (handle, *[0] * 6))
+        _LEAN_SUBMIT = _entry(lean_nb.submit_traded, (table, *[0] * 14))
+        _LEAN_CANCEL = _entry(lean_nb.cancel_open, (table, *[0] * 6))
 
 
 _SIDES = {**SIDE_WORDS, **{s: int(s) for s in Side}}
@@ -447,18 +449,29 @@ class Exchange:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
         if len(actions) == 0:
             return np.empty(0, EVENT_DTYPE)
-        if actions["party"].min() < -1 or actions["party"].max() >= len(self._parties):
+        problems, highest = check_and_number(actions, len(self._parties), len(self.config.instruments),
+                                             self._ts, self._seq)  # one pass; numbers the seqs
+        if problems & (1 << actions_nb.BAD_PARTY):
             raise ValueError("actions: a party code is not one of party_index()'s")
-        if actions["instrument"].max() >= len(self.config.instruments):
+        if problems & (1 << actions_nb.BAD_INSTRUMENT):
             raise ValueError("actions: an instrument code is outside the configuration")
-        _check_stp_codes(actions, "actions")
-        ts = actions["ts"]
-        if ts[0] < self._ts or np.any(ts[1:] < ts[:-1]):
+        if problems & (1 << actions_nb.BAD_STP):
+            _check_stp_codes(actions, "actions")
+        if problems:
             raise ValueError("actions: ts must not go backwards")
-        actions["seq"] = np.arange(self._seq, self._seq + len(actions))
+        ts = actions["ts"]
         state = self._state
+        if len(state.id_direct) <= highest < 4 * (self._seq + len(actions)) + 4096:
+            # Dense ids (counted up from 1): the direct table, doubled as they pass its end.
+            state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
         state.counters[C_EVENT_COUNT] = 0
-        self._events, self._trades = _run(state, actions, self._events, self._trades)
+        global _PROCESS
+        if _PROCESS is None:
+            _PROCESS = _entry(process, (actions, 0, state.arrays, (self._events, self._trades)))
+        # The entry point skips the dispatcher's type check (about 5 us a call): only for
+        # the C-contiguous rows it was compiled for.
+        self._events, self._trades = _run(state, actions, self._events, self._trades,
+                                          _PROCESS if actions.flags.c_contiguous else process)
         self._seq += len(actions)
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()
@@ -720,15 +733,17 @@ class Exchange:
             self._trades = _grown(self._trades, used, trades)
 
     # ---------------------------------------------------- lean per call (ints in, ints out)
-    _lean = None  # the handle submit_fast / cancel_fast pass; rebuilt when an array changed
+    _lean = None  # what submit_fast / cancel_fast pass, and what it was built from (_lean_rebuilt)
 
-    def _lean_handle(self) -> tuple:
-        lean = self._lean
-        if (lean is None or lean[0] is not self._state.arrays or lean[1][0] is not self._events
-                or lean[1][1] is not self._trades):
-            lean = self._lean = self.embed_handle()
-            _load_lean(lean)
-        return lean
+    def _lean_rebuilt(self) -> tuple:
+        """(book arrays, events, trades, address table, handle) for the lean calls: the table
+        (exchange/nb/lean_nb.py) is rebuilt whenever one of its arrays was replaced, since a
+        stale one would point at freed memory; the handle keeps the arrays alive."""
+        handle = self.embed_handle()
+        table = lean_nb.address_table(handle)
+        _load_lean(table)
+        self._lean = (handle[0], handle[1][0], handle[1][1], table, handle)
+        return self._lean
 
     def submit_fast(self, party: int, instrument: int, side: int, qty: int, price: int = NO_PRICE,
                     order_type: int = 0, tif: int = 0, order_id: int | None = None,
@@ -737,7 +752,8 @@ class Exchange:
         events (same seq, same state, same trades). Codes as in action arrays: ``party_index``,
         ``instrument_index`` (-1: unknown), ``Side``/``OrderType``/``Tif``/``Stp`` values, a grade
         index or -1, ``price`` in ``config.price_unit`` (``exchange.embed.NO_PRICE``: none).
-        ValueError for a code out of range or a non-int. Cost: about a third of ``submit``."""
+        ValueError for a code out of range or a non-int. Cost: about a quarter of ``submit``
+        (docs/API.md "Embedding the engine")."""
         if order_id is None:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
         if ts is None:
@@ -745,19 +761,22 @@ class Exchange:
         if not (type(party) is type(instrument) is type(side) is type(qty) is type(price) is type(order_type)
                 is type(tif) is type(order_id) is type(min_grade) is type(stp) is type(ts) is int):
             raise ValueError("submit_fast: every argument is an int code (see exchange.embed)")
-        while True:
-            lean = self._lean_handle()  # first: it loads the kernels
-            try:
-                traded = _LEAN_SUBMIT(lean, self._seq, self._ts, len(self._parties), ts,
-                                      order_id, party, instrument, side, order_type, tif, price, qty,
-                                      min_grade, stp)
-            except OverflowError:
-                raise ValueError("submit_fast: an argument is outside int64") from None
-            if traded >= 0:
-                self._seq += 1
-                self._ts = ts
-                return traded
+        lean = self._lean
+        if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
+                or lean[2] is not self._trades):
+            lean = self._lean_rebuilt()  # first: it also loads the kernels
+        try:
+            traded = _LEAN_SUBMIT(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party,
+                                  instrument, side, order_type, tif, price, qty, min_grade, stp)
+        except OverflowError:
+            raise ValueError("submit_fast: an argument is outside int64") from None
+        if traded < 0:  # an array was full (grown now: run it again) or a code out of range
             self._lean_refused(traded)
+            return self.submit_fast(party, instrument, side, qty, price, order_type, tif, order_id,
+                                    min_grade, stp, ts)
+        self._seq += 1
+        self._ts = ts
+        return traded
 
     def cancel_fast(self, order_id: int, party: int, ts: int | None = None) -> int:
         """``cancel`` with a party code; returns the open quantity it cancelled (0 when the
@@ -766,18 +785,20 @@ class Exchange:
             ts = self._ts
         if not type(order_id) is type(party) is type(ts) is int:
             raise ValueError("cancel_fast: every argument is an int code (see exchange.embed)")
-        while True:
-            lean = self._lean_handle()
-            try:
-                cancelled = _LEAN_CANCEL(lean, self._seq, self._ts, len(self._parties), ts,
-                                         order_id, party)
-            except OverflowError:
-                raise ValueError("cancel_fast: an argument is outside int64") from None
-            if cancelled >= 0:
-                self._seq += 1
-                self._ts = ts
-                return cancelled
+        lean = self._lean
+        if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
+                or lean[2] is not self._trades):
+            lean = self._lean_rebuilt()
+        try:
+            cancelled = _LEAN_CANCEL(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party)
+        except OverflowError:
+            raise ValueError("cancel_fast: an argument is outside int64") from None
+        if cancelled < 0:
             self._lean_refused(cancelled)
+            return self.cancel_fast(order_id, party, ts)
+        self._seq += 1
+        self._ts = ts
+        return cancelled
 
     def _lean_refused(self, code: int) -> None:
         """Grow what a -NEED_* code names (the caller retries), or raise for an argument code."""

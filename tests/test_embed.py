@@ -224,3 +224,33 @@ def test_the_njit_agents_example_runs_and_grows_as_it_goes():
     assert grown.state_digest() == reserved.state_digest()
     assert stats["traded"] == sum(t.qty for t in grown.trades()) > 0
     assert grown.submit("lab-0", "H100-SXM.2027-01", "buy", 1, "0.600")[0].seq == 20_000  # the Python API goes on
+
+
+def test_lean_calls_leave_the_state_the_python_calls_leave():
+    """submit_fast / cancel_fast for new orders and cancels (the other rows through the
+    Python API, on the same exchange): same book, trades and digest; each returns what
+    its events say: the order's filled quantity, the cancelled open quantity."""
+    rows = script(3000, 7)
+    python, lean = fresh(), fresh()
+    for r in rows:
+        expected = via_python(python, r[None, :])
+        incoming = [e for e in expected if e[2] == r[ID] and e[3] == 2]  # FILLs of this order
+        if r[K] == NEW:
+            got = lean.submit_fast(*(int(r[c]) for c in (PARTY, INS, SIDE, QTY, PRICE, TYPE, TIF, ID, GRADE, STP, TS)))
+            assert got == sum(e[5] for e in incoming)
+        elif r[K] == CANCEL:
+            got = lean.cancel_fast(int(r[ID]), int(r[PARTY]), int(r[TS]))
+            assert got == sum(e[5] for e in expected if e[3] == 3)  # CANCELED
+        else:
+            via_python(lean, r[None, :])
+    assert_same(python, lean)
+
+
+@pytest.mark.parametrize("bad", [2.0, "3", None, True])
+def test_lean_calls_refuse_what_is_not_an_int(bad):
+    ex = fresh()
+    with pytest.raises(ValueError, match="int"):
+        ex.submit_fast(6, 0, 0, bad, 2000)
+    with pytest.raises(ValueError, match="int"):
+        ex.cancel_fast(bad, 6)
+    assert ex.state_digest() == fresh().state_digest()

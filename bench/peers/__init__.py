@@ -29,7 +29,7 @@ PEERS = ("bench.peers.liquibook_peer", "bench.peers.orderly_chaos_peer", "bench.
 def ops(actions: np.ndarray) -> list[tuple]:
     """The plain workload as ``(kind, order_id, is_buy, qty, price_ticks)`` tuples."""
     out = []
-    for _, _, action, order_id, _, _, side, order_type, tif, _, price, qty, _, _ in actions.tolist():
+    for _, _, action, order_id, _, _, side, order_type, tif, _, price, qty, *_ in actions.tolist():
         if action == ACT_CANCEL:
             out.append((CANCEL, order_id, False, 0, 0))
         elif action == ACT_NEW:

@@ -19,14 +19,14 @@ nothing was done; ``-E_*`` (below) when an argument is out of range and nothing 
 """
 import numpy as np
 
-from exchange.nb.kernel import helper, kernel
+from exchange.nb.kernel import helper
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
     NEED_SLOTS, NEED_TRADES,
 )
 from exchange.nb.matching_nb import process_one
 from exchange.schema import (
-    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, EV_CANCELED, GRADE_ABSENT, GRADE_UNKNOWN,
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, GRADE_ABSENT, GRADE_UNKNOWN,
     NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING,
 )
 
@@ -195,32 +195,3 @@ def room(h):
         return NEED_TRADES
     return DONE
 
-
-# ------------------------------------------------------------ from Python, lean
-@kernel
-def submit_traded(h, seq, last_ts, n_parties, ts, order_id, party, instrument, side, order_type, tif,
-                  price, qty, min_grade, stp):
-    """``new_order`` for ``Exchange.submit_fast``, with the counters Python keeps passed in;
-    returns the GPU-hours the order traded (>= 0) or a negative code. One call from Python
-    unboxes the handle's arrays and 14 ints: about 0.5 us of its cost."""
-    clock = h[3]
-    clock[CK_SEQ] = seq
-    clock[CK_TS] = last_ts
-    clock[CK_PARTIES] = n_parties
-    count = new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp)
-    return count if count < 0 else traded_qty(h)
-
-
-@kernel
-def cancel_open(h, seq, last_ts, n_parties, ts, order_id, party):
-    """``cancel`` for ``Exchange.cancel_fast``: the open quantity it cancelled (0 when
-    rejected) or a negative code."""
-    clock = h[3]
-    clock[CK_SEQ] = seq
-    clock[CK_TS] = last_ts
-    clock[CK_PARTIES] = n_parties
-    count = cancel(h, ts, order_id, party)
-    if count < 0:
-        return count
-    first = h[1][0][0]
-    return first.qty if first.event == EV_CANCELED else np.int64(0)
