@@ -11,6 +11,9 @@ test_warm_start  # noqa
 test_replay_throughput  # noqa
 test_settle_1m_contracts_30_periods  # noqa
 test_settle_kernel_only  # noqa
+test_njit_per_action_standard  # noqa
+test_lean_per_call_plain  # noqa
+test_apply_in_chunks_standard  # noqa
 
 # pytest hooks (tests/conftest.py) and the option they set for the Hypothesis plugin.
 pytest_configure  # noqa
@@ -37,3 +40,7 @@ size_delta  # noqa
 
 # Public result attribute for callers of exchange.parallel.run_batch_parallel (documented there).
 shard_states  # noqa
+
+# The njit API's functions that users' @njit code calls (exchange/embed.py; examples/njit_agents.py,
+# outside vulture's paths, calls room).
+room  # noqa

@@ -6,8 +6,10 @@ the ``Exchange`` holds, and get the same events (they run ``process_one``, the k
 behind ``Exchange.submit`` and the others). Cost: the kernel's work, about 50-150 ns
 an action on the standard mix, and no Python in between.
 
-Functions for ``@njit`` code (each takes the handle ``h`` first; all arguments are ints,
-cast to int64, so one compiled kernel serves every caller and it is cached on disk):
+Functions for ``@njit`` code (each takes the handle ``h`` first; all arguments are ints.
+Each action function has one pinned signature, ``int64(handle, int64, ...)``: compiled once,
+cached on disk, and a caller's int32 or int8 converts to it; all of them run the one
+compiled ``process_one``):
 
 * ``new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp)``
 * ``cancel(h, ts, order_id, party)``

@@ -11,13 +11,15 @@ A *handle* is one tuple ``(book, out, row, clock)``:
 Each action function checks the codes that would otherwise index outside an array,
 then runs ``matching_nb.process_one``, the very kernel behind ``Exchange``'s calls, so
 the events are the same. Every argument is cast to int64 first, so one compiled
-signature of ``process_one`` serves every caller. The functions are ``helper``s:
-inlined into the caller, they cost nothing beyond the kernel call (tens of ns).
+signature of ``process_one`` serves every caller. The action functions have one pinned
+signature each (``pinned`` below); ``events`` and ``trades`` return views, so they are
+inlined into the caller instead.
 
 Results: the number of events (>= 0); ``-NEED_*`` (layout) when an array is full and
 nothing was done; ``-E_*`` (below) when an argument is out of range and nothing was done.
 """
 import numpy as np
+from numba import int64, njit, typeof
 
 from exchange.nb.kernel import helper
 from exchange.nb.layout import (
@@ -26,8 +28,8 @@ from exchange.nb.layout import (
 )
 from exchange.nb.matching_nb import process_one
 from exchange.schema import (
-    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, GRADE_ABSENT, GRADE_UNKNOWN,
-    NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING,
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BP, EVENT_DTYPE, GRADE_ABSENT,
+    GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING, TRADE_DTYPE,
 )
 
 # clock[...]: what Exchange keeps between calls, read back when the handle is returned.
@@ -55,12 +57,35 @@ E_GOODPUT = 22  # goodput outside 0..10000 bp
 
 NO_PRICE = NO_VALUE  # price argument meaning "no price given" (market orders; replace keeping its price)
 
+# The handle's arrays in order: book (matching_nb's 15), events, trades, row, clock.
+DTYPES = (np.int64, np.int32, np.int64, np.int32, np.int64, np.uint64, np.int64, np.int64, np.int64, np.int32,
+          np.int64, np.int32, np.int64, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
+NDIMS = (2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+
+
+def _handle_type():
+    """The Numba type of every handle (C-contiguous arrays of the dtypes above)."""
+    arrays = [np.zeros((1,) * ndim, dtype) for dtype, ndim in zip(DTYPES, NDIMS)]
+    return typeof((tuple(arrays[:15]), (arrays[15], arrays[16]), arrays[17], arrays[18]))
+
+
+HANDLE = _handle_type()
+
+
+def pinned(n_ints):
+    """An entry point of its own with one pinned signature, ``int64(handle, int64 x n)``:
+    compiled once (cached on disk), and callers' ints of any width convert to it. Not
+    inlined: inside a caller's NRT-counted code, an inlined body would count references
+    to the handle's 19 arrays at every step (measured: 4x the kernel's time), while a
+    call into this NRT-free function passes them as they are."""
+    return njit(int64(HANDLE, *([int64] * n_ints)), cache=True, _nrt=False, nogil=True)
+
 
 @helper
 def _run(h, ts, action, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
          goodput, stp):
     """Check the clock, run ``process_one``, advance the clock when the action was done."""
-    book, out, row, clock = h[0], h[1], h[2], h[3]
+    book, out, row, clock = h[H_BOOK], h[H_OUT], h[H_ROW], h[H_CLOCK]
     if ts < clock[CK_TS]:
         return -E_TS
     state = np.int64(PRICE_ABSENT) if price == NO_PRICE else np.int64(PRICE_OK)
@@ -80,7 +105,7 @@ def _party_ok(h, party):
     return 0 <= party < h[3][CK_PARTIES]
 
 
-@helper
+@pinned(11)
 def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
     """A new order (``Exchange.submit`` with codes): ``price`` in the price unit or NO_PRICE,
     ``min_grade`` a grade index, GRADE_ABSENT (-1) or GRADE_UNKNOWN (-2, rejected BAD_GRADE)."""
@@ -102,7 +127,7 @@ def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, 
                 np.int64(0), stp)
 
 
-@helper
+@pinned(3)
 def cancel(h, ts, order_id, party):
     """End a resting order of ``party`` (``Exchange.cancel``)."""
     ts, order_id, party = np.int64(ts), np.int64(order_id), np.int64(party)
@@ -114,7 +139,7 @@ def cancel(h, ts, order_id, party):
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
-@helper
+@pinned(5)
 def replace(h, ts, order_id, party, price, qty):
     """New price (or NO_PRICE: keep it) and/or new open quantity (or NO_VALUE: keep it)."""
     ts, order_id, party, price, qty = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(price), np.int64(qty)
@@ -126,7 +151,7 @@ def replace(h, ts, order_id, party, price, qty):
                 price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
-@helper
+@pinned(3)
 def regrade(h, ts, party, goodput_bp):
     """Record a provider's goodput in basis points (``Exchange.regrade``)."""
     ts, party, goodput_bp = np.int64(ts), np.int64(party), np.int64(goodput_bp)
@@ -138,7 +163,7 @@ def regrade(h, ts, party, goodput_bp):
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
 
 
-@helper
+@pinned(2)
 def close(h, ts, instrument):
     """End trading in an instrument (``Exchange.close``); -1 is an unknown symbol."""
     ts, instrument = np.int64(ts), np.int64(instrument)
@@ -162,7 +187,7 @@ def trades(h):
     return h[1][1][h[3][CK_FIRST_TRADE]: h[0][12][C_TRADE_COUNT]]
 
 
-@helper
+@pinned(0)
 def traded_qty(h):
     """GPU-hours the last action traded (the sum of its trades' qty). O(its trades)."""
     trade_rows = h[1][1]
@@ -172,17 +197,17 @@ def traded_qty(h):
     return total
 
 
-@helper
+@pinned(0)
 def next_seq(h):
     return h[3][CK_SEQ]
 
 
-@helper
+@pinned(0)
 def room(h):
     """DONE (0) when the next action cannot overflow an array, else the NEED_* code of
     the one to grow first: the check ``process_one`` makes before acting, so a loop
     that tests it first can return to Python before it decides anything."""
-    book, out = h[0], h[1]
+    book, out = h[H_BOOK], h[H_OUT]
     counters = book[12]
     live = counters[C_LIVE]
     if counters[C_FREE] == -1 and counters[C_HWM] >= book[0].shape[1]:

@@ -13,24 +13,19 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from exchange.nb.embed_nb import CK_PARTIES, CK_SEQ, CK_TS, cancel, new_order, traded_qty
+from exchange.nb.embed_nb import CK_PARTIES, CK_SEQ, CK_TS, DTYPES, NDIMS, cancel, new_order, traded_qty
 from exchange.schema import ACTION_DTYPE, EV_CANCELED, EVENT_DTYPE, TRADE_DTYPE
-
-# The handle's arrays in order: book (matching_nb's 15), events, trades, row, clock.
-_DTYPES = (np.int64, np.int32, np.int64, np.int32, np.int64, np.uint64, np.int64, np.int64, np.int64, np.int32,
-           np.int64, np.int32, np.int64, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
-_NDIMS = (2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)
 
 lean = njit(cache=True, nogil=True)  # carray needs the Numba runtime (it makes arrays)
 lean_inline = njit(cache=True, nogil=True, inline="always")
 
 
 def address_table(handle) -> np.ndarray:
-    """(address, rows or length, columns) of each array of ``handle``, in ``_DTYPES`` order."""
+    """(address, rows or length, columns) of each array of ``handle``, in ``embed_nb.DTYPES`` order."""
     book, (events, trades), row, clock = handle
     arrays = (*book, events, trades, row, clock)
     table = np.zeros(3 * len(arrays), np.int64)
-    for k, (array, dtype, ndim) in enumerate(zip(arrays, _DTYPES, _NDIMS)):
+    for k, (array, dtype, ndim) in enumerate(zip(arrays, DTYPES, NDIMS)):
         if array.dtype != np.dtype(dtype) or array.ndim != ndim or not array.flags.c_contiguous:
             raise ValueError(f"address_table: array {k} is not a C-contiguous {ndim}-D {np.dtype(dtype)}")
         table[3 * k] = array.ctypes.data
@@ -40,7 +35,7 @@ def address_table(handle) -> np.ndarray:
 
 
 @intrinsic
-def _pointer(typingctx, address):  # noqa: ARG001 (the signature intrinsics take)
+def _pointer(_typingctx, address):  # noqa: ARG001 (the signature intrinsics take)
     def codegen(context, builder, signature, args):  # noqa: ARG001
         return builder.inttoptr(args[0], cgutils.voidptr_t)
     return types.voidptr(types.int64), codegen
