@@ -33,7 +33,7 @@ def _rest_many(h, first_id, party, n):
 
 def _exchange():
     ex = Exchange(bench_config(1, single_grade=True))
-    ex.reserve(orders=8 * N, ids=8 * N, events=16 * N + 8)
+    ex.reserve(orders=40 * N, ids=40 * N, events=80 * N + 8, trades=40 * N)
     return ex
 
 

@@ -17,7 +17,7 @@ from exchange import embed
 from exchange.engine import Exchange
 from exchange.nb.matching_nb import process_one
 from exchange.oracles.invariants import check
-from exchange.schema import EVENT_DTYPE, NO_VALUE
+from exchange.schema import EVENT_DTYPE, NO_VALUE, EventType, Reason
 
 from tests.conftest import make_test_config
 
@@ -254,3 +254,20 @@ def test_lean_calls_refuse_what_is_not_an_int(bad):
     with pytest.raises(ValueError, match="int"):
         ex.cancel_fast(bad, 6)
     assert ex.state_digest() == fresh().state_digest()
+
+
+def test_ids_moved_to_the_direct_table_keep_their_orders():
+    """reserve(dense_ids=...) moves hashed ids below the bound into the direct table: a
+    resting order there can still be cancelled, an ended id is still a duplicate."""
+    plain, moved = fresh(), fresh()
+    for ex in (plain, moved):
+        ex.submit("b1", "GPU-X", "buy", 5, "1.000", order_id=3)
+        ex.submit("b1", "GPU-X", "buy", 5, "1.001", order_id=7)
+        ex.cancel(7, "b1")
+    moved.reserve(dense_ids=4096)
+    check(moved._state, moved.config)
+    for ex in (plain, moved):
+        assert ex.cancel(3, "b1")[0].event == EventType.CANCELED
+        assert ex.submit("b1", "GPU-X", "buy", 1, "1.000", order_id=7)[0].reason == Reason.DUPLICATE_ID
+    assert plain.state_digest() == moved.state_digest()
+    assert len(moved._state.id_direct) == 4096 and not moved._state.id_keys.any()
