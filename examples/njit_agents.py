@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from decimal import Decimal
 
 import numpy as np
 from numba import njit
@@ -45,12 +46,13 @@ def _below(seed, step, k, n):
 
 
 @njit(cache=True)
-def run_agents(h, step, n_steps, seed, providers, buyers, quotes, instrument, stats):
+def run_agents(h, step, n_steps, seed, providers, buyers, quotes, instrument, stats, corridor):
     """Steps ``step`` .. ``n_steps - 1``; returns (next step, 0) when done, or (the step
     not yet taken, a negative code) for Python to act on (``Embedding.resume``).
 
     ``quotes[p]``: the order id of provider p's live quote (0: none). ``stats``: mid,
-    actions, events, traded GPU-hours, rejected (REJECTED events)."""
+    actions, events, traded GPU-hours, rejected (REJECTED events). The mid stays within
+    ``corridor`` (lowest, highest), in price units."""
     for s in range(step, n_steps):
         need = embed.room(h)
         if need != 0:
@@ -80,16 +82,16 @@ def run_agents(h, step, n_steps, seed, providers, buyers, quotes, instrument, st
         else:  # a buyer bids below the mid, or takes what is offered up to a limit
             b = buyers[_below(seed, s, 1, buyers.shape[0])]
             take = dice >= 85
-            price = mid + 30 if take else mid - 1 - _below(seed, s, 2, 40)
+            price = mid * 3 // 2 if take else mid - 1 - _below(seed, s, 2, 40)  # effective: asks / grade factor
             stp = embed.STP_CANCEL_RESTING if dice >= 95 else embed.STP_CANCEL_INCOMING
             count = embed.new_order(h, ts, order_id, b, instrument, embed.BUY, embed.LIMIT,
                                     embed.IOC if take else embed.GTC, price, 1 + _below(seed, s, 3, 30),
                                     embed.GRADE_ABSENT, stp)
             traded = embed.traded_qty(h)
-            if traded > 0:  # buying pressure lifts the mid, a resting bid lowers it
-                stats[0] = mid + 1
-            elif not take:
-                stats[0] = mid - 1 if _below(seed, s, 4, 4) == 0 else mid
+            if traded > 0:  # buying pressure lifts the mid, resting bids lower it (within the corridor)
+                stats[0] = min(mid + 1, corridor[1])
+            elif not take and _below(seed, s, 4, 16) == 0:
+                stats[0] = max(mid - 1, corridor[0])
         if count < 0:
             return s, count
         stats[1] += 1
@@ -111,14 +113,16 @@ def simulate(steps: int, seed: int = 1, exchange: Exchange | None = None, reserv
     instrument = ex.instrument_index(SYMBOL)
     unit = ex.config.price_unit
     stats = np.zeros(5, np.int64)
-    stats[0] = int(ex.config.instruments[instrument].tick * 2000 / unit)  # mid 2.000 $/GPU-hour
+    stats[0] = int(Decimal("2.000") / unit)  # mid 2.000 $/GPU-hour, in price units
+    corridor = np.array([int(Decimal("1.500") / unit), int(Decimal("2.500") / unit)], np.int64)
     quotes = np.zeros(len(providers), np.int64)
     if reserve:
         ex.reserve(orders=steps // 2 + 1024, ids=steps + 1024, events=4096)
     step = 0
     with ex.embedded() as emb:
         while step < steps:
-            step, code = run_agents(emb.handle, step, steps, seed, providers, buyers, quotes, instrument, stats)
+            step, code = run_agents(emb.handle, step, steps, seed, providers, buyers, quotes, instrument, stats,
+                                      corridor)
             emb.resume(code)
     return ex, {"mid": int(stats[0]), "actions": int(stats[1]), "events": int(stats[2]),
                 "traded": int(stats[3]), "rejected": int(stats[4])}
@@ -135,7 +139,7 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     print(f"{stats['actions']:,} actions in {seconds:.3f} s ({seconds / max(1, stats['actions']) * 1e9:.0f} ns "
           f"an action, agents' decisions included): {len(ex.trades()):,} trades, {stats['traded']:,} GPU-hours, "
-          f"{len(ex.book()):,} resting, mid {stats['mid']}")
+          f"{len(ex.book()):,} resting, {stats['rejected']:,} rejected, mid {stats['mid']}")
 
 
 if __name__ == "__main__":
