@@ -126,17 +126,25 @@ def drive(h, rows, start, log, logged):
         for j in range(happened.shape[0]):
             log[logged[0]] = happened[j]
             logged[0] += 1
+        dealt = embed.trades(h)
+        for j in range(dealt.shape[0]):
+            logged[1] += dealt[j].qty
+        logged[2] += embed.traded_qty(h)
     return rows.shape[0], 0
 
 
-def via_njit(ex: Exchange, rows) -> list[tuple]:
+def via_njit(ex: Exchange, rows, traded=None) -> list[tuple]:
+    """``rows`` through ``drive``; ``traded`` (a list) gets the GPU-hours read back through
+    ``embed.trades`` and through ``embed.traded_qty``."""
     log = np.zeros(60 * len(rows) + 1000, EVENT_DTYPE)
-    logged = np.zeros(1, np.int64)
+    logged = np.zeros(3, np.int64)  # events logged, qty of embed.trades(h), embed.traded_qty(h)
     step = 0
     with ex.embedded() as emb:
         while step < len(rows):
             step, code = drive(emb.handle, rows, step, log, logged)
             emb.resume(code)
+    if traded is not None:
+        traded += [int(logged[1]), int(logged[2])]
     return [tuple(e) for e in log[: logged[0]].tolist()]
 
 
@@ -159,9 +167,11 @@ def test_njit_actions_give_the_python_api_events(seed):
     rows = script(3000, seed)
     python, jitted = fresh(), fresh()
     expected = via_python(python, rows)
-    got = via_njit(jitted, rows)
+    traded = []
+    got = via_njit(jitted, rows, traded)
     assert got == expected
     assert_same(python, jitted)
+    assert traded == [sum(t.qty for t in python.trades())] * 2 and traded[0] > 0
     kinds = {(e[3], e[4]) for e in expected}
     assert (2, 0) in kinds and (3, 15) in kinds and (4, 0) in kinds and (3, 16) in kinds  # fill, stp, replace, regraded
     assert len(process_one.signatures) == 1  # one compiled kernel behind both APIs
@@ -207,7 +217,7 @@ def test_a_python_call_while_njit_actions_are_unsynced_is_refused():
     ex = fresh()
     rows = script(30, 6)
     emb = ex.embedded()
-    log, logged = np.zeros(5000, EVENT_DTYPE), np.zeros(1, np.int64)
+    log, logged = np.zeros(5000, EVENT_DTYPE), np.zeros(3, np.int64)
     step, code = drive(emb.handle, rows, 0, log, logged)
     assert (step, code) == (30, 0)
     ex.submit("b1", "GPU-X", "buy", 1, "1.000", ts=100)  # seq 0 again: the njit actions took 0..29
