@@ -3,8 +3,9 @@
 The Python API costs about a microsecond a call; a simulation whose agents are compiled
 code can instead call these functions inside its own ``@njit`` loop, on the very state
 the ``Exchange`` holds, and get the same events (they run ``process_one``, the kernel
-behind ``Exchange.submit`` and the others). Cost: the kernel's work, about 50-150 ns
-an action on the standard mix, and no Python in between.
+behind ``Exchange.submit`` and the others). Cost: the kernel's work plus two calls into
+compiled code, no Python: 169 ns an action on the standard mix (docs/API.md "Embedding the
+engine", measured on a shared 2-CPU VM).
 
 Functions for ``@njit`` code (each takes the handle ``h`` first; all arguments are ints.
 Each action function has one pinned signature, ``int64(handle, int64, ...)``: compiled once,

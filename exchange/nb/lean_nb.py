@@ -1,7 +1,7 @@
 """The per-call path with the state behind one array: ``Exchange.submit_fast`` / ``cancel_fast``.
 
 A call from Python into a compiled function unboxes each argument; the 19 arrays of an
-embed handle (exchange/nb/embed_nb.py) cost about 25 ns each, half of a lean call. Here
+embed handle (exchange/nb/embed_nb.py) cost a few tens of ns each. Here
 Python passes one int64 *address table* instead: per array its data address and shape
 (``address_table``), from which ``handle_from`` rebuilds the arrays inside the compiled
 code (``carray``: a few ns, no copy). The arrays are the handle's, so the caller must
