@@ -14,6 +14,9 @@ test_settle_kernel_only  # noqa
 test_clearing_100k_parties_1m_obligations  # noqa
 test_compression_100k_parties_1m_obligations  # noqa
 test_settle_streams_at_scale  # noqa
+test_njit_per_action_standard  # noqa
+test_lean_per_call_plain  # noqa
+test_apply_in_chunks_standard  # noqa
 
 # pytest hooks (tests/conftest.py) and the option they set for the Hypothesis plugin.
 pytest_configure  # noqa
@@ -50,3 +53,6 @@ _kernels_loaded  # noqa
 
 # A Hypothesis rule of the state machine (tests/test_stateful.py).
 meet_an_own_order  # noqa
+# The njit API's functions that users' @njit code calls (exchange/embed.py; examples/njit_agents.py,
+# outside vulture's paths, calls room).
+room  # noqa

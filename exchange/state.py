@@ -12,7 +12,7 @@ import numpy as np
 from exchange.nb import orderids_nb
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.nb.layout import (
-    BIT_LAYERS, C_FREE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
+    BIT_LAYERS, C_FREE, C_IDS, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
     L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_ROWS, ORDER_I64_ROWS, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
@@ -186,6 +186,33 @@ class BookState:
             self.id_keys, self.id_slots = keys, slots
         else:
             raise ValueError(f"BookState.grow: unknown need {need}")
+        self._arrays = None
+
+    def reserve(self, orders: int = 0, ids: int = 0, dense_ids: int = 0) -> None:
+        """Room for ``orders`` order slots, ``ids`` more hashed ids, and a direct id table
+        for ids below ``dense_ids`` (hashed ids below it move there; the split stays fixed
+        until the next widening, so lookups never miss). Cost: a copy of what it widens."""
+        while self.order_i64.shape[1] < orders:
+            self.grow(NEED_SLOTS)
+        while 2 * (int(self.counters[C_IDS]) + ids) > self.id_keys.shape[0]:
+            self.grow(NEED_IDS)
+        if dense_ids > self.id_direct.shape[0]:
+            self._widen_direct(dense_ids)
+
+    def _widen_direct(self, size: int) -> None:
+        direct = np.zeros(size, np.int32)
+        direct[: self.id_direct.shape[0]] = self.id_direct
+        used = self.id_keys != orderids_nb.EMPTY
+        keys, slots = self.id_keys[used], self.id_slots[used]
+        move = keys < size
+        if move.any():
+            direct[keys[move]] = np.where(slots[move] >= 0, slots[move] + 1, -1)
+            new_keys = np.zeros_like(self.id_keys)
+            new_slots = np.zeros_like(self.id_slots)
+            orderids_nb.rehash(keys[~move], slots[~move], new_keys, new_slots)
+            self.id_keys, self.id_slots = new_keys, new_slots
+            self.counters[C_IDS] = int(np.count_nonzero(~move))
+        self.id_direct = direct
         self._arrays = None
 
     def copy(self) -> "BookState":

@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from numba import njit
+
+from exchange import embed
 from exchange.config import ExchangeConfig, Grade, Instrument, Provider
 from exchange.engine import Exchange
 from exchange.oracles.invariants import check
 from exchange.oracles.reference import ReferenceExchange
+from exchange.schema import (
+    ACT_CANCEL, ACT_GRADE, ACT_NEW, ACT_REPLACE, GRADE_ABSENT, NO_VALUE, PRICE_ABSENT, PRICE_OK, Event, EventType,
+    Reason,
+)
 
 
 # ------------------------------------------------------------------ Hypothesis
@@ -74,6 +81,45 @@ class CheckedExchange(Exchange):
 
     def restore(self, *args, **kwargs):
         return self._checked(super().restore(*args, **kwargs))
+
+
+@njit(cache=True)
+def _forward(h, action, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, goodput,
+             stp):
+    """One action through the njit API (exchange.embed), as a user's @njit code calls it."""
+    if action == ACT_NEW:
+        return embed.new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp)
+    if action == ACT_CANCEL:
+        return embed.cancel(h, ts, order_id, party)
+    if action == ACT_REPLACE:
+        return embed.replace(h, ts, order_id, party, price, qty)
+    if action == ACT_GRADE:
+        return embed.regrade(h, ts, party, goodput)
+    return embed.close(h, ts, instrument)
+
+
+class NjitExchange(Exchange):
+    """The Numba engine driven through the njit API: each call's arguments are converted as
+    ``Exchange`` converts them, then go through ``exchange.embed`` inside a compiled
+    forwarder on the exchange's lent state (``embedded()``), growing and resuming as its
+    users do; the events are read back from the event buffer."""
+
+    def _apply(self, action, ts, order_id=0, party=-1, instrument=-1, side=0, order_type=0, tif=0,
+               price=(PRICE_ABSENT, 0), qty=NO_VALUE, min_grade=GRADE_ABSENT, goodput=0, stp=0):
+        # A price off the price unit (PRICE_INVALID) has no units: -1 is outside every band,
+        # so it meets the same BAD_PRICE at the same point.
+        units = embed.NO_PRICE if price[0] == PRICE_ABSENT else price[1] if price[0] == PRICE_OK else -1
+        with self.embedded() as emb:
+            while True:
+                count = _forward(emb.handle, action, ts, order_id, party, instrument, side, order_type, tif,
+                                 units, qty, min_grade, goodput, stp)
+                if count >= 0:
+                    break
+                emb.resume(count)
+        kinds, reasons = list(EventType), list(Reason)
+        return [Event(seq, t, oid, kinds[kind], reasons[reason], None if q == NO_VALUE else q,
+                      None if leaves == NO_VALUE else leaves, trade_id or None)
+                for seq, t, oid, kind, reason, q, leaves, trade_id in self._events[:count].tolist()]
 
 
 # (id, class) of each engine that implements docs/API.md.

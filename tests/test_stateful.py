@@ -1,9 +1,10 @@
 """The Numba engine against the reference engine on random action streams.
 
-A Hypothesis state machine sends the same actions to both (several instruments,
-providers at every grade, regrades across floors, closes, all three self-trade
-prevention modes, with providers that also buy) and asserts after every
-step: identical events, identical books and trades, the kernel's array invariants
+A Hypothesis state machine sends the same actions to both, and to a third engine that
+sends every call through the njit API (tests/conftest.py ``NjitExchange``: exchange/embed.py
+inside a compiled forwarder): several instruments, providers at every grade, regrades
+across floors, closes, all three self-trade prevention modes, with providers that also
+buy. It asserts after every step: identical events, identical books and trades, the kernel's array invariants
 (exchange.oracles.invariants.check), quantity conservation per order, and that snapshot ->
 restore -> continue equals continue.
 
@@ -25,6 +26,8 @@ from exchange.engine import Exchange
 from exchange.oracles.invariants import check
 from exchange.oracles.reference import ReferenceExchange
 from exchange.schema import EventType, Side
+
+from tests.conftest import NjitExchange
 
 CONFIG = ExchangeConfig.from_toml(
     """
@@ -135,13 +138,16 @@ class EnginesAgree(RuleBasedStateMachine):
         super().__init__()
         self.fast = Exchange(CONFIG)
         self.ref = ReferenceExchange(CONFIG)
+        self.jit = NjitExchange(CONFIG)
         self.submitted = {}  # order id -> quantity put at risk (ACCEPTED, or REPLACED re-sizing)
         self.done = {}  # order id -> filled + cancelled since then
 
     def _both(self, action):
         fast = apply(self.fast, action)
         ref = apply(self.ref, action)
+        jit = apply(self.jit, action)
         assert fast == ref, f"{action}\nnumba:     {fast}\nreference: {ref}"
+        assert jit == fast, f"{action}\nnjit API:  {jit}\nnumba:     {fast}"
         self._conserve(fast)
         if action[0] == "submit" and any(e.reason.name == "SELF_TRADE" for e in fast):
             SEEN["self-trade under " + action[2].get("stp", "cancel_incoming")] += 1
@@ -214,16 +220,19 @@ class EnginesAgree(RuleBasedStateMachine):
         assert self.fast.state_digest() == digest == fork.state_digest()
         for action, events in zip(script, first):
             assert apply(self.ref, action) == events, action
+            assert apply(self.jit, action) == events, action
             self._conserve(events)
 
     @invariant()
     def same_book_and_trades(self):
         assert self.fast.book() == self.ref.book()
         assert self.fast.trades() == self.ref.trades()
+        assert self.jit.book() == self.fast.book()
+        assert self.jit.trades() == self.fast.trades()
 
     @invariant()
     def same_answers_to_every_query(self):
-        assert self.fast.state_digest() == self.ref.state_digest()
+        assert self.fast.state_digest() == self.ref.state_digest() == self.jit.state_digest()
         assert self.fast.parties == self.ref.parties
         for symbol in SYMBOLS[:2]:
             for grade in (None, "A", "B", "C", "D"):
@@ -239,6 +248,7 @@ class EnginesAgree(RuleBasedStateMachine):
     @invariant()
     def kernel_arrays_hold(self):
         check(self.fast._state, CONFIG)
+        check(self.jit._state, CONFIG)
 
     @invariant()
     def quantity_is_conserved(self):

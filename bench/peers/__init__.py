@@ -22,7 +22,7 @@ from exchange.schema import ACT_CANCEL, ACT_NEW, IOC, MARKET, SELL
 GTC_LIMIT, IOC_LIMIT, MARKET_ORDER, CANCEL = 0, 1, 2, 3
 KIND_WORDS = {GTC_LIMIT: "limit/gtc", IOC_LIMIT: "limit/ioc", MARKET_ORDER: "market", CANCEL: "cancel"}
 
-OURS = ("bench.peers.ours_batch", "bench.peers.ours_percall", "bench.peers.ours_reference")
+OURS = ("bench.peers.ours_batch", "bench.peers.ours_lean", "bench.peers.ours_percall", "bench.peers.ours_reference")
 PEERS = ("bench.peers.liquibook_peer", "bench.peers.orderly_chaos_peer", "bench.peers.pyorderbook_peer")
 
 

@@ -1,0 +1,222 @@
+"""Per-action entry points for a user's own ``@njit`` code (the public face is exchange/embed.py).
+
+A *handle* is one tuple ``(book, out, row, clock)``:
+
+* ``book``: ``BookState.arrays``, the engine's state (see matching_nb);
+* ``out``: ``(events, trades)``, the event buffer (refilled by each action from index 0)
+  and the trade buffer (every trade so far, appended);
+* ``row``: a 1-element ACTION_DTYPE array ``process_one`` fills;
+* ``clock``: an int64 array of the counters ``Exchange`` keeps in Python (CK_* below).
+
+Each action function checks the codes that would otherwise index outside an array,
+then runs ``matching_nb.process_one``, the very kernel behind ``Exchange``'s calls, so
+the events are the same. Every argument is cast to int64 first, so one compiled
+signature of ``process_one`` serves every caller. The action functions have one pinned
+signature each (``pinned`` below); ``events`` and ``trades`` return views, so they are
+inlined into the caller instead.
+
+Results: the number of events (>= 0); ``-NEED_*`` (layout) when an array is full and
+nothing was done; ``-E_*`` (below) when an argument is out of range and nothing was done.
+"""
+import numpy as np
+from numba import int64, njit, typeof
+
+from exchange.nb.kernel import helper
+from exchange.nb.layout import (
+    C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
+    NEED_SLOTS, NEED_TRADES,
+)
+from exchange.nb.matching_nb import process_one
+from exchange.schema import (
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BP, EVENT_DTYPE, GRADE_ABSENT,
+    GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING, TRADE_DTYPE,
+)
+
+# clock[...]: what Exchange keeps between calls, read back when the handle is returned.
+CK_SEQ = 0  # seq of the next action
+CK_TS = 1  # ts of the last action (a new one may not be lower)
+CK_PARTIES = 2  # registered party codes are 0 .. clock[CK_PARTIES]-1
+CK_FIRST_TRADE = 3  # index in out[1] of the last action's first trade
+CK_HANDED = 4  # seq when the exchange last synced with this handle (not changed by njit code)
+CLOCK_SIZE = 5
+
+# handle[...]
+H_BOOK = 0
+H_OUT = 1
+H_ROW = 2
+H_CLOCK = 3
+
+# Argument errors (returned negated, beside -NEED_*): nothing was done, no seq taken.
+E_TS = 16  # ts lower than the last action's
+E_PARTY = 17  # not a registered party code
+E_INSTRUMENT = 18  # neither -1 (unknown) nor an instrument code
+E_CODE = 19  # side, order_type, tif, stp or min_grade outside its codes
+E_ORDER_ID = 20  # order id <= 0
+E_QTY = 21  # qty is NO_VALUE (-2**63), the records' "no value"
+E_GOODPUT = 22  # goodput outside 0..10000 bp
+
+NO_PRICE = NO_VALUE  # price argument meaning "no price given" (market orders; replace keeping its price)
+
+# The handle's arrays in order: book (matching_nb's 15), events, trades, row, clock.
+DTYPES = (np.int64, np.int32, np.int64, np.int32, np.int64, np.uint64, np.int64, np.int64, np.int64, np.int32,
+          np.int64, np.int32, np.int64, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
+NDIMS = (2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+
+
+def _handle_type():
+    """The Numba type of every handle (C-contiguous arrays of the dtypes above)."""
+    arrays = [np.zeros((1,) * ndim, dtype) for dtype, ndim in zip(DTYPES, NDIMS)]
+    return typeof((tuple(arrays[:15]), (arrays[15], arrays[16]), arrays[17], arrays[18]))
+
+
+HANDLE = _handle_type()
+
+
+def pinned(n_ints):
+    """An entry point of its own with one pinned signature, ``int64(handle, int64 x n)``:
+    compiled once (cached on disk), and callers' ints of any width convert to it. Not
+    inlined: inside a caller's NRT-counted code, an inlined body would count references
+    to the handle's 19 arrays at every step (measured: 4x the kernel's time), while a
+    call into this NRT-free function passes them as they are."""
+    return njit(int64(HANDLE, *([int64] * n_ints)), cache=True, _nrt=False, nogil=True)
+
+
+@helper
+def _run(h, ts, action, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
+         goodput, stp):
+    """Check the clock, run ``process_one``, advance the clock when the action was done."""
+    book, out, row, clock = h[H_BOOK], h[H_OUT], h[H_ROW], h[H_CLOCK]
+    if ts < clock[CK_TS]:
+        return -E_TS
+    state = np.int64(PRICE_ABSENT) if price == NO_PRICE else np.int64(PRICE_OK)
+    first = book[12][C_TRADE_COUNT]
+    count = process_one(book, out, row, clock[CK_SEQ], ts, np.int64(action), order_id, party,
+                        instrument, side, order_type, tif, state, np.int64(0) if price == NO_PRICE else price,
+                        qty, min_grade, goodput, stp)
+    if count >= 0:
+        clock[CK_SEQ] += 1
+        clock[CK_TS] = ts
+        clock[CK_FIRST_TRADE] = first
+    return count
+
+
+@helper
+def _party_ok(h, party):
+    return 0 <= party < h[3][CK_PARTIES]
+
+
+@pinned(11)
+def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
+    """A new order (``Exchange.submit`` with codes): ``price`` in the price unit or NO_PRICE,
+    ``min_grade`` a grade index, GRADE_ABSENT (-1) or GRADE_UNKNOWN (-2, rejected BAD_GRADE)."""
+    ts, order_id, party, instrument = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(instrument)
+    side, order_type, tif, price = np.int64(side), np.int64(order_type), np.int64(tif), np.int64(price)
+    qty, min_grade, stp = np.int64(qty), np.int64(min_grade), np.int64(stp)
+    if not _party_ok(h, party):
+        return -E_PARTY
+    if instrument < -1 or instrument >= h[0][7].shape[0]:
+        return -E_INSTRUMENT
+    if (side >> 1) != 0 or (order_type >> 1) != 0 or tif < 0 or tif > 3 or stp < STP_CANCEL_INCOMING \
+            or stp > STP_CANCEL_BOTH or min_grade < GRADE_UNKNOWN or min_grade >= h[0][8].shape[0]:
+        return -E_CODE
+    if order_id <= 0:
+        return -E_ORDER_ID
+    if qty == NO_VALUE:
+        return -E_QTY
+    return _run(h, ts, ACT_NEW, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
+                np.int64(0), stp)
+
+
+@pinned(3)
+def cancel(h, ts, order_id, party):
+    """End a resting order of ``party`` (``Exchange.cancel``)."""
+    ts, order_id, party = np.int64(ts), np.int64(order_id), np.int64(party)
+    if not _party_ok(h, party):
+        return -E_PARTY
+    if order_id <= 0:
+        return -E_ORDER_ID
+    return _run(h, ts, ACT_CANCEL, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+                np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
+
+
+@pinned(5)
+def replace(h, ts, order_id, party, price, qty):
+    """New price (or NO_PRICE: keep it) and/or new open quantity (or NO_VALUE: keep it)."""
+    ts, order_id, party, price, qty = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(price), np.int64(qty)
+    if not _party_ok(h, party):
+        return -E_PARTY
+    if order_id <= 0:
+        return -E_ORDER_ID
+    return _run(h, ts, ACT_REPLACE, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+                price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
+
+
+@pinned(3)
+def regrade(h, ts, party, goodput_bp):
+    """Record a provider's goodput in basis points (``Exchange.regrade``)."""
+    ts, party, goodput_bp = np.int64(ts), np.int64(party), np.int64(goodput_bp)
+    if not _party_ok(h, party):
+        return -E_PARTY
+    if goodput_bp < 0 or goodput_bp > BP:
+        return -E_GOODPUT
+    return _run(h, ts, ACT_GRADE, np.int64(0), party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+                np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
+
+
+@pinned(2)
+def close(h, ts, instrument):
+    """End trading in an instrument (``Exchange.close``); -1 is an unknown symbol."""
+    ts, instrument = np.int64(ts), np.int64(instrument)
+    if instrument < -1 or instrument >= h[0][7].shape[0]:
+        return -E_INSTRUMENT
+    return _run(h, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
+                np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
+                np.int64(0))
+
+
+# ------------------------------------------------------------------ reading back
+@helper
+def events(h):
+    """The last action's events (EVENT_DTYPE records; a view, overwritten by the next action)."""
+    return h[1][0][: h[0][12][C_EVENT_COUNT]]
+
+
+@helper
+def trades(h):
+    """The last action's trades (TRADE_DTYPE records; a view of the trade buffer)."""
+    return h[1][1][h[3][CK_FIRST_TRADE]: h[0][12][C_TRADE_COUNT]]
+
+
+@pinned(0)
+def traded_qty(h):
+    """GPU-hours the last action traded (the sum of its trades' qty). O(its trades)."""
+    trade_rows = h[1][1]
+    total = np.int64(0)
+    for i in range(h[3][CK_FIRST_TRADE], h[0][12][C_TRADE_COUNT]):
+        total += trade_rows[i].qty
+    return total
+
+
+@pinned(0)
+def next_seq(h):
+    return h[3][CK_SEQ]
+
+
+@pinned(0)
+def room(h):
+    """DONE (0) when the next action cannot overflow an array, else the NEED_* code of
+    the one to grow first: the check ``process_one`` makes before acting, so a loop
+    that tests it first can return to Python before it decides anything."""
+    book, out = h[H_BOOK], h[H_OUT]
+    counters = book[12]
+    live = counters[C_LIVE]
+    if counters[C_FREE] == -1 and counters[C_HWM] >= book[0].shape[1]:
+        return NEED_SLOTS
+    if 2 * (counters[C_IDS] + 1) > book[10].shape[0]:
+        return NEED_IDS
+    if out[0].shape[0] < 2 * live + 4:
+        return NEED_EVENTS
+    if out[1].shape[0] - counters[C_TRADE_COUNT] < live + 1:
+        return NEED_TRADES
+    return DONE
+
