@@ -56,3 +56,6 @@ meet_an_own_order  # noqa
 # The njit API's functions that users' @njit code calls (exchange/embed.py; examples/njit_agents.py,
 # outside vulture's paths, calls room).
 room  # noqa
+
+# pytest collects the state machine through this name (tests/test_stateful.py).
+TestEnginesAgree  # noqa

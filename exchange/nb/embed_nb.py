@@ -25,6 +25,7 @@ from exchange.nb.kernel import helper
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
     NEED_SLOTS, NEED_TRADES,
+    B_COUNTERS, B_ID_KEYS, B_ORDER_I64,
 )
 from exchange.nb.matching_nb import process_one
 from exchange.schema import (
@@ -89,7 +90,7 @@ def _run(h, ts, action, order_id, party, instrument, side, order_type, tif, pric
     if ts < clock[CK_TS]:
         return -E_TS
     state = np.int64(PRICE_ABSENT) if price == NO_PRICE else np.int64(PRICE_OK)
-    first = book[12][C_TRADE_COUNT]
+    first = book[B_COUNTERS][C_TRADE_COUNT]
     count = process_one(book, out, row, clock[CK_SEQ], ts, np.int64(action), order_id, party,
                         instrument, side, order_type, tif, state, np.int64(0) if price == NO_PRICE else price,
                         qty, min_grade, goodput, stp)
@@ -208,11 +209,11 @@ def room(h):
     the one to grow first: the check ``process_one`` makes before acting, so a loop
     that tests it first can return to Python before it decides anything."""
     book, out = h[H_BOOK], h[H_OUT]
-    counters = book[12]
+    counters = book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= book[0].shape[1]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[1]:
         return NEED_SLOTS
-    if 2 * (counters[C_IDS] + 1) > book[10].shape[0]:
+    if 2 * (counters[C_IDS] + 1) > book[B_ID_KEYS].shape[0]:
         return NEED_IDS
     if out[0].shape[0] < 2 * live + 4:
         return NEED_EVENTS
