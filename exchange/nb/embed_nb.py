@@ -25,7 +25,7 @@ from exchange.nb.kernel import helper
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
     NEED_SLOTS, NEED_TRADES,
-    B_COUNTERS, B_ID_KEYS, B_ORDER_I64,
+    B_COUNTERS, B_GRADE_FLOOR, B_ID_KEYS, B_INSTRUMENTS, B_ORDER_I64,
 )
 from exchange.nb.matching_nb import process_one
 from exchange.schema import (
@@ -115,10 +115,10 @@ def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, 
     qty, min_grade, stp = np.int64(qty), np.int64(min_grade), np.int64(stp)
     if not _party_ok(h, party):
         return -E_PARTY
-    if instrument < -1 or instrument >= h[0][7].shape[0]:
+    if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
     if (side >> 1) != 0 or (order_type >> 1) != 0 or tif < 0 or tif > 3 or stp < STP_CANCEL_INCOMING \
-            or stp > STP_CANCEL_BOTH or min_grade < GRADE_UNKNOWN or min_grade >= h[0][8].shape[0]:
+            or stp > STP_CANCEL_BOTH or min_grade < GRADE_UNKNOWN or min_grade >= h[0][B_GRADE_FLOOR].shape[0]:
         return -E_CODE
     if order_id <= 0:
         return -E_ORDER_ID
@@ -168,7 +168,7 @@ def regrade(h, ts, party, goodput_bp):
 def close(h, ts, instrument):
     """End trading in an instrument (``Exchange.close``); -1 is an unknown symbol."""
     ts, instrument = np.int64(ts), np.int64(instrument)
-    if instrument < -1 or instrument >= h[0][7].shape[0]:
+    if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
     return _run(h, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
                 np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
@@ -176,16 +176,21 @@ def close(h, ts, instrument):
 
 
 # ------------------------------------------------------------------ reading back
-@helper
+# A view is returned, which needs the caller's reference counting: these two are
+# inlined at Numba IR level into the user's @njit code (which has it), not compiled apart.
+_view = njit(cache=True, inline="always")
+
+
+@_view
 def events(h):
     """The last action's events (EVENT_DTYPE records; a view, overwritten by the next action)."""
-    return h[1][0][: h[0][12][C_EVENT_COUNT]]
+    return h[1][0][: h[0][B_COUNTERS][C_EVENT_COUNT]]
 
 
-@helper
+@_view
 def trades(h):
     """The last action's trades (TRADE_DTYPE records; a view of the trade buffer)."""
-    return h[1][1][h[3][CK_FIRST_TRADE]: h[0][12][C_TRADE_COUNT]]
+    return h[1][1][h[3][CK_FIRST_TRADE]: h[0][B_COUNTERS][C_TRADE_COUNT]]
 
 
 @pinned(0)
@@ -193,7 +198,7 @@ def traded_qty(h):
     """GPU-hours the last action traded (the sum of its trades' qty). O(its trades)."""
     trade_rows = h[1][1]
     total = np.int64(0)
-    for i in range(h[3][CK_FIRST_TRADE], h[0][12][C_TRADE_COUNT]):
+    for i in range(h[3][CK_FIRST_TRADE], h[0][B_COUNTERS][C_TRADE_COUNT]):
         total += trade_rows[i].qty
     return total
 
