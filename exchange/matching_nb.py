@@ -300,9 +300,7 @@ def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
         book[7], book[8], book[9], book[10], book[11], book[12])
     n_grades = grade_floor.shape[0]
-    stp = a.stp
-    if stp < STP_CANCEL_INCOMING or stp > STP_CANCEL_BOTH:  # only a hand-made action array
-        return _reject(out, counters, a, R_BAD_FIELD)
+    stp = a.stp  # an Stp code: every way in (files, submit, apply, run_batch) checks it
     instrument = a.instrument
     if instrument < 0:
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
