@@ -302,9 +302,7 @@ def on_new(book, out, a):
     instruments, grade_floor, parties, id_keys, id_slots, counters = (
         book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS])
     n_grades = grade_floor.shape[0]
-    stp = a.stp
-    if stp < STP_CANCEL_INCOMING or stp > STP_CANCEL_BOTH:  # only a hand-made action array
-        return _reject(out, counters, a, R_BAD_FIELD)
+    stp = a.stp  # an Stp code: every way in (files, submit, apply, run_batch) checks it
     instrument = a.instrument
     if instrument < 0:
         return _reject(out, counters, a, R_UNKNOWN_INSTRUMENT)
