@@ -65,6 +65,21 @@ class BatchResult:
     state: BookState
 
 
+def _grown_for(need: int, state: BookState, events: np.ndarray, trades: np.ndarray, events_kept: int):
+    """Grow what a kernel's NEED_* code names, so the kernel can retry: the event buffer to
+    room for twice the live orders (keeping its first ``events_kept``), the trade buffer
+    for one more fill of every live order, any state array by doubling. Returns
+    (events, trades). The one grow-and-retry step of the batch, per-call and njit paths."""
+    live = int(state.counters[C_LIVE])
+    if need == NEED_EVENTS:
+        events = _grown(events, events_kept, 2 * live + 4)
+    elif need == NEED_TRADES:
+        trades = _grown(trades, int(state.counters[C_TRADE_COUNT]), live + 1)
+    else:
+        state.grow(need)
+    return events, trades
+
+
 def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
     capacity = max(16, buffer.shape[0])
     while capacity - used < extra:
@@ -91,13 +106,7 @@ def run_kernel(state: BookState, actions: np.ndarray, events: np.ndarray, trades
         start, status = kernel(actions, start, state.arrays, (events, trades))
         if status == DONE:
             return events, trades
-        live = int(counters[C_LIVE])
-        if status == NEED_EVENTS:
-            events = _grown(events, int(counters[C_EVENT_COUNT]), 2 * live + 4)
-        elif status == NEED_TRADES:
-            trades = _grown(trades, int(counters[C_TRADE_COUNT]), live + 1)
-        else:
-            state.grow(status)
+        events, trades = _grown_for(status, state, events, trades, int(counters[C_EVENT_COUNT]))
 
 
 def register_providers(config: ExchangeConfig, state: BookState, party_index: dict, parties: list):
@@ -375,14 +384,8 @@ class Exchange:
                                  order_type, tif, price[0], price[1], qty, min_grade, goodput, stp)
             if count >= 0:
                 break
-            need = -count  # grow, then retry the same action from scratch
-            live = int(state.counters[C_LIVE])
-            if need == NEED_EVENTS:
-                self._events = _grown(self._events, 0, 2 * live + 4)
-            elif need == NEED_TRADES:
-                self._trades = _grown(self._trades, int(state.counters[C_TRADE_COUNT]), live + 1)
-            else:
-                state.grow(need)
+            # grow, then retry the same action from scratch
+            self._events, self._trades = _grown_for(-count, state, self._events, self._trades, 0)
         self._seq += 1
         self._ts = ts
         return [
@@ -760,13 +763,7 @@ class Exchange:
     def grow(self, need: int) -> None:
         """Grow the array a kernel's NEED_* code names (exchange.nb.layout), as the per-call
         path does: event buffer to twice the live orders, the rest by doubling."""
-        live = int(self._state.counters[C_LIVE])
-        if need == NEED_EVENTS:
-            self._events = _grown(self._events, 0, 2 * live + 4)
-        elif need == NEED_TRADES:
-            self._trades = _grown(self._trades, int(self._state.counters[C_TRADE_COUNT]), live + 1)
-        else:
-            self._state.grow(need)
+        self._events, self._trades = _grown_for(need, self._state, self._events, self._trades, 0)
 
     def reserve(self, *, orders: int = 0, ids: int = 0, dense_ids: int = 0, events: int = 0,
                 trades: int = 0) -> None:
