@@ -112,7 +112,7 @@ def _ndigits(u):
 
 
 @io_helper
-def _put_int(out, pos, v):
+def put_int(out, pos, v):
     if v < 0:
         out[pos] = 45
         pos += 1
@@ -123,10 +123,10 @@ def _put_int(out, pos, v):
 
 
 @io_helper
-def _put_fixed(out, pos, v, places):
+def put_fixed(out, pos, v, places):
     """v * 10**-places with exactly ``places`` decimals."""
     if places == 0:
-        return _put_int(out, pos, v)
+        return put_int(out, pos, v)
     if v < 0:
         out[pos] = 45
         pos += 1
@@ -141,7 +141,7 @@ def _put_fixed(out, pos, v, places):
 
 
 @io_helper
-def _put_word(out, pos, words, offs, entry):
+def put_word(out, pos, words, offs, entry):
     """Dictionary entry ``entry`` (already CSV-quoted)."""
     for p in range(offs[entry], offs[entry + 1]):
         out[pos] = words[p]
@@ -171,26 +171,26 @@ def _events_csv(ev, words, offs, base, lo, hi, out):
         else:
             seq = e.seq
             ts = e.ts
-            pos = _put_int(out, pos, seq)
+            pos = put_int(out, pos, seq)
             out[pos] = 44
-            pos = _put_int(out, pos + 1, ts)
+            pos = put_int(out, pos + 1, ts)
             out[pos] = 44
             pos += 1
             head_len = pos - start
         head = start
-        pos = _put_int(out, pos, e.order_id)
+        pos = put_int(out, pos, e.order_id)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_event + e.event)
+        pos = put_word(out, pos + 1, words, offs, b_event + e.event)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_reason + e.reason)
+        pos = put_word(out, pos + 1, words, offs, b_reason + e.reason)
         out[pos] = 44
         pos += 1
         if e.qty != NO_VALUE:
-            pos = _put_int(out, pos, e.qty)
+            pos = put_int(out, pos, e.qty)
         out[pos] = 44
         pos += 1
         if e.leaves_qty != NO_VALUE:
-            pos = _put_int(out, pos, e.leaves_qty)
+            pos = put_int(out, pos, e.leaves_qty)
         out[pos] = 10
         pos += 1
     return pos
@@ -209,7 +209,7 @@ def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
     ts = 0
     for i in range(lo, hi):
         t = tr[i]
-        pos = _put_int(out, pos, t.trade_id)
+        pos = put_int(out, pos, t.trade_id)
         out[pos] = 44
         pos += 1
         start = pos
@@ -220,35 +220,35 @@ def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
         else:
             seq = t.seq
             ts = t.ts
-            pos = _put_int(out, pos, seq)
+            pos = put_int(out, pos, seq)
             out[pos] = 44
-            pos = _put_int(out, pos + 1, ts)
+            pos = put_int(out, pos + 1, ts)
             out[pos] = 44
             pos += 1
             head_len = pos - start
         head = start
         instrument = t.instrument
-        pos = _put_word(out, pos, words, offs, b_instr + instrument)
+        pos = put_word(out, pos, words, offs, b_instr + instrument)
         out[pos] = 44
-        pos = _put_int(out, pos + 1, t.buy_order_id)
+        pos = put_int(out, pos + 1, t.buy_order_id)
         out[pos] = 44
-        pos = _put_int(out, pos + 1, t.sell_order_id)
+        pos = put_int(out, pos + 1, t.sell_order_id)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_buyer + t.buyer)
+        pos = put_word(out, pos + 1, words, offs, b_buyer + t.buyer)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_seller + t.seller)
+        pos = put_word(out, pos + 1, words, offs, b_seller + t.seller)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_grade + t.grade)
+        pos = put_word(out, pos + 1, words, offs, b_grade + t.grade)
         out[pos] = 44
         n_value = t.price * tick_m[instrument]
-        pos = _put_fixed(out, pos + 1, n_value, places[instrument])
+        pos = put_fixed(out, pos + 1, n_value, places[instrument])
         out[pos] = 44
         effective = _effective_one(n_value, places[instrument], floors[t.grade])
-        pos = _put_fixed(out, pos + 1, effective, EFFECTIVE_PLACES)
+        pos = put_fixed(out, pos + 1, effective, EFFECTIVE_PLACES)
         out[pos] = 44
-        pos = _put_int(out, pos + 1, t.qty)
+        pos = put_int(out, pos + 1, t.qty)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, b_side + t.aggressor)
+        pos = put_word(out, pos + 1, words, offs, b_side + t.aggressor)
         out[pos] = 10
         pos += 1
     return pos
@@ -261,29 +261,29 @@ def _book_csv(bk, words, offs, base, tick_m, places, lo, hi, out):
     pos = 0
     for i in range(lo, hi):
         b = bk[i]
-        pos = _put_word(out, pos, words, offs, base[0] + b.instrument)
+        pos = put_word(out, pos, words, offs, base[0] + b.instrument)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, base[1] + b.side)
+        pos = put_word(out, pos + 1, words, offs, base[1] + b.side)
         out[pos] = 44
-        pos = _put_int(out, pos + 1, b.order_id)
+        pos = put_int(out, pos + 1, b.order_id)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, base[2] + b.party)
+        pos = put_word(out, pos + 1, words, offs, base[2] + b.party)
         out[pos] = 44
-        pos = _put_fixed(out, pos + 1, b.price * tick_m[b.instrument], places[b.instrument])
+        pos = put_fixed(out, pos + 1, b.price * tick_m[b.instrument], places[b.instrument])
         out[pos] = 44
-        pos = _put_int(out, pos + 1, b.qty)
+        pos = put_int(out, pos + 1, b.qty)
         out[pos] = 44
         pos += 1
         if b.grade >= 0:
-            pos = _put_word(out, pos, words, offs, base[3] + b.grade)
+            pos = put_word(out, pos, words, offs, base[3] + b.grade)
         out[pos] = 44
         pos += 1
         if b.min_grade >= 0:
-            pos = _put_word(out, pos, words, offs, base[4] + b.min_grade)
+            pos = put_word(out, pos, words, offs, base[4] + b.min_grade)
         out[pos] = 44
-        pos = _put_word(out, pos + 1, words, offs, base[5] + b.tif)
+        pos = put_word(out, pos + 1, words, offs, base[5] + b.tif)
         out[pos] = 44
-        pos = _put_int(out, pos + 1, b.arrival_seq)
+        pos = put_int(out, pos + 1, b.arrival_seq)
         out[pos] = 10
         pos += 1
     return pos
@@ -331,9 +331,9 @@ def _format_columns(mat, kinds, src, aux, dict_bytes, dict_offs, out):
                 else:
                     start = pos
                     if k == K_INT:
-                        pos = _put_int(out, pos, v)
+                        pos = put_int(out, pos, v)
                     else:
-                        pos = _put_fixed(out, pos, v, places)
+                        pos = put_fixed(out, pos, v, places)
                     prev_val[c] = v
                     prev_pos[c] = start
                     prev_len[c] = pos - start
