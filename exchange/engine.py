@@ -56,13 +56,45 @@ _REASONS = list(Reason)
 
 @dataclass
 class BatchResult:
-    """What a batch run produced. ``parties`` names the party indexes used in all arrays."""
+    """What a batch run produced. ``parties`` names the party indexes used in all arrays;
+    ``config`` is the configuration it ran under (names and tick sizes of the frames)."""
 
     events: np.ndarray  # EVENT_DTYPE
     trades: np.ndarray  # TRADE_DTYPE
     book: np.ndarray  # BOOK_DTYPE: resting orders at the end, in priority order
     parties: list[str]
-    state: BookState
+    state: BookState | None
+    config: ExchangeConfig | None = None
+
+    def to_arrow(self, what: str, prices: str = "decimal", *, config: ExchangeConfig | None = None):
+        """``what`` ("trades", "events" or "book") as a ``pyarrow.Table`` with the columns and
+        units of its CSV file (docs/RULES.md §5). ``prices``: "decimal" (exact
+        ``decimal128``, as ``replay --format parquet``) or "ticks" (int64). Every column is
+        copied once (records are rows, Arrow columns are contiguous); see docs/API.md "Frames".
+        ``config``: for a result that carries none (merged shards)."""
+        from exchange.files import frames
+
+        records = getattr(self, frames.check_choice(what, frames.TABLES, "what"))
+        return frames.to_arrow(what, records, _config_of(config or self.config), self.parties, prices)
+
+    def to_pandas(self, what: str, prices: str = "decimal", *, config: ExchangeConfig | None = None):
+        """``to_arrow``'s table as a pandas DataFrame (``pd.ArrowDtype`` columns, no float);
+        needs ``pip install compute-exchange[pandas]``."""
+        from exchange.files import frames
+
+        return frames.to_pandas(self.to_arrow(what, prices, config=config))
+
+    def to_polars(self, what: str, prices: str = "decimal", *, config: ExchangeConfig | None = None):
+        """``to_arrow``'s table as a polars DataFrame; needs ``pip install compute-exchange[polars]``."""
+        from exchange.files import frames
+
+        return frames.to_polars(self.to_arrow(what, prices, config=config))
+
+
+def _config_of(config) -> ExchangeConfig:
+    if not isinstance(config, ExchangeConfig):
+        raise ValueError(f"config: {_short(config)} is not an ExchangeConfig (this result carries none)")
+    return config
 
 
 def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
@@ -167,7 +199,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
     dump_book(state.arrays, book)
     return BatchResult(events[: state.counters[C_EVENT_COUNT]],
-                       trades[: state.counters[C_TRADE_COUNT]], book, parties, state)
+                       trades[: state.counters[C_TRADE_COUNT]], book, parties, state, config)
 
 
 # ------------------------------------------------------------ per call
@@ -712,6 +744,44 @@ class Exchange:
             next_seq=self._seq, last_ts=self._ts, trade_count=int(st.counters[C_TRADES]),
             grades=[(g.name, g.floor_bp) for g in self.config.grades], providers=providers,
             closed=closed, used_ids=used_ids, book=self.book())
+
+    # ---------------------------------------------------------------- frames
+    def to_arrow(self, what: str, prices: str = "decimal", *, events: np.ndarray | None = None):
+        """Every trade so far ("trades"), the resting orders ("book"), or ``events`` ("events")
+        as a ``pyarrow.Table`` with the columns and units of the replay's CSV files
+        (docs/RULES.md §5, docs/API.md "Frames"). ``prices``: "decimal" (exact ``decimal128``)
+        or "ticks" (int64). The exchange keeps no event history (it would cost every call),
+        so "events" converts the EVENT_DTYPE rows you pass (what ``apply()`` returned).
+        Every column is copied once (records are rows, Arrow columns are contiguous)."""
+        from exchange.files import frames
+
+        frames.check_choice(what, frames.TABLES, "what")
+        if what == "trades":
+            records = self._trades[: self._state.counters[C_TRADE_COUNT]]
+        elif what == "book":
+            records = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
+            _ENTRIES.dump_book(self._state.arrays, records)
+        elif not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
+            raise ValueError("events: expected a 1-D EVENT_DTYPE array (what apply() returned); "
+                             "the exchange keeps no event history")
+        else:
+            records = events
+        if what != "events" and events is not None:
+            raise ValueError(f"events: only for what='events', not {what!r}")
+        return frames.to_arrow(what, records, self.config, self._parties, prices)
+
+    def to_pandas(self, what: str, prices: str = "decimal", *, events: np.ndarray | None = None):
+        """``to_arrow``'s table as a pandas DataFrame (``pd.ArrowDtype`` columns, no float);
+        needs ``pip install compute-exchange[pandas]``."""
+        from exchange.files import frames
+
+        return frames.to_pandas(self.to_arrow(what, prices, events=events))
+
+    def to_polars(self, what: str, prices: str = "decimal", *, events: np.ndarray | None = None):
+        """``to_arrow``'s table as a polars DataFrame; needs ``pip install compute-exchange[polars]``."""
+        from exchange.files import frames
+
+        return frames.to_polars(self.to_arrow(what, prices, events=events))
 
     # --------------------------------------------------------------- helpers
     @property
