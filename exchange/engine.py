@@ -83,7 +83,7 @@ class BatchResult:
         """``what`` ("trades", "events" or "book") as a ``pyarrow.Table`` with the columns and
         units of its CSV file (docs/RULES.md §5). ``prices``: "decimal" (exact
         ``decimal128``, as ``replay --format parquet``) or "ticks" (int64). Every column is
-        copied once (records are rows, Arrow columns are contiguous); see docs/API.md "Frames".
+        built anew (records are rows, Arrow columns contiguous: no zero-copy); docs/API.md "Frames".
         ``config``: for a result that carries none (merged shards)."""
         from exchange.files import frames
 
@@ -774,7 +774,7 @@ class Exchange:
         (docs/RULES.md §5, docs/API.md "Frames"). ``prices``: "decimal" (exact ``decimal128``)
         or "ticks" (int64). The exchange keeps no event history (it would cost every call),
         so "events" converts the EVENT_DTYPE rows you pass (what ``apply()`` returned).
-        Every column is copied once (records are rows, Arrow columns are contiguous)."""
+        Every column is built anew (records are rows, Arrow columns contiguous: no zero-copy)."""
         from exchange.files import frames
 
         frames.check_choice(what, frames.TABLES, "what")

@@ -8,12 +8,13 @@ disagree. No float touches a price: ``prices="decimal"`` gives exact
 int64 ticks (``effective_price`` stays an exact 6-place decimal: it is the price
 divided by the grade's floor, not a multiple of a tick).
 
-Cost: one copy per column. The engine's records are rows (a numpy structured array)
-and Arrow's columns are contiguous buffers, so every column is gathered once; names
-(instrument, party, grade, side, event, reason, tif) become plain string columns.
-pandas gets the Arrow buffers themselves (``pd.ArrowDtype`` columns, no second copy);
-polars takes the Arrow table over (``pl.from_arrow``; integer and decimal buffers
-without a copy, strings into its own layout).
+Cost: no column can be zero-copy from the engine, because its records are rows (a
+numpy structured array) and Arrow's columns are contiguous buffers: integer columns
+are one gather copy (8 bytes a value), names (instrument, party, grade, side, event,
+reason, tif) become string columns, decimals 16 bytes a value. After that, pandas gets
+the Arrow buffers themselves (``pd.ArrowDtype`` columns, no second copy) and polars
+takes the Arrow table over with ``pl.from_arrow`` (copying only what its own layout
+needs).
 
 pandas and polars are optional (``pip install compute-exchange[pandas]`` /
 ``[polars]``) and imported only when a frame of theirs is asked for.
