@@ -116,6 +116,23 @@ def test_empty_cells_are_nulls_not_nan(sample):
     assert str(frame["leaves_qty"].dtype) == "int64[pyarrow]"
 
 
+def test_a_sharded_run_gives_the_tables_of_one_run():
+    from exchange.parallel import run_batch_parallel
+
+    config = ExchangeConfig.default()
+    parsed = read_orders(SAMPLE, config)
+    actions = parsed.actions
+    # The sample reuses an order id across instruments (which keeps a run in one piece): drop those rows.
+    new = actions["action"] == ACT_NEW
+    ids, counts = np.unique(actions["order_id"][new], return_counts=True)
+    actions = actions[~(new & np.isin(actions["order_id"], ids[counts > 1]))].copy()
+    one = run_batch(config, actions, parsed.parties)
+    sharded = run_batch_parallel(config, actions, parsed.parties, threads=2)
+    assert sharded.state is None  # merged from the shards' results, not one run's
+    for name in NAMES:
+        assert sharded.to_arrow(name).equals(one.to_arrow(name)), name
+
+
 def _orders(parties: dict[str, int], instrument: int) -> np.ndarray:
     """Asks from two providers, a bid crossing both, a bid left resting."""
     rows = [(1, "p.ember", SELL, 1600, 5), (2, "p.atlas", SELL, 1900, 5),
