@@ -14,7 +14,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 from importlib import resources
+from os import PathLike
 from pathlib import Path
+from typing import Any, Iterable
 
 from exchange.schema import BP
 
@@ -42,7 +44,7 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the file and the problem."""
 
 
-def to_decimal(value, what: str) -> Decimal:
+def to_decimal(value: str | int | float | Decimal, what: str) -> Decimal:
     """Exact decimal from a TOML string, int or float (a float through its shortest repr)."""
     if isinstance(value, bool):
         raise ConfigError(f"{what}: expected a decimal number, got {value!r}")
@@ -87,7 +89,7 @@ def decimal_places(value: Decimal) -> int:
     return max(0, -(exponent + trailing)) if any(digits) else 0
 
 
-def goodput_to_bp(value, what: str) -> int:
+def goodput_to_bp(value: str | int | float | Decimal, what: str) -> int:
     """Goodput fraction in [0, 1] with at most 4 places, as basis points."""
     number = to_decimal(value, what)
     scaled = number * BP
@@ -147,7 +149,7 @@ class Instrument:
         """Decimals printed for a price: those of the tick (0.001 -> 3)."""
         return decimal_places(self.tick)
 
-    def price_to_ticks(self, value) -> int | None:
+    def price_to_ticks(self, value: str | Decimal) -> int | None:
         """Absolute ticks of a decimal price (str or Decimal); None when it is off tick or
         beyond any representable price. Exact (see ``whole_multiple``)."""
         number = value if isinstance(value, Decimal) else Decimal(value)
@@ -230,7 +232,7 @@ class ExchangeConfig:
         return self._instrument_positions.get(symbol) if isinstance(symbol, str) else None
 
     @classmethod
-    def load(cls, path) -> "ExchangeConfig":
+    def load(cls, path: str | PathLike[str]) -> "ExchangeConfig":
         """Read a TOML configuration file; ConfigError names the file and what is wrong."""
         path = Path(path)
         try:
@@ -261,7 +263,10 @@ class ExchangeConfig:
         return cls.from_toml(text, source="<default config>")
 
     @classmethod
-    def build(cls, *, instruments, grades=None, providers=(), settlement=None,
+    def build(cls, *, instruments: Iterable[Instrument | dict[str, Any]],
+              grades: Iterable[Grade | tuple[str, int]] | dict[str, int] | None = None,
+              providers: Iterable[Provider | tuple[str, Any] | dict[str, Any]] = (),
+              settlement: SettlementTerms | dict[str, Any] | None = None,
               source: str = "<built in code>") -> "ExchangeConfig":
         """A configuration from Python objects, under the same checks and messages as a
         TOML file (each object becomes the table it stands for, then the TOML path runs).
@@ -510,7 +515,7 @@ def _document(instruments, grades, providers, settlement) -> dict:
     return document
 
 
-def with_listed(config: ExchangeConfig, instrument) -> ExchangeConfig:
+def with_listed(config: ExchangeConfig, instrument: Instrument | dict[str, Any]) -> ExchangeConfig:
     """``config`` with one more instrument after the others (listed while trading runs),
     under the checks and messages of a configuration file: ConfigError, a ValueError.
     ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys."""
@@ -519,6 +524,6 @@ def with_listed(config: ExchangeConfig, instrument) -> ExchangeConfig:
                                 source=config.source)
 
 
-def with_instruments(config: ExchangeConfig, instruments) -> ExchangeConfig:
+def with_instruments(config: ExchangeConfig, instruments: Iterable[Instrument]) -> ExchangeConfig:
     """A copy of ``config`` with other instruments (benchmarks and tests build these)."""
     return replace(config, instruments=tuple(instruments))

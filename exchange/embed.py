@@ -52,6 +52,8 @@ See examples/njit_agents.py.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from exchange.nb.embed_nb import (  # noqa: F401  (the public njit API)
     E_CODE, E_GOODPUT, E_INSTRUMENT, E_ORDER_ID, E_PARTY, E_QTY, E_TS, NO_PRICE, cancel, close,
     events, new_order, next_seq, regrade, replace, room, traded_qty, trades,
@@ -61,6 +63,9 @@ from exchange.schema import (  # noqa: F401  (codes an njit caller passes)
     BUY, FOK, GRADE_ABSENT, GRADE_UNKNOWN, GTC, IOC, LIMIT, MARKET, NO_VALUE, POST_ONLY, SELL,
     STP_CANCEL_BOTH, STP_CANCEL_INCOMING, STP_CANCEL_RESTING,
 )
+
+if TYPE_CHECKING:
+    from exchange.engine import Exchange
 
 _MESSAGES = {
     E_TS: "ts: lower than the last action's ts",
@@ -88,9 +93,9 @@ class Embedding:
     ``handle`` is current whenever it is read: it is rebuilt after the exchange grew an
     array or took Python calls. Cost: a tuple and a 5-element array per rebuild."""
 
-    def __init__(self, exchange):
+    def __init__(self, exchange: Exchange) -> None:
         self._exchange = exchange
-        self._handle = None
+        self._handle: tuple | None = None
 
     @property
     def handle(self) -> tuple:
@@ -119,5 +124,5 @@ class Embedding:
     def __enter__(self) -> "Embedding":
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.sync()

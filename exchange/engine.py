@@ -11,8 +11,10 @@ Both grow the kernel's arrays by doubling when the kernel reports one is full.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +41,16 @@ from exchange.schema import (
 )
 from exchange.state import BookState, planned_bytes
 
+if TYPE_CHECKING:  # the frames' types; pandas and polars are optional
+    import pandas
+    import polars
+    import pyarrow
+
+    from exchange.config import Instrument
+
+# What a price argument may be: decimal text, a Decimal, or whole dollars (docs/API.md).
+PriceArg = str | Decimal | int
+
 # The kernels each way in can call, loaded (compiled on a machine's first run) before
 # the first action so that no call compiles: run_batch and Exchange.apply, and the
 # per-call Exchange with its queries.
@@ -56,13 +68,48 @@ _REASONS = list(Reason)
 
 @dataclass
 class BatchResult:
-    """What a batch run produced. ``parties`` names the party indexes used in all arrays."""
+    """What a batch run produced. ``parties`` names the party indexes used in all arrays;
+    ``config`` is the configuration it ran under (names and tick sizes of the frames)."""
 
     events: np.ndarray  # EVENT_DTYPE
     trades: np.ndarray  # TRADE_DTYPE
     book: np.ndarray  # BOOK_DTYPE: resting orders at the end, in priority order
     parties: list[str]
-    state: BookState
+    state: BookState | None
+    config: ExchangeConfig | None = None
+
+    def to_arrow(self, what: str, prices: str = "decimal", *,
+                 config: ExchangeConfig | None = None) -> pyarrow.Table:
+        """``what`` ("trades", "events" or "book") as a ``pyarrow.Table`` with the columns and
+        units of its CSV file (docs/RULES.md §5). ``prices``: "decimal" (exact
+        ``decimal128``, as ``replay --format parquet``) or "ticks" (int64). Every column is
+        built anew (records are rows, Arrow columns contiguous: no zero-copy); docs/API.md "Frames".
+        ``config``: for a result that carries none (merged shards)."""
+        from exchange.files import frames
+
+        records = getattr(self, frames.check_choice(what, frames.TABLES, "what"))
+        return frames.to_arrow(what, records, _config_of(config or self.config), self.parties, prices)
+
+    def to_pandas(self, what: str, prices: str = "decimal", *,
+                  config: ExchangeConfig | None = None) -> pandas.DataFrame:
+        """``to_arrow``'s table as a pandas DataFrame (``pd.ArrowDtype`` columns, no float);
+        needs ``pip install compute-exchange[pandas]``."""
+        from exchange.files import frames
+
+        return frames.to_pandas(self.to_arrow(what, prices, config=config))
+
+    def to_polars(self, what: str, prices: str = "decimal", *,
+                  config: ExchangeConfig | None = None) -> polars.DataFrame:
+        """``to_arrow``'s table as a polars DataFrame; needs ``pip install compute-exchange[polars]``."""
+        from exchange.files import frames
+
+        return frames.to_polars(self.to_arrow(what, prices, config=config))
+
+
+def _config_of(config: object) -> ExchangeConfig:
+    if not isinstance(config, ExchangeConfig):
+        raise ValueError(f"config: {_short(config)} is not an ExchangeConfig (this result carries none)")
+    return config
 
 
 def _grown_for(need: int, state: BookState, events: np.ndarray, trades: np.ndarray, events_kept: int):
@@ -109,7 +156,8 @@ def run_kernel(state: BookState, actions: np.ndarray, events: np.ndarray, trades
         events, trades = _grown_for(status, state, events, trades, int(counters[C_EVENT_COUNT]))
 
 
-def register_providers(config: ExchangeConfig, state: BookState, party_index: dict, parties: list):
+def register_providers(config: ExchangeConfig, state: BookState, party_index: dict[str, int],
+                       parties: list[str]) -> None:
     for provider in config.providers:
         index = party_index.get(provider.party)
         if index is None:
@@ -141,7 +189,7 @@ def dense_ids(actions: np.ndarray, n_new: int) -> int:
     return highest + 1 if highest < 4 * n_new + 4096 else 0
 
 
-def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
+def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str], *,
               direct_ids: int | None = None) -> BatchResult:
     """Apply ``actions`` (ACTION_DTYPE, in order) to a fresh exchange.
 
@@ -176,7 +224,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties, *,
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
     dump_book(state.arrays, book)
     return BatchResult(events[: state.counters[C_EVENT_COUNT]],
-                       trades[: state.counters[C_TRADE_COUNT]], book, parties, state)
+                       trades[: state.counters[C_TRADE_COUNT]], book, parties, state, config)
 
 
 # ------------------------------------------------------------ per call
@@ -278,10 +326,12 @@ def _load_lean(table) -> None:
     if _LEAN_SUBMIT is None:
         _LEAN_SUBMIT = _entry(lean_nb.submit_traded, (table, *[0] * 14))
         _LEAN_CANCEL = _entry(lean_nb.cancel_open, (table, *[0] * 6))
-_SIDES = {**SIDE_WORDS, **{s: int(s) for s in Side}}
-_TYPES = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
-_TIFS = {**TIF_WORDS, **{t: int(t) for t in Tif}}
-_STPS = {**STP_WORDS, **{m: int(m) for m in Stp}}
+
+
+_SIDES: dict[Any, int] = {**SIDE_WORDS, **{s: int(s) for s in Side}}
+_TYPES: dict[Any, int] = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
+_TIFS: dict[Any, int] = {**TIF_WORDS, **{t: int(t) for t in Tif}}
+_STPS: dict[Any, int] = {**STP_WORDS, **{m: int(m) for m in Stp}}
 
 
 class Exchange:
@@ -396,8 +446,10 @@ class Exchange:
         ]
 
     # -------------------------------------------------------------- actions
-    def submit(self, party, instrument, side, qty, price=None, *, order_type="limit", tif="gtc",
-               min_grade=None, order_id=None, ts=None, stp="cancel_incoming") -> list[Event]:
+    def submit(self, party: str, instrument: str, side: str | Side, qty: int, price: PriceArg | None = None, *,
+               order_type: str | OrderType = "limit", tif: str | Tif = "gtc", min_grade: str | None = None,
+               order_id: int | None = None, ts: int | None = None,
+               stp: str | Stp = "cancel_incoming") -> list[Event]:
         """A new order. ``price`` in $/GPU-hour (raw for sells, effective for buys); ``stp``
         says what happens if it meets its own party's order (docs/RULES.md §4 self-trade prevention).
         An empty string is an empty cell (docs/RULES.md §5): ``order_type``, ``tif``, ``price`` and
@@ -442,13 +494,14 @@ class Exchange:
         return self._apply(ACT_NEW, ts, order_id, self._party(party), instrument_index,
                            side_code, type_code, tif_code, price_cell, qty, grade, stp=stp_code)
 
-    def cancel(self, order_id, party, *, ts=None) -> list[Event]:
+    def cancel(self, order_id: int, party: str, *, ts: int | None = None) -> list[Event]:
         """End a resting order of ``party``."""
         if type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
             order_id = self._order_id(order_id)
         return self._apply(ACT_CANCEL, self._time(ts), order_id, self._party(party))
 
-    def replace(self, order_id, party, *, price=None, qty=None, ts=None) -> list[Event]:
+    def replace(self, order_id: int, party: str, *, price: PriceArg | None = None, qty: int | None = None,
+                ts: int | None = None) -> list[Event]:
         """New price and/or new open quantity for a resting order (docs/RULES.md §4 Replace)."""
         order_id = self._order_id(order_id)
         qty = None if qty is None else _quantity(qty)
@@ -457,7 +510,7 @@ class Exchange:
         return self._apply(ACT_REPLACE, ts, order_id, self._party(party), price=price_cell,
                            qty=NO_VALUE if qty is None else qty)
 
-    def regrade(self, party, goodput, *, ts=None) -> list[Event]:
+    def regrade(self, party: str, goodput: str | Decimal, *, ts: int | None = None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
         number = _decimal(goodput, "goodput", allow_int=False)
         bp = whole_multiple(number, _ONE_BP, BP) if 0 <= number <= 1 else None
@@ -466,7 +519,7 @@ class Exchange:
         ts = self._time(ts)
         return self._apply(ACT_GRADE, ts, party=self._party(party), goodput=bp)
 
-    def close(self, instrument, *, ts=None) -> list[Event]:
+    def close(self, instrument: str, *, ts: int | None = None) -> list[Event]:
         """End trading in an instrument: its resting orders are cancelled."""
         if not isinstance(instrument, str) or instrument == "":
             raise ValueError(f"instrument: {_short(instrument)} is not a symbol")
@@ -512,7 +565,7 @@ class Exchange:
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()
 
-    def list_instrument(self, instrument) -> None:
+    def list_instrument(self, instrument: Instrument | dict[str, Any]) -> None:
         """List one more instrument while trading runs, after the others (docs/API.md).
 
         ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys,
@@ -637,7 +690,7 @@ class Exchange:
                 best = (price, info.floor_bp, arrival)
         return None if best is None else best[0]
 
-    def depth(self, instrument: str, side, levels: int = 10) -> list[tuple[int, str, int]]:
+    def depth(self, instrument: str, side: str | Side, levels: int = 10) -> list[tuple[int, str, int]]:
         """(price ticks, grade, open qty) per price level and grade, best first.
 
         Asks rank by effective price, bids by price; equal ranks by grade order.
@@ -660,13 +713,13 @@ class Exchange:
         return [(price, name, qty) for _, _, price, name, qty in rows[:levels]]
 
     # ------------------------------------------------------------ branching
-    def snapshot(self):
+    def snapshot(self) -> tuple:
         """An opaque copy of the whole state; ``restore`` brings it back."""
         n_trades = int(self._state.counters[C_TRADE_COUNT])
         return (self._state.copy(), list(self._parties), self._seq, self._ts,
                 self._trades[:n_trades].copy(), self.config)
 
-    def restore(self, snapshot) -> None:
+    def restore(self, snapshot: tuple) -> None:
         state, parties, seq, ts, trades, config = snapshot
         if config is not self.config:  # instruments listed since (or before) the snapshot
             self._use_config(config)
@@ -716,6 +769,47 @@ class Exchange:
             grades=[(g.name, g.floor_bp) for g in self.config.grades], providers=providers,
             closed=closed, used_ids=used_ids, book=self.book())
 
+    # ---------------------------------------------------------------- frames
+    def to_arrow(self, what: str, prices: str = "decimal", *,
+                 events: np.ndarray | None = None) -> pyarrow.Table:
+        """Every trade so far ("trades"), the resting orders ("book"), or ``events`` ("events")
+        as a ``pyarrow.Table`` with the columns and units of the replay's CSV files
+        (docs/RULES.md §5, docs/API.md "Frames"). ``prices``: "decimal" (exact ``decimal128``)
+        or "ticks" (int64). The exchange keeps no event history (it would cost every call),
+        so "events" converts the EVENT_DTYPE rows you pass (what ``apply()`` returned).
+        Every column is built anew (records are rows, Arrow columns contiguous: no zero-copy)."""
+        from exchange.files import frames
+
+        frames.check_choice(what, frames.TABLES, "what")
+        if what == "trades":
+            records = self._trades[: self._state.counters[C_TRADE_COUNT]]
+        elif what == "book":
+            records = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
+            _ENTRIES.dump_book(self._state.arrays, records)
+        elif not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
+            raise ValueError("events: expected a 1-D EVENT_DTYPE array (what apply() returned); "
+                             "the exchange keeps no event history")
+        else:
+            records = events
+        if what != "events" and events is not None:
+            raise ValueError(f"events: only for what='events', not {what!r}")
+        return frames.to_arrow(what, records, self.config, self._parties, prices)
+
+    def to_pandas(self, what: str, prices: str = "decimal", *,
+                  events: np.ndarray | None = None) -> pandas.DataFrame:
+        """``to_arrow``'s table as a pandas DataFrame (``pd.ArrowDtype`` columns, no float);
+        needs ``pip install compute-exchange[pandas]``."""
+        from exchange.files import frames
+
+        return frames.to_pandas(self.to_arrow(what, prices, events=events))
+
+    def to_polars(self, what: str, prices: str = "decimal", *,
+                  events: np.ndarray | None = None) -> polars.DataFrame:
+        """``to_arrow``'s table as a polars DataFrame; needs ``pip install compute-exchange[polars]``."""
+        from exchange.files import frames
+
+        return frames.to_polars(self.to_arrow(what, prices, events=events))
+
     # --------------------------------------------------------------- helpers
     @property
     def parties(self) -> list[str]:
@@ -739,14 +833,14 @@ class Exchange:
         clock[CK_FIRST_TRADE] = self._state.counters[C_TRADE_COUNT]
         return (self._state.arrays, (self._events, self._trades), self._action, clock)
 
-    def embed_current(self, handle) -> bool:
+    def embed_current(self, handle: tuple) -> bool:
         """Does ``handle`` still hold this exchange's arrays and counters?"""
         clock = handle[3]
         return (handle[0] is self._state.arrays and handle[1][0] is self._events
                 and handle[1][1] is self._trades and int(clock[CK_PARTIES]) == len(self._parties)
                 and int(clock[CK_SEQ]) == int(clock[CK_HANDED]) == self._seq)
 
-    def embed_sync(self, handle) -> None:
+    def embed_sync(self, handle: tuple) -> None:
         """Take up the seq and ts that njit actions through ``handle`` advanced. ValueError
         (nothing changes) if this exchange took Python calls meanwhile: both would have
         used the same seqs."""

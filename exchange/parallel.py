@@ -191,7 +191,9 @@ def run_batch_parallel(config: ExchangeConfig, actions: np.ndarray, parties,
             results = list(pool.map(shard_job, range(n_shards)))
     else:
         results = list(executor.map(shard_job, range(n_shards)))
-    return merge_shards(results, plan[0])
+    result = merge_shards(results, plan[0])
+    result.config = config  # the frames' names and tick sizes (BatchResult.to_arrow)
+    return result
 
 
 def shard_batch(config: ExchangeConfig, actions: np.ndarray, plan, s: int):

@@ -54,7 +54,12 @@ class ReplayResult:
 
 
 class Progress:
-    """A small progress bar on stderr: one line, redrawn at most 10 times a second."""
+    """A small progress bar on stderr: one line, redrawn at most 10 times a second.
+
+    On a terminal, with ``rich`` installed (``pip install 'compute-exchange[progress]'``),
+    rich draws it; anywhere else (a file, a pipe, no rich) it is the plain line below,
+    byte for byte. Either way it is drawn from the caller's thread at most 10 times a
+    second (rich without its refresh thread), so it costs the replay nothing measurable."""
 
     def __init__(self, enabled: bool, stream=None, width: int = 30):
         self.enabled = enabled
@@ -64,6 +69,7 @@ class Progress:
         self.total = 0
         self.start = time.perf_counter()
         self.last = 0.0
+        self.rich = _RichBar.on(self.stream) if enabled else None
 
     def phase(self, label: str, total: int = 0) -> None:
         self.label = label
@@ -79,6 +85,9 @@ class Progress:
         if not force and now - self.last < 0.1:
             return
         self.last = now
+        if self.rich is not None:
+            self.rich.draw(self.label, self.total, done)
+            return
         if self.total:
             share = min(1.0, done / self.total)
             filled = int(share * self.width)
@@ -93,10 +102,56 @@ class Progress:
 
     def close(self) -> None:
         """Clear the bar's line, so whatever is printed next starts a line of its own."""
-        if self.enabled and getattr(self, "drawn", False):
+        if self.rich is not None:
+            self.rich.clear()
+        elif self.enabled and getattr(self, "drawn", False):
             self.stream.write("\r" + " " * (self.width + 40) + "\r")
             self.stream.flush()
             self.drawn = False
+
+
+class _RichBar:
+    """``Progress`` drawn by rich: one task per phase (a bar and MB/s where the phase has a
+    size, elapsed time where it has none), refreshed only when ``Progress`` draws."""
+
+    @classmethod
+    def on(cls, stream) -> "_RichBar | None":
+        """A rich bar on ``stream`` when it is a terminal and rich is installed, else None."""
+        if not stream.isatty():
+            return None
+        try:
+            from rich.console import Console
+            from rich import progress as rp
+        except ImportError:
+            return None
+        return cls(rp, Console(file=stream))
+
+    def __init__(self, rp, console):
+        self.rp = rp
+        self.console = console
+        self.bar = None
+        self.task = None
+        self.phase = None
+
+    def draw(self, label: str, total: int, done: int) -> None:
+        rp = self.rp
+        if (label, total) != self.phase:  # a new phase: a new bar (a sized one shows its rate)
+            self.clear()
+            columns = [rp.TextColumn("{task.description:<10}"), rp.BarColumn()]
+            columns += ([rp.TaskProgressColumn(), rp.TransferSpeedColumn()] if total else [])
+            self.bar = rp.Progress(*columns, rp.TimeElapsedColumn(), console=self.console,
+                                   auto_refresh=False, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total or None)
+            self.phase = (label, total)
+        self.bar.update(self.task, completed=done)
+        self.bar.refresh()
+
+    def clear(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()  # transient: the bar's lines are erased
+            self.bar = None
+            self.phase = None
 
 
 # What replay writes into --out: the directory is replaced as one set (atomic_dir).
