@@ -27,15 +27,16 @@ from decimal import Decimal
 
 import numpy as np
 
-from contracts import Contracts, Metering, PeriodResult, Settlement
-from exchange import ExchangeConfig, EventType
+from contracts import Contracts, Metering, Settlement
+from exchange import ExchangeConfig
 from exchange.engine import Exchange
 
 from .agents import Buyers, MarketMakers, Providers, grade_premium
+from .delivery import settle_all, simulate_metering
+from .ledger import Ledger
 
 HOUR = 3600
 MEASURE_EVERY = 6  # hours between goodput reports
-FILL, ACCEPTED, CANCELED, REPLACED = EventType.FILL, EventType.ACCEPTED, EventType.CANCELED, EventType.REPLACED
 
 # Reference effective prices ($ per GPU-hour at full goodput) of the GPU models the simulation knows.
 REFERENCE_PRICES = {
@@ -182,6 +183,10 @@ class Branch:
 class Market:
     """An exchange and its agents, stepped one simulated hour at a time.
 
+    The jobs are split: ``ledger.Ledger`` keeps the agents' copy of the books,
+    ``delivery`` meters and settles after trading; this class routes the agents'
+    orders to the engine (``call``, timed) and runs the hours.
+
     ``fork()`` copies everything (the exchange through ``Exchange.fork()``, the
     agents and the random generator) so both copies go on independently.
     """
@@ -191,16 +196,24 @@ class Market:
         self.params = params if params is not None else SimulationParams()
         self.params.check()
         self.plans = plan_instruments(self.config, self.params.days)
-        cfg, p = self.config, self.params
-        self.rng = np.random.default_rng([p.seed, 1])
-        self.exchange = Exchange(cfg)
+        self.rng = np.random.default_rng([self.params.seed, 1])
+        self.exchange = Exchange(self.config)
         self.timings = Timings()
         self.hour = 0
         self.name = "base"
         self.notes: list[str] = []
+        self._init_instruments()
+        self._init_agents()
+        self.ledger = Ledger(len(self.agent_names), self.n_inst)
+        self.expiry: dict[int, list] = {}  # hour -> order ids to cancel at its start
+        self.depth: list = []
+        self.depth_hour = self.params.depth_hour
+        self.registered = False
 
-        n_inst = len(cfg.instruments)
-        self.n_inst = n_inst
+    def _init_instruments(self) -> None:
+        """Per-instrument arrays: tick, band, size limit, reference price and trading window."""
+        cfg = self.config
+        self.n_inst = len(cfg.instruments)
         self.floors = np.array([g.floor_bp for g in cfg.grades], np.int64)
         self.premium = grade_premium(len(cfg.grades))
         self.ticks = [ins.tick for ins in cfg.instruments]
@@ -210,9 +223,12 @@ class Market:
         self.symbols = [ins.symbol for ins in cfg.instruments]
         self.base = np.array([float(plan.reference) for plan in self.plans])
         self.ref = self.base.copy()
-        self.open_inst = np.ones(n_inst, bool)
+        self.open_inst = np.ones(self.n_inst, bool)
         self.close_hour = np.array([plan.close_hour for plan in self.plans], np.int64)
 
+    def _init_agents(self) -> None:
+        """Providers, market makers and buyers (draws from ``rng`` in that order), numbered in that order."""
+        cfg, p, n_inst = self.config, self.params, self.n_inst
         self.providers = Providers.create(self.rng, cfg.providers, p.providers, n_inst, self.floors)
         self.makers = MarketMakers.create(self.symbols if p.market_makers else [])
         weights = np.array([DEMAND_WEIGHT[plan.model] for plan in self.plans])
@@ -222,35 +238,27 @@ class Market:
                                   f"{len(cfg.grades)} grades")
         self.buyers = Buyers.create(self.rng, p.buyers, weights / weights.sum(), cheap, len(cfg.grades),
                                     p.grade_mix)
-
-        names = self.providers.names + self.makers.names + self.buyers.names
-        self.agent_names = names
-        self.agent_index = {name: k for k, name in enumerate(names)}
+        self.agent_names = self.providers.names + self.makers.names + self.buyers.names
         self.n_prov, self.n_mm = len(self.providers), len(self.makers)
         self.buyer0 = self.n_prov + self.n_mm
-        n_agents = len(names)
-        self.bought = np.zeros(n_agents * n_inst, np.int64)
-        self.sold = np.zeros(n_agents * n_inst, np.int64)
-        self.open_buy = np.zeros(n_agents * n_inst, np.int64)
-        self.open_sell = np.zeros(n_agents * n_inst, np.int64)
         # goodput the exchange grades each provider by (config providers start registered)
         self.provider_grade = np.array([cfg.grade_index(int(bp)) for bp in self.providers.reported_bp], np.int64)
         self.mm_grade = cfg.grade_index(self.makers.goodput_bp)
         self.mm_bid = [0] * self.n_mm
         self.mm_ask = [0] * self.n_mm
 
-        # per order (index = order id): owner key (agent * n_inst + instrument), side, open qty, price index
-        self.next_id = 1
-        self.order_key = [0]
-        self.order_side = [0]
-        self.order_open = [0]
-        self.order_norm = [0.0]  # effective price / (1 + grade premium): what the reference tracks
-        self.expiry: dict[int, list] = {}
-        self.hour_volume = np.zeros(n_inst)
-        self.hour_notional = np.zeros(n_inst)
-        self.depth: list = []
-        self.depth_hour = p.depth_hour
-        self.registered = False
+    # the ledger's order table, read by what-if scenarios
+    @property
+    def next_id(self) -> int:
+        return self.ledger.next_id
+
+    @property
+    def order_key(self) -> list:
+        return self.ledger.order_key
+
+    @property
+    def order_open(self) -> list:
+        return self.ledger.order_open
 
     # ------------------------------------------------------------ branching
     def fork(self, name: str = "alt") -> "Market":
@@ -269,57 +277,14 @@ class Market:
 
     # ------------------------------------------------------------- engine calls
     def call(self, method, *args, **kwargs):
+        """Call an Exchange method, timing it, and post its events to the ledger."""
         start = time.perf_counter()
         events = method(*args, **kwargs)
         self.timings.engine += time.perf_counter() - start
         self.timings.engine_calls += 1
         if events:
-            self._observe(events)
+            self.ledger.observe(events)
         return events
-
-    def _observe(self, events) -> None:
-        """Keep the agents' books: open and filled quantities, and the fills the reference tracks."""
-        key, side, open_, norm = self.order_key, self.order_side, self.order_open, self.order_norm
-        n_inst = self.n_inst
-        fills = 0
-        for ev in events:
-            kind = ev.event
-            if kind is FILL:
-                oid, qty = ev.order_id, ev.qty
-                k = key[oid]
-                if side[oid]:
-                    self.sold[k] += qty
-                    self.open_sell[k] -= qty
-                else:
-                    self.bought[k] += qty
-                    self.open_buy[k] -= qty
-                open_[oid] = ev.leaves_qty
-                fills += 1
-                if not fills & 1:  # the second FILL of a trade is the resting order: its price
-                    inst = k % n_inst
-                    self.hour_volume[inst] += qty
-                    self.hour_notional[inst] += qty * norm[oid]
-            elif kind is ACCEPTED or kind is REPLACED or kind is CANCELED:
-                oid = ev.order_id
-                if kind is CANCELED:
-                    delta = -ev.qty
-                    open_[oid] -= ev.qty
-                else:
-                    delta = ev.qty - open_[oid]
-                    open_[oid] = ev.qty
-                if side[oid]:
-                    self.open_sell[key[oid]] += delta
-                else:
-                    self.open_buy[key[oid]] += delta
-
-    def _new_order(self, agent: int, inst: int, side: int, norm: float) -> int:
-        oid = self.next_id
-        self.next_id += 1
-        self.order_key.append(agent * self.n_inst + inst)
-        self.order_side.append(side)
-        self.order_open.append(0)
-        self.order_norm.append(norm)
-        return oid
 
     def _ticks(self, inst: np.ndarray, dollars: np.ndarray) -> np.ndarray:
         ticks = np.rint(dollars / np.array([float(t) for t in self.ticks])[inst]).astype(np.int64)
@@ -351,40 +316,65 @@ class Market:
         """One simulated hour: goodput reports, expiries, everyone's decisions, then closes."""
         start = time.perf_counter()
         engine_before = self.timings.engine
-        h, rng, ex = self.hour, self.rng, self.exchange
+        h = self.hour
         ts = h * HOUR
-        elapsed = h / max(1, self.params.hours)
         if not self.registered:
             self._register(ts)
         if h % 24 == 0 and h:
-            self.buyers.new_day(rng)
+            self.buyers.new_day(self.rng)
         if h % MEASURE_EVERY == 0:
             self._measure(ts)
-        for oid in self.expiry.pop(h, ()):
-            if self.order_open[oid] > 0:
-                agent = self.order_key[oid] // self.n_inst
-                self.call(ex.cancel, oid, self.agent_names[agent], ts=ts)
+        self._expire(h, ts)
+        elapsed = h / max(1, self.params.hours)
+        asks = self._provider_asks(elapsed)
+        bids = self._buyer_bids(elapsed)
+        self._submit_shuffled(h, ts, asks, bids)
+        self._make_markets(ts + HOUR - 1)
+        self._update_reference()
+        if h == self.depth_hour:
+            self._record_depth()
+        self._close_windows(h, ts + HOUR - 1)
+        self.hour += 1
+        self.timings.agents += (time.perf_counter() - start) - (self.timings.engine - engine_before)
 
-        n_inst = self.n_inst
-        # providers' asks
-        prov = self.providers
-        sold = self.sold.reshape(-1, n_inst)[: self.n_prov]
-        posted = self.open_sell.reshape(-1, n_inst)[: self.n_prov]
-        unsold = prov.capacity - sold - posted
-        p_who, p_inst, p_qty, p_raw = prov.quotes(rng, self.provider_grade, self.ref, self.open_inst,
-                                                  unsold, elapsed, self.floors, 0.7 * self.base)
+    def _expire(self, h: int, ts: int) -> None:
+        """Cancel the orders whose life ends at hour ``h`` (those still open)."""
+        ledger = self.ledger
+        for oid in self.expiry.pop(h, ()):
+            if ledger.order_open[oid] > 0:
+                agent = ledger.order_key[oid] // self.n_inst
+                self.call(self.exchange.cancel, oid, self.agent_names[agent], ts=ts)
+
+    def _provider_asks(self, elapsed: float):
+        """Providers' asks for capacity neither sold nor posted: (who, inst, qty, ticks, life hours)."""
+        n_inst, ledger, rng = self.n_inst, self.ledger, self.rng
+        sold = ledger.sold.reshape(-1, n_inst)[: self.n_prov]
+        posted = ledger.open_sell.reshape(-1, n_inst)[: self.n_prov]
+        unsold = self.providers.capacity - sold - posted
+        p_who, p_inst, p_qty, p_raw = self.providers.quotes(rng, self.provider_grade, self.ref, self.open_inst,
+                                                            unsold, elapsed, self.floors, 0.7 * self.base)
         p_ticks = self._ticks(p_inst, p_raw)
         p_life = rng.integers(24, 72, size=len(p_who))
-        # buyers' bids
-        buyers = self.buyers
-        b_key = (self.buyer0 + np.arange(len(buyers))) * n_inst + buyers.instrument
-        outstanding = buyers.need - self.bought[b_key] - self.open_buy[b_key]
+        return p_who, p_inst, p_qty, p_ticks, p_life
+
+    def _buyer_bids(self, elapsed: float):
+        """Buyers' bids for their outstanding need: (who, inst, qty, ticks, ioc, life hours)."""
+        buyers, ledger, rng = self.buyers, self.ledger, self.rng
+        b_key = (self.buyer0 + np.arange(len(buyers))) * self.n_inst + buyers.instrument
+        outstanding = buyers.need - ledger.bought[b_key] - ledger.open_buy[b_key]
         b_who, b_qty, b_price, b_ioc = buyers.bids(rng, self.ref, self.open_inst, outstanding, elapsed,
                                                    self.max_qty, self.premium)
         b_inst = buyers.instrument[b_who]
         b_ticks = self._ticks(b_inst, b_price)
         b_life = rng.integers(6, 36, size=len(b_who))
-        # everyone in a random order, at random seconds within the hour
+        return b_who, b_inst, b_qty, b_ticks, b_ioc, b_life
+
+    def _submit_shuffled(self, h: int, ts: int, asks, bids) -> None:
+        """Submit asks and bids in a random order, at random seconds within the hour; GTC
+        orders get an expiry hour. One engine call per order."""
+        p_who, p_inst, p_qty, p_ticks, p_life = asks
+        b_who, b_inst, b_qty, b_ticks, b_ioc, b_life = bids
+        rng, ex, prov, buyers, ledger = self.rng, self.exchange, self.providers, self.buyers, self.ledger
         n_p, n_b = len(p_who), len(b_who)
         order = rng.permutation(n_p + n_b)
         offsets = np.sort(rng.integers(1, HOUR, size=n_p + n_b))
@@ -395,9 +385,9 @@ class Market:
                 agent, inst, qty, ticks = int(p_who[k]), int(p_inst[k]), int(p_qty[k]), int(p_ticks[k])
                 grade = int(self.provider_grade[agent])
                 norm = ticks * float(self.ticks[inst]) * 10_000 / floors[grade] / (1 + self.premium[grade])
-                oid = self._new_order(agent, inst, 1, norm)
+                oid = ledger.new_order(agent, inst, 1, norm)
                 self.call(ex.submit, prov.names[agent], self.symbols[inst], "sell", qty,
-                           self._price(inst, ticks), order_id=oid, ts=t)
+                          self._price(inst, ticks), order_id=oid, ts=t)
                 self.expiry.setdefault(h + int(p_life[k]), []).append(oid)
             else:
                 k -= n_p
@@ -405,22 +395,19 @@ class Market:
                 inst, ticks = int(b_inst[k]), int(b_ticks[k])
                 grade = int(buyers.min_grade[b])
                 norm = ticks * float(self.ticks[inst]) / (1 + self.premium[grade])
-                oid = self._new_order(self.buyer0 + b, inst, 0, norm)
+                oid = ledger.new_order(self.buyer0 + b, inst, 0, norm)
                 ioc = bool(b_ioc[k])
                 self.call(ex.submit, buyers.names[b], self.symbols[inst], "buy", int(b_qty[k]),
-                           self._price(inst, ticks), tif="ioc" if ioc else "gtc",
-                           min_grade=self.config.grades[grade].name, order_id=oid, ts=t)
+                          self._price(inst, ticks), tif="ioc" if ioc else "gtc",
+                          min_grade=self.config.grades[grade].name, order_id=oid, ts=t)
                 if not ioc:
                     self.expiry.setdefault(h + int(b_life[k]), []).append(oid)
-        self._make_markets(ts + HOUR - 1)
-        self._update_reference()
-        if h == self.depth_hour:
-            self._record_depth()
+
+    def _close_windows(self, h: int, ts: int) -> None:
+        """Close the instruments whose trading window ends with hour ``h``."""
         for inst in np.flatnonzero(self.open_inst & (self.close_hour <= h + 1)).tolist():
-            self.call(ex.close, self.symbols[inst], ts=ts + HOUR - 1)
+            self.call(self.exchange.close, self.symbols[inst], ts=ts)
             self.open_inst[inst] = False
-        self.hour += 1
-        self.timings.agents += (time.perf_counter() - start) - (self.timings.engine - engine_before)
 
     def _register(self, ts: int) -> None:
         """Simulated providers and market makers report a first goodput (the grade action registers them)."""
@@ -447,7 +434,7 @@ class Market:
             return
         n_inst, ex, mm = self.n_inst, self.exchange, self.makers
         keys = (self.n_prov + np.arange(self.n_mm)) * n_inst + mm.instrument
-        inventory = (self.bought[keys] - self.sold[keys]).astype(np.float64)
+        inventory = (self.ledger.bought[keys] - self.ledger.sold[keys]).astype(np.float64)
         grade = self.mm_grade
         bid, ask, bid_qty, ask_qty = mm.quotes(self.ref, inventory, self.floors[grade] / 10_000,
                                                self.premium[grade])
@@ -461,29 +448,28 @@ class Market:
             for side, ids, ticks, qty in ((0, self.mm_bid, bid_ticks, bid_qty), (1, self.mm_ask, ask_ticks, ask_qty)):
                 q, t = int(qty[m]), int(ticks[m])
                 oid = ids[m]
-                resting = oid and self.order_open[oid] > 0
+                resting = oid and self.ledger.order_open[oid] > 0
                 if resting and q == 0:
                     self.call(ex.cancel, oid, mm.names[m], ts=ts)
                 elif resting:
                     norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
-                    self.order_norm[oid] = norm / (1 + self.premium[grade])
+                    self.ledger.order_norm[oid] = norm / (1 + self.premium[grade])
                     self.call(ex.replace, oid, mm.names[m], price=self._price(inst, t), qty=q, ts=ts)
                 elif q:
                     norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
-                    oid = ids[m] = self._new_order(agent, inst, side, norm / (1 + self.premium[grade]))
+                    oid = ids[m] = self.ledger.new_order(agent, inst, side, norm / (1 + self.premium[grade]))
                     self.call(ex.submit, mm.names[m], self.symbols[inst], "buy" if side == 0 else "sell", q,
                                self._price(inst, t), min_grade=self.config.grades[min(2, len(self.floors) - 1)].name
                                if side == 0 else None, order_id=oid, ts=ts)
 
     def _update_reference(self) -> None:
         """The reference follows the hour's fills (quality-adjusted), with a pull back to its base."""
-        traded = self.hour_volume > 0
-        vwap = np.where(traded, self.hour_notional / np.maximum(self.hour_volume, 1), self.ref)
+        volume, notional = self.ledger.take_hour_fills()
+        traded = volume > 0
+        vwap = np.where(traded, notional / np.maximum(volume, 1), self.ref)
         noise = self.rng.normal(0.0, 0.002, size=self.n_inst)
         self.ref = self.ref + 0.15 * (vwap - self.ref) + 0.02 * (self.base - self.ref) + noise * self.ref
         self.ref = np.clip(self.ref, 0.3 * self.base, 3.0 * self.base)
-        self.hour_volume[:] = 0
-        self.hour_notional[:] = 0
 
     def _record_depth(self) -> None:
         """The first instrument's book at this moment: (side, price ticks, grade, qty, effective ticks)."""
@@ -517,34 +503,8 @@ class Market:
         trades = self.exchange.trades()
         self.timings.engine += time.perf_counter() - t0
         contracts = Contracts.from_trades(self.config, trades)
-        n = len(contracts)
-        totals = {name: np.zeros(n, np.int64) for name in (
-            "sched", "avail", "taken", "minimum", "deficiency", "makeup", "billable", "charge", "credit",
-            "net", "fee_each", "buyer_pays", "provider_receives", "pay_per_use")}
-        money = {}
-        settlement = None
-        if n:
-            settlement = Settlement(self.config, contracts, keep_lines=True)
-            settlement.add_metering(self.metering(contracts))
-            paid = np.zeros(len(contracts.parties), np.int64)
-            received, fees = paid.copy(), paid.copy()
-            for _ in range(settlement.periods):
-                result = settlement.settle_period()
-                if not result.conserved:
-                    raise AssertionError(f"settlement period {result.period} does not conserve money")
-                k, lines = result.contract, result.lines
-                for name in totals:
-                    if name == "pay_per_use":
-                        totals[name][k] += lines["taken"] * contracts.p[k]
-                    else:
-                        totals[name][k] += lines[name]
-                paid += result.party_sums[:, 0]
-                received += result.party_sums[:, 1]
-                fees += result.party_sums[:, 2]
-                if not statements:  # keep the period's money, drop its lines
-                    settlement.results[-1] = PeriodResult(result.period, None, None, result.party_sums)
-            money = {name: (int(paid[k]), int(received[k]), int(fees[k]))
-                     for k, name in enumerate(contracts.parties)}
+        metering = self.metering(contracts) if len(contracts) else None
+        settlement, totals, money = settle_all(self.config, contracts, metering, statements)
         grades = [g.name for g in self.config.grades]
         provider_grades = {name: (grades[g] if g < len(grades) else "-")
                            for name, g in zip(self.providers.names, self.provider_grade.tolist())}
@@ -554,54 +514,7 @@ class Market:
                       self.symbols[0], self.depth_hour, provider_grades, list(self.notes), self.timings.copy())
 
     def metering(self, contracts: Contracts) -> Metering:
-        """One metering row per contract and delivery period, from simulated delivery days.
-
-        Providers go on drifting around their quality, with outages (1-3 days,
-        part of the hours unavailable, goodput down); buyers use their usual
-        share of what is delivered, a buyer that left uses nothing. The random
-        draws depend only on the seed and the agents, so two branches of a run
-        meter the same weather.
-        """
-        n, P = len(contracts), contracts.max_periods
-        rng = np.random.default_rng([self.params.seed, 2])
-        n_agents = len(self.agent_names)
-        n_prov = self.n_prov
-        # providers: goodput path, availability
-        quality = np.concatenate([self.providers.quality, np.full(self.n_mm, float(self.makers.goodput_bp))])
-        goodput = np.concatenate([self.providers.goodput, np.full(self.n_mm, float(self.makers.goodput_bp))])
-        noise = rng.standard_normal((P, len(quality)))
-        start = rng.random((P, len(quality))) < 0.02
-        length = rng.integers(1, 4, size=(P, len(quality)))
-        share_up = rng.uniform(0.0, 0.6, size=(P, len(quality)))
-        drop = rng.uniform(500.0, 3000.0, size=(P, len(quality)))
-        gp = np.zeros((n_agents, P), np.int64)
-        avail_share = np.ones((n_agents, P))
-        left = np.zeros(len(quality), np.int64)
-        left[: n_prov] = self.providers.outage_left[: n_prov] // 24
-        for t in range(P):
-            goodput = goodput + 0.5 * (quality - goodput) + 60.0 * noise[t]
-            left = np.where(left > 0, left - 1, np.where(start[t], length[t], 0))
-            down = left > 0
-            measured = np.where(down, goodput - drop[t], goodput)
-            gp[: len(quality), t] = np.clip(np.round(measured), 0, 10_000).astype(np.int64)
-            avail_share[: len(quality), t] = np.where(down, share_up[t], 1.0)
-        # buyers: usage share per day (market makers resell nearly everything)
-        use = np.ones((n_agents, P))
-        use[n_prov: self.buyer0] = 0.95
-        daily = rng.normal(0.0, 0.08, size=(len(self.buyers), P))
-        base_use = np.where(self.buyers.active, self.buyers.use, 0.0)
-        use[self.buyer0:] = np.clip(base_use[:, None] + daily, 0.0, 1.1) * (base_use[:, None] > 0)
-
-        agent_of = np.array([self.agent_index[name] for name in contracts.parties], np.int64)
-        seller, buyer = agent_of[contracts.provider], agent_of[contracts.buyer]
-        contract = np.repeat(np.arange(n, dtype=np.int64), P)
-        period = np.tile(np.arange(P, dtype=np.int64), n)
-        keep = period < contracts.periods[contract]
-        contract, period = contract[keep], period[keep]
-        qty, periods = contracts.qty[contract], contracts.periods[contract]
-        sched = qty // periods + (period < qty % periods)
-        available = np.floor(sched * avail_share[seller[contract], period]).astype(np.int64)
-        used = np.floor(available * use[buyer[contract], period]).astype(np.int64)
-        goodput_bp = gp[seller[contract], period]
-        lines = np.arange(1, len(contract) + 1, dtype=np.int64)
-        return Metering(contract, period, available, used, goodput_bp, lines, source="<simulated metering>")
+        """One metering row per contract and delivery period (``delivery.simulate_metering``):
+        depends only on the seed and the agents, so two branches meter the same weather."""
+        return simulate_metering(contracts, self.params.seed, self.providers, self.makers, self.buyers,
+                                 self.agent_names)
