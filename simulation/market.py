@@ -9,6 +9,12 @@ replace, regrade, close, trades, book, fork, state_digest), the configuration
 classes, and ``contracts`` (``Contracts``, ``Metering``, ``Settlement``,
 ``PeriodResult``).
 
+The jobs live in their own modules: ``instruments`` (which GPU model each
+instrument is, its reference price and trading window), ``ledger`` (the agents'
+copy of their orders and positions, fed by the engine's events), ``delivery``
+(metering and settlement after trading); this module runs the hours and routes
+the agents' orders to the engine.
+
 Time: the trading clock counts hours from 0; ``ts`` is seconds since the start.
 Each instrument is a delivery window (``MODEL.YYYY-MM``); trading in it closes
 at the end of the run, or, for a window that starts earlier than the latest
@@ -19,11 +25,8 @@ drifting (outages included) and buyers use a share of what is delivered.
 from __future__ import annotations
 
 import copy
-import datetime
-import re
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 
@@ -33,23 +36,12 @@ from exchange.engine import Exchange
 
 from .agents import Buyers, MarketMakers, Providers, grade_premium
 from .delivery import settle_all, simulate_metering
+from .errors import SimulationError
+from .instruments import DEMAND_WEIGHT, Instruments, plan_instruments
 from .ledger import Ledger
 
 HOUR = 3600
 MEASURE_EVERY = 6  # hours between goodput reports
-
-# Reference effective prices ($ per GPU-hour at full goodput) of the GPU models the simulation knows.
-REFERENCE_PRICES = {
-    "A100": "1.200", "H100": "2.400", "H200": "3.100", "B200": "4.600", "GB200": "6.200",
-    "L40S": "0.850", "MI300X": "2.100",
-}
-# How much of the buyers' demand goes to each model (relative weights).
-DEMAND_WEIGHT = {"A100": 1.0, "H100": 2.0, "H200": 1.2, "B200": 0.8, "GB200": 0.5, "L40S": 0.6, "MI300X": 0.5}
-SYMBOL_RE = re.compile(r"(?P<model>[A-Za-z0-9]+)(?:-[A-Za-z0-9]+)*\.(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
-
-
-class SimulationError(ValueError):
-    """Options or a configuration the simulation cannot run with; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -97,51 +89,6 @@ class SimulationParams:
     def depth_hour(self) -> int:
         day = self.days // 2 if self.depth_day is None else self.depth_day
         return max(0, min(day * 24, self.hours) - 1)
-
-
-@dataclass(frozen=True)
-class InstrumentPlan:
-    """What the simulation knows of an instrument: its model, reference price and close."""
-
-    symbol: str
-    model: str
-    month: datetime.date
-    reference: Decimal  # $ per effective GPU-hour
-    close_hour: int  # trading ends at the end of hour close_hour - 1
-
-
-def plan_instruments(config: ExchangeConfig, days: int) -> tuple[InstrumentPlan, ...]:
-    """Check every instrument of ``config`` is one the simulation can trade; SimulationError if not."""
-    known = ", ".join(sorted(REFERENCE_PRICES))
-    parsed = []
-    for ins in config.instruments:
-        match = SYMBOL_RE.fullmatch(ins.symbol)
-        if not match or match["model"].upper() not in REFERENCE_PRICES:
-            raise SimulationError(
-                f"{config.source}: unknown instrument {ins.symbol!r}: the simulation trades monthly "
-                f"windows MODEL[-VARIANT].YYYY-MM of the GPU models {known}")
-        month = int(match["month"])
-        if not 1 <= month <= 12:
-            raise SimulationError(f"{config.source}: instrument {ins.symbol!r}: month {month:02d} is not 01..12")
-        model = match["model"].upper()
-        reference = Decimal(REFERENCE_PRICES[model])
-        if not ins.price_min * 2 <= reference <= ins.price_max / 2:
-            raise SimulationError(
-                f"{config.source}: instrument {ins.symbol!r}: its band [{ins.price_min}, {ins.price_max}] "
-                f"leaves no room around the {model} reference price {reference}")
-        parsed.append((ins.symbol, model, datetime.date(int(match["year"]), month, 1), reference))
-    latest = max(p[2] for p in parsed)
-    plans = []
-    for symbol, model, month, reference in parsed:
-        early_days = (latest - month).days  # a window that starts earlier closes earlier
-        close_hour = max(1, (days - early_days) * 24)
-        plans.append(InstrumentPlan(symbol, model, month, reference, close_hour))
-    return tuple(plans)
-
-
-def price_text(ticks: int, tick: Decimal) -> str:
-    """Exact decimal text of a price in ticks."""
-    return str(Decimal(ticks) * tick)
 
 
 @dataclass
@@ -211,28 +158,20 @@ class Market:
         self.registered = False
 
     def _init_instruments(self) -> None:
-        """Per-instrument arrays: tick, band, size limit, reference price and trading window."""
+        """Grades' floors and premiums; the instruments' prices and windows (``instruments.Instruments``)."""
         cfg = self.config
         self.n_inst = len(cfg.instruments)
         self.floors = np.array([g.floor_bp for g in cfg.grades], np.int64)
         self.premium = grade_premium(len(cfg.grades))
-        self.ticks = [ins.tick for ins in cfg.instruments]
-        self.min_ticks = np.array([ins.min_ticks for ins in cfg.instruments], np.int64)
-        self.max_ticks = np.array([ins.max_ticks for ins in cfg.instruments], np.int64)
-        self.max_qty = np.array([ins.max_qty for ins in cfg.instruments], np.float64)
-        self.symbols = [ins.symbol for ins in cfg.instruments]
-        self.base = np.array([float(plan.reference) for plan in self.plans])
-        self.ref = self.base.copy()
-        self.open_inst = np.ones(self.n_inst, bool)
-        self.close_hour = np.array([plan.close_hour for plan in self.plans], np.int64)
+        self.instruments = Instruments(cfg, self.plans)
 
     def _init_agents(self) -> None:
         """Providers, market makers and buyers (draws from ``rng`` in that order), numbered in that order."""
         cfg, p, n_inst = self.config, self.params, self.n_inst
         self.providers = Providers.create(self.rng, cfg.providers, p.providers, n_inst, self.floors)
-        self.makers = MarketMakers.create(self.symbols if p.market_makers else [])
+        self.makers = MarketMakers.create(self.instruments.symbols if p.market_makers else [])
         weights = np.array([DEMAND_WEIGHT[plan.model] for plan in self.plans])
-        cheap = min(range(n_inst), key=lambda i: self.base[i])
+        cheap = min(range(n_inst), key=lambda i: self.instruments.base[i])
         if p.grade_mix is not None and len(p.grade_mix) > len(cfg.grades):
             raise SimulationError(f"grade_mix has {len(p.grade_mix)} shares; the configuration has "
                                   f"{len(cfg.grades)} grades")
@@ -285,13 +224,6 @@ class Market:
         if events:
             self.ledger.observe(events)
         return events
-
-    def _ticks(self, inst: np.ndarray, dollars: np.ndarray) -> np.ndarray:
-        ticks = np.rint(dollars / np.array([float(t) for t in self.ticks])[inst]).astype(np.int64)
-        return np.clip(ticks, self.min_ticks[inst], self.max_ticks[inst])
-
-    def _price(self, inst: int, ticks: int) -> str:
-        return price_text(ticks, self.ticks[inst])
 
     @staticmethod
     def goodput_text(bp: int) -> str:
@@ -351,9 +283,10 @@ class Market:
         sold = ledger.sold.reshape(-1, n_inst)[: self.n_prov]
         posted = ledger.open_sell.reshape(-1, n_inst)[: self.n_prov]
         unsold = self.providers.capacity - sold - posted
-        p_who, p_inst, p_qty, p_raw = self.providers.quotes(rng, self.provider_grade, self.ref, self.open_inst,
-                                                            unsold, elapsed, self.floors, 0.7 * self.base)
-        p_ticks = self._ticks(p_inst, p_raw)
+        ins = self.instruments
+        p_who, p_inst, p_qty, p_raw = self.providers.quotes(rng, self.provider_grade, ins.ref, ins.open,
+                                                            unsold, elapsed, self.floors, 0.7 * ins.base)
+        p_ticks = ins.to_ticks(p_inst, p_raw)
         p_life = rng.integers(24, 72, size=len(p_who))
         return p_who, p_inst, p_qty, p_ticks, p_life
 
@@ -362,10 +295,11 @@ class Market:
         buyers, ledger, rng = self.buyers, self.ledger, self.rng
         b_key = (self.buyer0 + np.arange(len(buyers))) * self.n_inst + buyers.instrument
         outstanding = buyers.need - ledger.bought[b_key] - ledger.open_buy[b_key]
-        b_who, b_qty, b_price, b_ioc = buyers.bids(rng, self.ref, self.open_inst, outstanding, elapsed,
-                                                   self.max_qty, self.premium)
+        ins = self.instruments
+        b_who, b_qty, b_price, b_ioc = buyers.bids(rng, ins.ref, ins.open, outstanding, elapsed,
+                                                   ins.max_qty, self.premium)
         b_inst = buyers.instrument[b_who]
-        b_ticks = self._ticks(b_inst, b_price)
+        b_ticks = self.instruments.to_ticks(b_inst, b_price)
         b_life = rng.integers(6, 36, size=len(b_who))
         return b_who, b_inst, b_qty, b_ticks, b_ioc, b_life
 
@@ -384,30 +318,29 @@ class Market:
             if k < n_p:
                 agent, inst, qty, ticks = int(p_who[k]), int(p_inst[k]), int(p_qty[k]), int(p_ticks[k])
                 grade = int(self.provider_grade[agent])
-                norm = ticks * float(self.ticks[inst]) * 10_000 / floors[grade] / (1 + self.premium[grade])
+                norm = ticks * float(self.instruments.ticks[inst]) * 10_000 / floors[grade] / (1 + self.premium[grade])
                 oid = ledger.new_order(agent, inst, 1, norm)
-                self.call(ex.submit, prov.names[agent], self.symbols[inst], "sell", qty,
-                          self._price(inst, ticks), order_id=oid, ts=t)
+                self.call(ex.submit, prov.names[agent], self.instruments.symbols[inst], "sell", qty,
+                          self.instruments.price(inst, ticks), order_id=oid, ts=t)
                 self.expiry.setdefault(h + int(p_life[k]), []).append(oid)
             else:
                 k -= n_p
                 b = int(b_who[k])
                 inst, ticks = int(b_inst[k]), int(b_ticks[k])
                 grade = int(buyers.min_grade[b])
-                norm = ticks * float(self.ticks[inst]) / (1 + self.premium[grade])
+                norm = ticks * float(self.instruments.ticks[inst]) / (1 + self.premium[grade])
                 oid = ledger.new_order(self.buyer0 + b, inst, 0, norm)
                 ioc = bool(b_ioc[k])
-                self.call(ex.submit, buyers.names[b], self.symbols[inst], "buy", int(b_qty[k]),
-                          self._price(inst, ticks), tif="ioc" if ioc else "gtc",
+                self.call(ex.submit, buyers.names[b], self.instruments.symbols[inst], "buy", int(b_qty[k]),
+                          self.instruments.price(inst, ticks), tif="ioc" if ioc else "gtc",
                           min_grade=self.config.grades[grade].name, order_id=oid, ts=t)
                 if not ioc:
                     self.expiry.setdefault(h + int(b_life[k]), []).append(oid)
 
     def _close_windows(self, h: int, ts: int) -> None:
         """Close the instruments whose trading window ends with hour ``h``."""
-        for inst in np.flatnonzero(self.open_inst & (self.close_hour <= h + 1)).tolist():
-            self.call(self.exchange.close, self.symbols[inst], ts=ts)
-            self.open_inst[inst] = False
+        for inst in self.instruments.closing(h):
+            self.call(self.exchange.close, self.instruments.symbols[inst], ts=ts)
 
     def _register(self, ts: int) -> None:
         """Simulated providers and market makers report a first goodput (the grade action registers them)."""
@@ -432,17 +365,17 @@ class Market:
         """Each market maker moves its two quotes to where it wants them (replace, or a fresh order)."""
         if not self.n_mm:
             return
-        n_inst, ex, mm = self.n_inst, self.exchange, self.makers
+        n_inst, ex, mm, ins = self.n_inst, self.exchange, self.makers, self.instruments
         keys = (self.n_prov + np.arange(self.n_mm)) * n_inst + mm.instrument
         inventory = (self.ledger.bought[keys] - self.ledger.sold[keys]).astype(np.float64)
         grade = self.mm_grade
-        bid, ask, bid_qty, ask_qty = mm.quotes(self.ref, inventory, self.floors[grade] / 10_000,
+        bid, ask, bid_qty, ask_qty = mm.quotes(ins.ref, inventory, self.floors[grade] / 10_000,
                                                self.premium[grade])
-        bid_ticks = self._ticks(mm.instrument, bid)
-        ask_ticks = self._ticks(mm.instrument, ask)
+        bid_ticks = ins.to_ticks(mm.instrument, bid)
+        ask_ticks = ins.to_ticks(mm.instrument, ask)
         for m in range(self.n_mm):
             inst = int(mm.instrument[m])
-            if not self.open_inst[inst]:
+            if not ins.open[inst]:
                 continue
             agent = self.n_prov + m
             for side, ids, ticks, qty in ((0, self.mm_bid, bid_ticks, bid_qty), (1, self.mm_ask, ask_ticks, ask_qty)):
@@ -452,28 +385,25 @@ class Market:
                 if resting and q == 0:
                     self.call(ex.cancel, oid, mm.names[m], ts=ts)
                 elif resting:
-                    norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
+                    norm = t * float(ins.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
                     self.ledger.order_norm[oid] = norm / (1 + self.premium[grade])
-                    self.call(ex.replace, oid, mm.names[m], price=self._price(inst, t), qty=q, ts=ts)
+                    self.call(ex.replace, oid, mm.names[m], price=ins.price(inst, t), qty=q, ts=ts)
                 elif q:
-                    norm = t * float(self.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
+                    norm = t * float(ins.ticks[inst]) * (1 if side == 0 else 10_000 / self.floors[grade])
                     oid = ids[m] = self.ledger.new_order(agent, inst, side, norm / (1 + self.premium[grade]))
-                    self.call(ex.submit, mm.names[m], self.symbols[inst], "buy" if side == 0 else "sell", q,
-                               self._price(inst, t), min_grade=self.config.grades[min(2, len(self.floors) - 1)].name
-                               if side == 0 else None, order_id=oid, ts=ts)
+                    self.call(ex.submit, mm.names[m], ins.symbols[inst], "buy" if side == 0 else "sell", q,
+                              ins.price(inst, t), min_grade=self.config.grades[min(2, len(self.floors) - 1)].name
+                              if side == 0 else None, order_id=oid, ts=ts)
 
     def _update_reference(self) -> None:
         """The reference follows the hour's fills (quality-adjusted), with a pull back to its base."""
         volume, notional = self.ledger.take_hour_fills()
-        traded = volume > 0
-        vwap = np.where(traded, notional / np.maximum(volume, 1), self.ref)
         noise = self.rng.normal(0.0, 0.002, size=self.n_inst)
-        self.ref = self.ref + 0.15 * (vwap - self.ref) + 0.02 * (self.base - self.ref) + noise * self.ref
-        self.ref = np.clip(self.ref, 0.3 * self.base, 3.0 * self.base)
+        self.instruments.follow(volume, notional, noise)
 
     def _record_depth(self) -> None:
         """The first instrument's book at this moment: (side, price ticks, grade, qty, effective ticks)."""
-        symbol = self.symbols[0]
+        symbol = self.instruments.symbols[0]
         start = time.perf_counter()
         book = self.exchange.book(symbol)
         self.timings.engine += time.perf_counter() - start
@@ -496,9 +426,9 @@ class Market:
         """
         self.run()
         start = time.perf_counter()
-        for inst in np.flatnonzero(self.open_inst).tolist():
-            self.call(self.exchange.close, self.symbols[inst], ts=self.hour * HOUR)
-            self.open_inst[inst] = False
+        for inst in np.flatnonzero(self.instruments.open).tolist():
+            self.call(self.exchange.close, self.instruments.symbols[inst], ts=self.hour * HOUR)
+            self.instruments.open[inst] = False
         t0 = time.perf_counter()
         trades = self.exchange.trades()
         self.timings.engine += time.perf_counter() - t0
@@ -511,7 +441,8 @@ class Market:
         provider_grades.update({name: grades[self.mm_grade] for name in self.makers.names})
         self.timings.settlement += time.perf_counter() - start
         return Branch(self.name, self.exchange, trades, contracts, settlement, totals, money, self.depth,
-                      self.symbols[0], self.depth_hour, provider_grades, list(self.notes), self.timings.copy())
+                      self.instruments.symbols[0], self.depth_hour, provider_grades, list(self.notes),
+                      self.timings.copy())
 
     def metering(self, contracts: Contracts) -> Metering:
         """One metering row per contract and delivery period (``delivery.simulate_metering``):
