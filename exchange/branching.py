@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class Branching:
-    """``Exchange``'s copies of its whole state."""
+    """``Exchange``'s copies of its whole state. ``restore`` of a snapshot taken under another
+    config (instruments listed since) calls ``Exchange._use_config``."""
 
     config: ExchangeConfig
     _memory_limit: int | None

@@ -157,7 +157,6 @@ class Queries:
         rows.sort(key=lambda r: (r[0], r[1]))
         return [(price, name, qty) for _, _, price, name, qty in rows[:levels]]
 
-
     def state_digest(self) -> str:
         """sha256 hex of the canonical state text (exchange.digest; the same format as
         ``ReferenceExchange.state_digest``). Cost: O(resting orders + ids ever accepted)."""
@@ -173,7 +172,6 @@ class Queries:
             next_seq=self._seq, last_ts=self._ts, trade_count=int(st.counters[C_TRADES]),
             grades=[(g.name, g.floor_bp) for g in self.config.grades], providers=providers,
             closed=closed, used_ids=used_ids, book=self.book())
-
 
     @property
     def parties(self) -> list[str]:
