@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 
-from exchange.schema import STP_WORDS, SIDE_WORDS, TIF_WORDS, TYPE_WORDS, OrderType, Side, Stp, Tif
-
 INT64_MAX = np.iinfo(np.int64).max
-DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-
-# Word or enum member -> code: one dict look-up on the hot path of ``submit``.
-SIDES: dict[Any, int] = {**SIDE_WORDS, **{s: int(s) for s in Side}}
-TYPES: dict[Any, int] = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
-TIFS: dict[Any, int] = {**TIF_WORDS, **{t: int(t) for t in Tif}}
-STPS: dict[Any, int] = {**STP_WORDS, **{m: int(m) for m in Stp}}
+_DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def short(value) -> str:
@@ -68,7 +59,7 @@ def exact_decimal(value, field: str, allow_int: bool = True) -> Decimal:
     Floats are refused: they cannot carry prices exactly. A negative Decimal or int is
     a number, so as a price it is BAD_PRICE (outside the band), not an error."""
     if isinstance(value, str):
-        if not DECIMAL_RE.fullmatch(value):
+        if not _DECIMAL_RE.fullmatch(value):
             raise ValueError(f"{field}: {short(value)} is not a plain decimal number")
         return Decimal(value)
     if isinstance(value, Decimal):

@@ -21,7 +21,8 @@ from exchange.state import BookState
 class Entries:
     """The per-call kernels' entry points; None until ``load`` (once per process)."""
 
-    process_one = dump_book = lookup = level_price = next_level = None
+    def __init__(self) -> None:
+        self.process_one = self.dump_book = self.lookup = self.level_price = self.next_level = None
 
     def load(self, state: BookState, events: np.ndarray, trades: np.ndarray, action: np.ndarray) -> None:
         """Load (compile on a machine's first run) every kernel a call or query runs."""
