@@ -3,10 +3,14 @@
 * ``run_batch(config, actions, parties)``: a structured array of actions in,
   arrays of events, trades and the final book out. Replay and benchmarks use it.
 * ``Exchange(config)``: the per-call API for simulations (docs/API.md). Each call
-  validates and converts its arguments, runs the same kernel on one action and
-  returns the events it caused.
+  validates and converts its arguments (exchange/arguments.py), runs the same kernel
+  on one action and returns the events it caused. Its other jobs are mixins, each in
+  its own module: queries (exchange/queries.py), snapshot/restore/fork
+  (exchange/branching.py), frames (exchange/exchange_frames.py), and the njit
+  embedding with the lean per-call path (exchange/embedding.py).
 
-Both grow the kernel's arrays by doubling when the kernel reports one is full.
+Both grow the kernel's arrays by doubling when the kernel reports one is full
+(exchange/buffers.py).
 """
 from __future__ import annotations
 
@@ -18,26 +22,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from exchange import digest, memory_budget
-from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
-from exchange.nb import orderids_nb
-from exchange.nb.kernel import Stopwatch, announce_compile, load
-from exchange.nb.ladder_nb import level_price, next_level
-from exchange.nb.layout import (
-    C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE, I_CLOSED, L_BASE,
-    L_BEST, L_NLEVELS, LV_HEAD, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID, O_LADDER, O_LEVEL, O_OPEN,
-    O_PARTY, O_TIF, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
+from exchange import memory_budget
+from exchange.arguments import (
+    INT64_MAX, exact_decimal, integer, quantity, short, word,
 )
-from exchange.nb import actions_nb, lean_nb
+from exchange.branching import Branching
+from exchange.buffers import grown_for
+from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
+from exchange.embedding import Embeddable
+from exchange.entries import ENTRIES, entry_point
+from exchange.exchange_frames import Frames
+from exchange.nb import actions_nb, orderids_nb
 from exchange.nb.actions_nb import check_and_number
-from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, NO_PRICE
+from exchange.nb.kernel import Stopwatch, announce_compile
+from exchange.nb.ladder_nb import level_price, next_level
+from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import dump_book, process, process_one
-from exchange.embed import Embedding, explain
+from exchange.queries import Queries
 from exchange.schema import (
-    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP, BUY,
-    EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, NOT_A_PROVIDER, PRICE_ABSENT,
-    PRICE_INVALID, PRICE_OK, SELL, STP_WORDS, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS,
-    Event, EventType, OrderType, Reason, RestingOrder, Side, Stp, Tif, Trade,
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP,
+    EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT,
+    PRICE_INVALID, PRICE_OK, STP_WORDS, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS,
+    Event, EventType, OrderType, Reason, Side, Stp, Tif,
 )
 from exchange.state import BookState, planned_bytes
 
@@ -59,9 +65,7 @@ CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price
                 orderids_nb.rehash)
 COMPILE_SECONDS = 15  # cold compile of CALL_KERNELS: 12 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
-_INT64_MAX = np.iinfo(np.int64).max
 _PARTY_RE = re.compile(PARTY_PATTERN)
-_DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _EVENT_TYPES = list(EventType)
 _REASONS = list(Reason)
 
@@ -108,32 +112,8 @@ class BatchResult:
 
 def _config_of(config: object) -> ExchangeConfig:
     if not isinstance(config, ExchangeConfig):
-        raise ValueError(f"config: {_short(config)} is not an ExchangeConfig (this result carries none)")
+        raise ValueError(f"config: {short(config)} is not an ExchangeConfig (this result carries none)")
     return config
-
-
-def _grown_for(need: int, state: BookState, events: np.ndarray, trades: np.ndarray, events_kept: int):
-    """Grow what a kernel's NEED_* code names, so the kernel can retry: the event buffer to
-    room for twice the live orders (keeping its first ``events_kept``), the trade buffer
-    for one more fill of every live order, any state array by doubling. Returns
-    (events, trades). The one grow-and-retry step of the batch, per-call and njit paths."""
-    live = int(state.counters[C_LIVE])
-    if need == NEED_EVENTS:
-        events = _grown(events, events_kept, 2 * live + 4)
-    elif need == NEED_TRADES:
-        trades = _grown(trades, int(state.counters[C_TRADE_COUNT]), live + 1)
-    else:
-        state.grow(need)
-    return events, trades
-
-
-def _grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
-    capacity = max(16, buffer.shape[0])
-    while capacity - used < extra:
-        capacity *= 2
-    grown = np.empty(capacity, buffer.dtype)
-    grown[:used] = buffer[:used]
-    return grown
 
 
 def _one_layout(actions: np.ndarray) -> np.ndarray:
@@ -153,7 +133,7 @@ def run_kernel(state: BookState, actions: np.ndarray, events: np.ndarray, trades
         start, status = kernel(actions, start, state.arrays, (events, trades))
         if status == DONE:
             return events, trades
-        events, trades = _grown_for(status, state, events, trades, int(counters[C_EVENT_COUNT]))
+        events, trades = grown_for(status, state, events, trades, int(counters[C_EVENT_COUNT]))
 
 
 def register_providers(config: ExchangeConfig, state: BookState, party_index: dict[str, int],
@@ -229,112 +209,18 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str
 
 # ------------------------------------------------------------ per call
 _ONE_BP = Decimal("0.0001")
+_PROCESS = None  # apply()'s entry point of process, loaded on its first call
 
-
-def _short(value) -> str:
-    """``repr`` of an argument cut to about 40 characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
-
-
-def _word(value, words: dict, enum_type, field: str):
-    if isinstance(value, enum_type):
-        return int(value)
-    code = words.get(value) if isinstance(value, str) else None
-    if code is None:
-        raise ValueError(f"{field}: {_short(value)} is not one of {', '.join(words)}")
-    return int(code)
-
-
-def _integer(value, field: str, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{field}: {_short(value)} is not an integer")
-    value = int(value)
-    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        raise ValueError(f"{field}: {_short(value)} is outside int64")
-    return value
-
-
-def _quantity(value) -> int:
-    """A quantity: an int64 other than -2**63, which stands for "no value" in the records
-    (docs/RULES.md §5 qty); such a quantity could not be echoed in its REJECTED event."""
-    value = _integer(value, "qty")
-    if value == -_INT64_MAX - 1:
-        raise ValueError(f"qty: {value} is outside -(2**63-1)..2**63-1")
-    return value
-
-
-def _decimal(value, field: str, allow_int: bool = True) -> Decimal:
-    """An exact decimal from plain decimal text, a finite Decimal or (prices) an int.
-
-    Floats are refused: they cannot carry prices exactly. A negative Decimal or int is
-    a number, so as a price it is BAD_PRICE (outside the band), not an error."""
-    if isinstance(value, str):
-        if not _DECIMAL_RE.fullmatch(value):
-            raise ValueError(f"{field}: {_short(value)} is not a plain decimal number")
-        return Decimal(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{field}: {_short(value)} is not a finite decimal")
-        return value
-    if allow_int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return Decimal(int(value))
-    kinds = "a str, Decimal or int" if allow_int else "a str or Decimal"
-    raise ValueError(f"{field}: {_short(value)} is a {type(value).__name__}; give {kinds}")
-
-
-class _Entries:
-    """The compiled entry points the per-call API calls directly (``kernel.load``):
-    Numba's type dispatch (~0.7 us a call) buys nothing when our own arrays always
-    match the one signature each kernel has. Loaded once per process."""
-
-    def __init__(self, state: BookState, events: np.ndarray, trades: np.ndarray, action: np.ndarray):
-        book, out = state.arrays, (events, trades)
-        self.process_one = load(process_one, book, out, action, *([0] * 15))
-        load(process, action, 0, book, out)
-        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE))
-        self.lookup = load(orderids_nb.lookup, state.id_direct, state.id_keys, state.id_slots, 0)
-        self.level_price = load(level_price, state.ladders, 0, 0)
-        self.next_level = load(next_level, state.bits, state.ladders, 0, 0)
-        load(orderids_nb.rehash, state.id_keys, state.id_slots, state.id_keys, state.id_slots)
-
-
-_ENTRIES: _Entries | None = None
-
-
-def _entry(dispatcher, args):
-    """The compiled entry point for ``args``' types, compiled or loaded from the cache
-    without running the kernel. RuntimeError rather than a silent fallback to the
-    dispatcher (whose type check costs about 0.7 us a call)."""
-    from numba import typeof
-    signature = tuple(typeof(a) for a in args)
-    dispatcher.compile(signature)
-    entry = getattr(dispatcher.overloads.get(signature), "entry_point", None)
-    if entry is None or len(dispatcher.overloads) != 1:
-        raise RuntimeError(f"{dispatcher.py_func.__qualname__}: expected one compiled signature, "
-                           f"found {len(dispatcher.overloads)}")
-    return entry
-
-
-_LEAN_SUBMIT = _LEAN_CANCEL = _PROCESS = None
-
-
-def _load_lean(table) -> None:
-    global _LEAN_SUBMIT, _LEAN_CANCEL
-    if _LEAN_SUBMIT is None:
-        _LEAN_SUBMIT = _entry(lean_nb.submit_traded, (table, *[0] * 14))
-        _LEAN_CANCEL = _entry(lean_nb.cancel_open, (table, *[0] * 6))
-
-
+# Word or enum member -> code: one dict look-up on submit's hot path. Defined here, not
+# imported: CPython compiles ``imported_name.get(...)`` without its method-call shortcut
+# (about 30 ns a look-up).
 _SIDES: dict[Any, int] = {**SIDE_WORDS, **{s: int(s) for s in Side}}
 _TYPES: dict[Any, int] = {**TYPE_WORDS, **{t: int(t) for t in OrderType}}
 _TIFS: dict[Any, int] = {**TIF_WORDS, **{t: int(t) for t in Tif}}
 _STPS: dict[Any, int] = {**STP_WORDS, **{m: int(m) for m in Stp}}
 
 
-class Exchange:
+class Exchange(Queries, Branching, Frames, Embeddable):
     """A compute exchange you drive one action at a time (see docs/API.md).
 
     Every call that returns is one input row with the next ``seq``; malformed
@@ -372,12 +258,11 @@ class Exchange:
         self._ts = 0
         self._price_unit = self.config.price_unit
         self._prices: dict = {}  # price as given -> (price_state, units)
-        global _ENTRIES
         self.load_seconds = 0.0
-        if _ENTRIES is None:
+        if ENTRIES.process_one is None:
             with Stopwatch() as watch:
                 announce_compile("the matching engine", COMPILE_SECONDS, CALL_KERNELS)
-                _ENTRIES = _Entries(self._state, self._events, self._trades, self._action)
+                ENTRIES.load(self._state, self._events, self._trades, self._action)
             self.load_seconds = watch.seconds
 
     # ----------------------------------------------------------- conversion
@@ -386,7 +271,7 @@ class Exchange:
         if index is not None:
             return index
         if not isinstance(party, str) or not _PARTY_RE.fullmatch(party):
-            raise ValueError(f"party: {_short(party)} does not match {PARTY_PATTERN}")
+            raise ValueError(f"party: {short(party)} does not match {PARTY_PATTERN}")
         index = self._party_index[party] = len(self._parties)
         self._parties.append(party)
         self._state.ensure_parties(len(self._parties))
@@ -395,15 +280,15 @@ class Exchange:
     def _time(self, ts) -> int:
         if ts is None:
             return self._ts
-        if type(ts) is int and self._ts <= ts <= _INT64_MAX:
+        if type(ts) is int and self._ts <= ts <= INT64_MAX:
             return ts
-        ts = _integer(ts, "ts")
+        ts = integer(ts, "ts")
         if ts < self._ts:
             raise ValueError(f"ts: {ts} is lower than the last action's ts {self._ts}")
         return ts
 
     def _order_id(self, order_id) -> int:
-        order_id = _integer(order_id, "order_id")
+        order_id = integer(order_id, "order_id")
         if order_id <= 0:
             raise ValueError(f"order_id: {order_id} is not positive")
         return order_id
@@ -418,7 +303,7 @@ class Exchange:
             return self._prices[price]
         # Exact: off the price unit (even in the 34th decimal) or beyond int64 is BAD_PRICE,
         # as in replay; the config guarantees every band fits (config._check_prices).
-        units = whole_multiple(_decimal(price, "price"), self._price_unit, _INT64_MAX)
+        units = whole_multiple(exact_decimal(price, "price"), self._price_unit, INT64_MAX)
         cell = (PRICE_INVALID, 0) if units is None else (PRICE_OK, units)
         if text and len(self._prices) < 100_000:
             self._prices[price] = cell
@@ -429,13 +314,13 @@ class Exchange:
                stp=0):
         state = self._state
         while True:
-            count = _ENTRIES.process_one(state.arrays, (self._events, self._trades), self._action,
+            count = ENTRIES.process_one(state.arrays, (self._events, self._trades), self._action,
                                  self._seq, ts, action, order_id, party, instrument, side,
                                  order_type, tif, price[0], price[1], qty, min_grade, goodput, stp)
             if count >= 0:
                 break
             # grow, then retry the same action from scratch
-            self._events, self._trades = _grown_for(-count, state, self._events, self._trades, 0)
+            self._events, self._trades = grown_for(-count, state, self._events, self._trades, 0)
         self._seq += 1
         self._ts = ts
         return [
@@ -462,33 +347,33 @@ class Exchange:
             stp = "cancel_incoming"
         side_code = _SIDES.get(side) if isinstance(side, (str, Side)) else None
         if side_code is None:
-            side_code = _word(side, SIDE_WORDS, Side, "side")
+            side_code = word(side, SIDE_WORDS, Side, "side")
         type_code = _TYPES.get(order_type) if isinstance(order_type, (str, OrderType)) else None
         if type_code is None:
-            type_code = _word(order_type, TYPE_WORDS, OrderType, "order_type")
+            type_code = word(order_type, TYPE_WORDS, OrderType, "order_type")
         tif_code = _TIFS.get(tif) if isinstance(tif, (str, Tif)) else None
         if tif_code is None:
-            tif_code = _word(tif, TIF_WORDS, Tif, "tif")
+            tif_code = word(tif, TIF_WORDS, Tif, "tif")
         stp_code = _STPS.get(stp) if isinstance(stp, (str, Stp)) else None
         if stp_code is None:
-            stp_code = _word(stp, STP_WORDS, Stp, "stp")
-        if type(qty) is not int or not -_INT64_MAX <= qty <= _INT64_MAX:
-            qty = _quantity(qty)
+            stp_code = word(stp, STP_WORDS, Stp, "stp")
+        if type(qty) is not int or not -INT64_MAX <= qty <= INT64_MAX:
+            qty = quantity(qty)
         if order_id is None:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
-            if order_id > _INT64_MAX:
+            if order_id > INT64_MAX:
                 raise ValueError("order_id: no next id after 2**63-1; give order_id explicitly")
-        elif type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
+        elif type(order_id) is not int or not 0 < order_id <= INT64_MAX:
             order_id = self._order_id(order_id)
         instrument_index = self._instrument_index.get(instrument, -1) if type(instrument) is str else None
         if instrument_index is None or instrument == "":
-            raise ValueError(f"instrument: {_short(instrument)} is not a symbol")
+            raise ValueError(f"instrument: {short(instrument)} is not a symbol")
         if min_grade is None or min_grade == "":
             grade = GRADE_ABSENT
         elif isinstance(min_grade, str):
             grade = self._grade_index.get(min_grade, GRADE_UNKNOWN)
         else:
-            raise ValueError(f"min_grade: {_short(min_grade)} is not a grade name")
+            raise ValueError(f"min_grade: {short(min_grade)} is not a grade name")
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_NEW, ts, order_id, self._party(party), instrument_index,
@@ -496,7 +381,7 @@ class Exchange:
 
     def cancel(self, order_id: int, party: str, *, ts: int | None = None) -> list[Event]:
         """End a resting order of ``party``."""
-        if type(order_id) is not int or not 0 < order_id <= _INT64_MAX:
+        if type(order_id) is not int or not 0 < order_id <= INT64_MAX:
             order_id = self._order_id(order_id)
         return self._apply(ACT_CANCEL, self._time(ts), order_id, self._party(party))
 
@@ -504,7 +389,7 @@ class Exchange:
                 ts: int | None = None) -> list[Event]:
         """New price and/or new open quantity for a resting order (docs/RULES.md §4 Replace)."""
         order_id = self._order_id(order_id)
-        qty = None if qty is None else _quantity(qty)
+        qty = None if qty is None else quantity(qty)
         price_cell = self._price(price)
         ts = self._time(ts)
         return self._apply(ACT_REPLACE, ts, order_id, self._party(party), price=price_cell,
@@ -512,17 +397,17 @@ class Exchange:
 
     def regrade(self, party: str, goodput: str | Decimal, *, ts: int | None = None) -> list[Event]:
         """Record a provider's measured goodput (a fraction); registers new providers."""
-        number = _decimal(goodput, "goodput", allow_int=False)
+        number = exact_decimal(goodput, "goodput", allow_int=False)
         bp = whole_multiple(number, _ONE_BP, BP) if 0 <= number <= 1 else None
         if bp is None:
-            raise ValueError(f"goodput: {_short(goodput)} must be in [0, 1] with at most 4 decimal places")
+            raise ValueError(f"goodput: {short(goodput)} must be in [0, 1] with at most 4 decimal places")
         ts = self._time(ts)
         return self._apply(ACT_GRADE, ts, party=self._party(party), goodput=bp)
 
     def close(self, instrument: str, *, ts: int | None = None) -> list[Event]:
         """End trading in an instrument: its resting orders are cancelled."""
         if not isinstance(instrument, str) or instrument == "":
-            raise ValueError(f"instrument: {_short(instrument)} is not a symbol")
+            raise ValueError(f"instrument: {short(instrument)} is not a symbol")
         return self._apply(ACT_CLOSE, self._time(ts),
                            instrument=self._instrument_index.get(instrument, -1))
 
@@ -557,7 +442,7 @@ class Exchange:
         state.counters[C_EVENT_COUNT] = 0
         global _PROCESS
         if _PROCESS is None:
-            _PROCESS = _entry(process, (actions, 0, state.arrays, (self._events, self._trades)))
+            _PROCESS = entry_point(process, (actions, 0, state.arrays, (self._events, self._trades)))
         # The entry point skips the dispatcher's type check (about 5 us a call); the rows
         # are C-contiguous and writeable (_one_layout above), the one type it is compiled for.
         self._events, self._trades = run_kernel(state, actions, self._events, self._trades, _PROCESS)
@@ -588,368 +473,3 @@ class Exchange:
     def instrument_index(self, symbol: str) -> int:
         """The code of an instrument in action arrays (its config position)."""
         return self._known_instrument(symbol)
-
-    # -------------------------------------------------------------- queries
-    def trades(self) -> list[Trade]:
-        """Every trade so far, in execution order."""
-        symbols = [ins.symbol for ins in self.config.instruments]
-        grades = [g.name for g in self.config.grades]
-        return [
-            Trade(tid, seq, ts, symbols[ins], buy, sell, self._parties[buyer], self._parties[seller],
-                  grades[grade], price, qty, Side(aggressor))
-            for tid, seq, ts, ins, buy, sell, buyer, seller, grade, price, qty, aggressor
-            in self._trades[: self._state.counters[C_TRADE_COUNT]].tolist()
-        ]
-
-    def _resting(self, row) -> RestingOrder:
-        grades = self.config.grades
-        return RestingOrder(
-            self.config.instruments[row[0]].symbol, Side(row[1]), row[2], self._parties[row[3]],
-            row[4], row[5], grades[row[6]].name if row[6] >= 0 else None,
-            grades[row[7]].name if row[7] >= 0 else None, Tif(row[8]), row[9], Stp(row[10]))
-
-    def book(self, instrument: str | None = None) -> list[RestingOrder]:
-        """Resting orders in priority order (instruments in config order, bids then asks)."""
-        rows = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-        _ENTRIES.dump_book(self._state.arrays, rows)
-        orders = [self._resting(r) for r in rows.tolist()]
-        if instrument is not None:
-            self._known_instrument(instrument)
-            orders = [o for o in orders if o.instrument == instrument]
-        return orders
-
-    def order(self, order_id: int) -> RestingOrder | None:
-        """The resting order with this id, or None when it is not resting."""
-        st = self._state
-        slot = int(_ENTRIES.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
-        if slot < 0:
-            return None
-        ladder = int(st.order_i32[O_LADDER, slot])
-        n_grades = len(self.config.grades)
-        instrument, rest = divmod(ladder, 2 * n_grades)
-        side, tier = divmod(rest, n_grades)
-        price = int(_ENTRIES.level_price(st.ladders, ladder, int(st.order_i32[O_LEVEL, slot])))
-        modes = int(st.order_i32[O_TIF, slot])
-        return self._resting((instrument, side, int(st.order_i64[O_ID, slot]),
-                              int(st.order_i32[O_PARTY, slot]), price,
-                              int(st.order_i64[O_OPEN, slot]), tier if side == SELL else -1,
-                              tier if side == BUY else -1, modes & TIF_MASK,
-                              int(st.order_i64[O_ARRIVAL, slot]), modes >> STP_SHIFT))
-
-    def _known_instrument(self, instrument) -> int:
-        index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None
-        if index is None:
-            raise ValueError(f"instrument: unknown symbol {_short(instrument)}")
-        return index
-
-    def _known_grade(self, grade) -> int:
-        index = self._grade_index.get(grade) if isinstance(grade, str) else None
-        if index is None:
-            raise ValueError(f"grade: {_short(grade)} is not a grade name")
-        return index
-
-    def _ladder(self, instrument: str, side: int, tier: int) -> int:
-        n_grades = len(self.config.grades)
-        return (self._known_instrument(instrument) * 2 + side) * n_grades + tier
-
-    def _best_price(self, ladder: int):
-        st = self._state
-        best = st.ladders[ladder, L_BEST]
-        if best >= st.ladders[ladder, L_NLEVELS]:
-            return None
-        return int(_ENTRIES.level_price(st.ladders, ladder, int(best)))
-
-    def best_bid(self, instrument: str, grade: str | None = None) -> int | None:
-        """Highest effective bid (ticks) among bids that admit ``grade`` (None: all bids)."""
-        first = 0 if grade is None else self._known_grade(grade)
-        prices = [self._best_price(self._ladder(instrument, BUY, m))
-                  for m in range(first, len(self.config.grades))]
-        prices = [p for p in prices if p is not None]
-        return max(prices) if prices else None
-
-    def best_ask(self, instrument: str, grade: str | None = None) -> int | None:
-        """Lowest raw ask (ticks) of ``grade``; None: the raw price of the ask first in
-        priority (lowest effective price, then earliest arrival; docs/RULES.md §4).
-        Cost: one look per grade."""
-        if grade is not None:
-            return self._best_price(self._ladder(instrument, SELL, self._known_grade(grade)))
-        st = self._state
-        best = None  # (raw price, factor, arrival of the level's first order)
-        for g, info in enumerate(self.config.grades):
-            ladder = self._ladder(instrument, SELL, g)
-            price = self._best_price(ladder)
-            if price is None:
-                continue
-            head = int(st.level_link[LV_HEAD, st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST]]) - 1
-            arrival = int(st.order_i64[O_ARRIVAL, head])
-            if best is None:
-                best = (price, info.floor_bp, arrival)
-                continue
-            mine, theirs = price * best[1], best[0] * info.floor_bp  # effective prices, cross-multiplied
-            if mine < theirs or (mine == theirs and arrival < best[2]):
-                best = (price, info.floor_bp, arrival)
-        return None if best is None else best[0]
-
-    def depth(self, instrument: str, side: str | Side, levels: int = 10) -> list[tuple[int, str, int]]:
-        """(price ticks, grade, open qty) per price level and grade, best first.
-
-        Asks rank by effective price, bids by price; equal ranks by grade order.
-        For bids the grade column is the min_grade."""
-        side_code = _word(side, SIDE_WORDS, Side, "side")
-        st = self._state
-        rows = []
-        for g, info in enumerate(self.config.grades):
-            ladder = self._ladder(instrument, side_code, g)
-            level = int(st.ladders[ladder, L_BEST])
-            for _ in range(levels):
-                if level >= st.ladders[ladder, L_NLEVELS]:
-                    break
-                price = int(_ENTRIES.level_price(st.ladders, ladder, level))
-                qty = int(st.level_qty[st.ladders[ladder, L_BASE] + level])
-                rank = Decimal(price) * BP / info.floor_bp if side_code == SELL else -price
-                rows.append((rank, g, price, info.name, qty))
-                level = int(_ENTRIES.next_level(st.bits, st.ladders, ladder, level + 1))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [(price, name, qty) for _, _, price, name, qty in rows[:levels]]
-
-    # ------------------------------------------------------------ branching
-    def snapshot(self) -> tuple:
-        """An opaque copy of the whole state; ``restore`` brings it back."""
-        n_trades = int(self._state.counters[C_TRADE_COUNT])
-        return (self._state.copy(), list(self._parties), self._seq, self._ts,
-                self._trades[:n_trades].copy(), self.config)
-
-    def restore(self, snapshot: tuple) -> None:
-        state, parties, seq, ts, trades, config = snapshot
-        if config is not self.config:  # instruments listed since (or before) the snapshot
-            self._use_config(config)
-        self._state = state.copy()
-        self._parties = list(parties)
-        self._party_index = {name: i for i, name in enumerate(self._parties)}
-        self._seq, self._ts = seq, ts
-        self._trades = np.empty(max(64, 2 * len(trades)), TRADE_DTYPE)
-        self._trades[: len(trades)] = trades
-        self._prices = {}
-
-    def _budget(self) -> int:
-        return self._memory_limit if self._memory_limit is not None else memory_budget.default_budget()
-
-    def fork(self) -> "Exchange":
-        """An independent copy: both continue on their own. Cost: a copy of every state
-        array (its size is checked against the memory budget first: MemoryBudgetError)."""
-        st = self._state
-        copied = sum(getattr(st, name).nbytes for name in st.arrays_names()) + self._trades.nbytes
-        memory_budget.check(2 * copied, self._budget(), "fork() of this exchange (two copies of its state)",
-                            option="Exchange(config, memory_limit=BYTES)")
-        clone = type(self).__new__(type(self))
-        clone.load_seconds = 0.0
-        clone.config = self.config
-        clone._memory_limit = self._memory_limit
-        clone._instrument_index = self._instrument_index
-        clone._grade_index = self._grade_index
-        clone._price_unit = self._price_unit
-        clone._events = np.empty(64, EVENT_DTYPE)
-        clone._action = np.zeros(1, ACTION_DTYPE)
-        clone.restore(self.snapshot())
-        return clone
-
-    def state_digest(self) -> str:
-        """sha256 hex of the canonical state text (exchange.digest; the same format as
-        ``ReferenceExchange.state_digest``). Cost: O(resting orders + ids ever accepted)."""
-        st = self._state
-        n_grades = len(self.config.grades)
-        grade_names = [g.name for g in self.config.grades] + ["ungraded"]
-        providers = [(name, int(st.parties[P_GOODPUT, index]), grade_names[min(grade, n_grades)])
-                     for index, name in enumerate(self._parties)
-                     if (grade := int(st.parties[P_GRADE, index])) != NOT_A_PROVIDER]
-        closed = [ins.symbol for i, ins in enumerate(self.config.instruments) if st.instruments[i, I_CLOSED]]
-        used_ids = np.concatenate([np.flatnonzero(st.id_direct), st.id_keys[st.id_keys != 0]]).tolist()
-        return digest.state_digest(
-            next_seq=self._seq, last_ts=self._ts, trade_count=int(st.counters[C_TRADES]),
-            grades=[(g.name, g.floor_bp) for g in self.config.grades], providers=providers,
-            closed=closed, used_ids=used_ids, book=self.book())
-
-    # ---------------------------------------------------------------- frames
-    def to_arrow(self, what: str, prices: str = "decimal", *,
-                 events: np.ndarray | None = None) -> pyarrow.Table:
-        """Every trade so far ("trades"), the resting orders ("book"), or ``events`` ("events")
-        as a ``pyarrow.Table`` with the columns and units of the replay's CSV files
-        (docs/RULES.md §5, docs/API.md "Frames"). ``prices``: "decimal" (exact ``decimal128``)
-        or "ticks" (int64). The exchange keeps no event history (it would cost every call),
-        so "events" converts the EVENT_DTYPE rows you pass (what ``apply()`` returned).
-        Every column is built anew (records are rows, Arrow columns contiguous: no zero-copy)."""
-        from exchange.files import frames
-
-        frames.check_choice(what, frames.TABLES, "what")
-        if what == "trades":
-            records = self._trades[: self._state.counters[C_TRADE_COUNT]]
-        elif what == "book":
-            records = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-            _ENTRIES.dump_book(self._state.arrays, records)
-        elif not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
-            raise ValueError("events: expected a 1-D EVENT_DTYPE array (what apply() returned); "
-                             "the exchange keeps no event history")
-        else:
-            records = events
-        if what != "events" and events is not None:
-            raise ValueError(f"events: only for what='events', not {what!r}")
-        return frames.to_arrow(what, records, self.config, self._parties, prices)
-
-    def to_pandas(self, what: str, prices: str = "decimal", *,
-                  events: np.ndarray | None = None) -> pandas.DataFrame:
-        """``to_arrow``'s table as a pandas DataFrame (``pd.ArrowDtype`` columns, no float);
-        needs ``pip install compute-exchange[pandas]``."""
-        from exchange.files import frames
-
-        return frames.to_pandas(self.to_arrow(what, prices, events=events))
-
-    def to_polars(self, what: str, prices: str = "decimal", *,
-                  events: np.ndarray | None = None) -> polars.DataFrame:
-        """``to_arrow``'s table as a polars DataFrame; needs ``pip install compute-exchange[polars]``."""
-        from exchange.files import frames
-
-        return frames.to_polars(self.to_arrow(what, prices, events=events))
-
-    # --------------------------------------------------------------- helpers
-    @property
-    def parties(self) -> list[str]:
-        """Party names by index (as used in arrays)."""
-        return list(self._parties)
-
-    # ------------------------------------------- embedding and reserving (exchange/embed.py)
-    def embedded(self) -> Embedding:
-        """Lend this exchange's state to your own ``@njit`` code: ``with ex.embedded() as emb:``
-        then pass ``emb.handle`` to functions that call ``exchange.embed``'s actions."""
-        return Embedding(self)
-
-    def embed_handle(self) -> tuple:
-        """``(book, (events, trades), row, clock)``: the tuple ``exchange.embed``'s njit
-        functions take, sharing this exchange's arrays. Valid until this exchange grows an
-        array or takes a Python call; ``embed_sync`` hands its counters back. Cost: O(1)."""
-        clock = np.zeros(CLOCK_SIZE, np.int64)
-        clock[CK_SEQ] = clock[CK_HANDED] = self._seq
-        clock[CK_TS] = self._ts
-        clock[CK_PARTIES] = len(self._parties)
-        clock[CK_FIRST_TRADE] = self._state.counters[C_TRADE_COUNT]
-        return (self._state.arrays, (self._events, self._trades), self._action, clock)
-
-    def embed_current(self, handle: tuple) -> bool:
-        """Does ``handle`` still hold this exchange's arrays and counters?"""
-        clock = handle[3]
-        return (handle[0] is self._state.arrays and handle[1][0] is self._events
-                and handle[1][1] is self._trades and int(clock[CK_PARTIES]) == len(self._parties)
-                and int(clock[CK_SEQ]) == int(clock[CK_HANDED]) == self._seq)
-
-    def embed_sync(self, handle: tuple) -> None:
-        """Take up the seq and ts that njit actions through ``handle`` advanced. ValueError
-        (nothing changes) if this exchange took Python calls meanwhile: both would have
-        used the same seqs."""
-        clock = handle[3]
-        seq, handed = int(clock[CK_SEQ]), int(clock[CK_HANDED])
-        if seq == handed:
-            return
-        if self._seq != handed or handle[0] is not self._state.arrays:
-            raise ValueError("embed: this exchange took Python calls while njit actions through its handle "
-                             "were not synced; call Embedding.sync() (or resume) after each njit call")
-        self._seq, self._ts = seq, int(clock[CK_TS])
-        clock[CK_HANDED] = seq
-
-    def grow(self, need: int) -> None:
-        """Grow the array a kernel's NEED_* code names (exchange.nb.layout), as the per-call
-        path does: event buffer to twice the live orders, the rest by doubling."""
-        self._events, self._trades = _grown_for(need, self._state, self._events, self._trades, 0)
-
-    def reserve(self, *, orders: int = 0, ids: int = 0, dense_ids: int = 0, events: int = 0,
-                trades: int = 0) -> None:
-        """Room up front, so the hot path never stops to grow: ``orders`` resting at once,
-        ``ids`` more order ids in the hash, order ids below ``dense_ids`` in a direct table
-        (4 bytes an id, and the fastest lookup: for ids counted up from 1), ``events``
-        from one action, ``trades`` more trades. Cost: a copy of each array it widens."""
-        _integer(orders, "orders"), _integer(ids, "ids"), _integer(dense_ids, "dense_ids")
-        _integer(events, "events"), _integer(trades, "trades")
-        st = self._state
-        st.reserve(orders=orders, ids=ids, dense_ids=dense_ids)
-        if events > len(self._events):
-            self._events = _grown(self._events, 0, events)
-        used = int(st.counters[C_TRADE_COUNT])
-        if trades > len(self._trades) - used:
-            self._trades = _grown(self._trades, used, trades)
-
-    # ---------------------------------------------------- lean per call (ints in, ints out)
-    _lean = None  # what submit_fast / cancel_fast pass, and what it was built from (_lean_rebuilt)
-
-    def _lean_rebuilt(self) -> tuple:
-        """(book arrays, events, trades, address table, handle) for the lean calls: the table
-        (exchange/nb/lean_nb.py) is rebuilt whenever one of its arrays was replaced, since a
-        stale one would point at freed memory; the handle keeps the arrays alive."""
-        handle = self.embed_handle()
-        table = lean_nb.address_table(handle)
-        _load_lean(table)
-        self._lean = (handle[0], handle[1][0], handle[1][1], table, handle)
-        return self._lean
-
-    def submit_fast(self, party: int, instrument: int, side: int, qty: int, price: int = NO_PRICE,
-                    order_type: int = 0, tif: int = 0, order_id: int | None = None,
-                    min_grade: int = GRADE_ABSENT, stp: int = 0, ts: int | None = None) -> int:
-        """``submit`` with codes, returning the GPU-hours the order traded instead of its
-        events (same seq, same state, same trades). Codes as in action arrays: ``party_index``,
-        ``instrument_index`` (-1: unknown), ``Side``/``OrderType``/``Tif``/``Stp`` values, a grade
-        index or -1, ``price`` in ``config.price_unit`` (``exchange.embed.NO_PRICE``: none).
-        ValueError for a code out of range or a non-int. Cost: about a third of ``submit``
-        (1.0 us against 3.1 us a resting order; docs/API.md "Embedding the engine")."""
-        if order_id is None:
-            order_id = int(self._state.counters[C_MAX_ID]) + 1
-        if ts is None:
-            ts = self._ts
-        if not (type(party) is type(instrument) is type(side) is type(qty) is type(price) is type(order_type)
-                is type(tif) is type(order_id) is type(min_grade) is type(stp) is type(ts) is int):
-            raise ValueError("submit_fast: every argument is an int code (see exchange.embed)")
-        lean = self._lean
-        if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
-                or lean[2] is not self._trades):
-            lean = self._lean_rebuilt()  # first: it also loads the kernels
-        try:
-            traded = _LEAN_SUBMIT(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party,
-                                  instrument, side, order_type, tif, price, qty, min_grade, stp)
-        except OverflowError:
-            raise ValueError("submit_fast: an argument is outside int64") from None
-        if traded < 0:  # an array was full (grown now: run it again) or a code out of range
-            self._lean_refused(traded)
-            return self.submit_fast(party, instrument, side, qty, price, order_type, tif, order_id,
-                                    min_grade, stp, ts)
-        self._seq += 1
-        self._ts = ts
-        return traded
-
-    def cancel_fast(self, order_id: int, party: int, ts: int | None = None) -> int:
-        """``cancel`` with a party code; returns the open quantity it cancelled (0 when the
-        cancel was rejected). Same seq and state as ``cancel``."""
-        if ts is None:
-            ts = self._ts
-        if not type(order_id) is type(party) is type(ts) is int:
-            raise ValueError("cancel_fast: every argument is an int code (see exchange.embed)")
-        lean = self._lean
-        if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
-                or lean[2] is not self._trades):
-            lean = self._lean_rebuilt()
-        try:
-            cancelled = _LEAN_CANCEL(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party)
-        except OverflowError:
-            raise ValueError("cancel_fast: an argument is outside int64") from None
-        if cancelled < 0:
-            self._lean_refused(cancelled)
-            return self.cancel_fast(order_id, party, ts)
-        self._seq += 1
-        self._ts = ts
-        return cancelled
-
-    def _lean_refused(self, code: int) -> None:
-        """Grow what a -NEED_* code names (the caller retries), or raise for an argument code."""
-        if -code in (NEED_SLOTS, NEED_IDS, NEED_EVENTS, NEED_TRADES):
-            self.grow(-code)
-            return
-        raise ValueError(explain(code))
-
-    def trade_count(self) -> int:
-        """Trades so far (the last trade id). O(1), unlike ``len(trades())``."""
-        return int(self._state.counters[C_TRADES])
