@@ -398,7 +398,10 @@ def _parse_batch(n, cells, maps, words, unit, seq0, state, out, errors):
     tif and stp. ``unit``: the price unit as (m, e). ``state``: [last accepted ts, has
     last ts (0/1), malformed so far]. ``errors``: (rows, columns, kinds, aux), filled up
     to their capacity; further errors are only counted."""
+    # Each column's (offsets, data) as locals, taken out of the tuples once, not per row.
     offs, data = cells
+    ts_o, act_o, id_o, _, _, side_o, type_o, tif_o, price_o, qty_o, _, gp_o, stp_o = offs  # COLUMNS order
+    ts_d, act_d, id_d, _, _, side_d, type_d, tif_d, price_d, qty_d, _, gp_d, stp_d = data
     (party_codes, party_map), (instr_codes, instr_map), (grade_codes, grade_map) = maps
     action_w, side_w, type_w, tif_w, stp_w = words
     unit_m, unit_e = unit
@@ -408,16 +411,16 @@ def _parse_batch(n, cells, maps, words, unit, seq0, state, out, errors):
     for i in range(n):
         # The cells in COLUMNS order: the first problem reported is the leftmost.
         bad_col = -1
-        bad_kind, ts = _ts_cell(offs[C_TS], data[C_TS], i)
+        bad_kind, ts = _ts_cell(ts_o, ts_d, i)
         if bad_kind:
             bad_col = C_TS
-        kind, act = _action_cell(offs[C_ACTION], data[C_ACTION], i, action_w)
+        kind, act = _action_cell(act_o, act_d, i, action_w)
         if bad_col < 0 and kind:
             bad_col, bad_kind = C_ACTION, kind
         uses_id = act == ACT_NEW or act == ACT_CANCEL or act == ACT_REPLACE or act < 0
         uses_qty = act == ACT_NEW or act == ACT_REPLACE or act < 0
-        id_state, order_id = _parse_int(offs[C_ORDER_ID], data[C_ORDER_ID], i)
-        qty_state, qty = _parse_int(offs[C_QTY], data[C_QTY], i)
+        id_state, order_id = _parse_int(id_o, id_d, i)
+        qty_state, qty = _parse_int(qty_o, qty_d, i)
         if qty_state == 1 and qty == NO_VALUE:  # -2**63 means "no value" in the records
             qty_state = E_INT_RANGE
         party = party_map[party_codes[i]]
@@ -429,21 +432,21 @@ def _parse_batch(n, cells, maps, words, unit, seq0, state, out, errors):
         otype = LIMIT
         tif = GTC
         if bad_col < 0 and new:
-            bad_kind, side = _word_cell(offs[C_SIDE], data[C_SIDE], i, side_w, 0, True)
+            bad_kind, side = _word_cell(side_o, side_d, i, side_w, 0, True)
             if bad_kind:
                 bad_col = C_SIDE
         if bad_col < 0 and new:
-            bad_kind, otype = _word_cell(offs[C_TYPE], data[C_TYPE], i, type_w, LIMIT, False)
+            bad_kind, otype = _word_cell(type_o, type_d, i, type_w, LIMIT, False)
             if bad_kind:
                 bad_col = C_TYPE
         if bad_col < 0 and new:
-            bad_kind, tif = _word_cell(offs[C_TIF], data[C_TIF], i, tif_w, GTC, False)
+            bad_kind, tif = _word_cell(tif_o, tif_d, i, tif_w, GTC, False)
             if bad_kind:
                 bad_col = C_TIF
         price_state = PRICE_ABSENT
         price = np.int64(0)
         if bad_col < 0 and (new or act == ACT_REPLACE):
-            bad_kind, price_state, price = _price_cell(offs[C_PRICE], data[C_PRICE], i, unit_m, unit_e)
+            bad_kind, price_state, price = _price_cell(price_o, price_d, i, unit_m, unit_e)
             if bad_kind:
                 bad_col = C_PRICE
         if bad_col < 0 and uses_qty and act >= 0:
@@ -455,12 +458,12 @@ def _parse_batch(n, cells, maps, words, unit, seq0, state, out, errors):
             min_grade = grade_map[grade_codes[i]]
         goodput = 0
         if bad_col < 0 and act == ACT_GRADE:
-            bad_kind, goodput = _goodput_cell(offs[C_GOODPUT], data[C_GOODPUT], i)
+            bad_kind, goodput = _goodput_cell(gp_o, gp_d, i)
             if bad_kind:
                 bad_col = C_GOODPUT
         stp = STP_CANCEL_INCOMING
         if bad_col < 0 and new:  # an empty cell or no column: cancel_incoming
-            bad_kind, stp = _word_cell(offs[C_STP], data[C_STP], i, stp_w, STP_CANCEL_INCOMING, False)
+            bad_kind, stp = _word_cell(stp_o, stp_d, i, stp_w, STP_CANCEL_INCOMING, False)
             if bad_kind:
                 bad_col = C_STP
         aux = np.int64(0)
