@@ -242,189 +242,244 @@ def _to_units(mant, places, tick_m, tick_e):
     return num // tick_m
 
 
+@io_helper
+def _ts_cell(offs, data, i):
+    """(error kind or 0, ts): every row needs an integer ts."""
+    state, ts = _parse_int(offs, data, i)
+    if state == 0:
+        return E_MISSING, ts
+    if state != 1:
+        return state, ts
+    return 0, ts
+
+
+@io_helper
+def _action_cell(offs, data, i, table):
+    """(error kind or 0, action code): every row needs a known action word."""
+    words, word_offs = table
+    act = _match_word(offs, data, i, words, word_offs)
+    if act == -1:
+        return E_MISSING, act
+    if act == -2:
+        return E_UNKNOWN_ACTION, act
+    return 0, act
+
+
+@io_helper
+def _who_cells(act, uses_id, id_state, order_id, party, instrument):
+    """(column, error kind) of the first bad cell among order_id, party and instrument
+    as this action uses them; (-1, 0) when they are good."""
+    if uses_id:
+        if id_state == 0:
+            return C_ORDER_ID, E_MISSING
+        if id_state != 1:
+            return C_ORDER_ID, id_state
+        if order_id <= 0:
+            return C_ORDER_ID, E_NOT_POSITIVE
+    if act != ACT_CLOSE:
+        if party == M_EMPTY:
+            return C_PARTY, E_MISSING
+        if party == M_INVALID:
+            return C_PARTY, E_BAD_PARTY
+    if act == ACT_NEW or act == ACT_CLOSE:
+        if instrument == M_EMPTY:
+            return C_INSTRUMENT, E_MISSING
+    return -1, 0
+
+
+@io_helper
+def _word_cell(offs, data, i, table, default, required):
+    """(error kind or 0, code) of a side / type / tif / stp cell; an empty cell is
+    ``default``, or E_MISSING when ``required``."""
+    words, word_offs = table
+    w = _match_word(offs, data, i, words, word_offs)
+    if w == -2:
+        return E_BAD_WORD, default
+    if w == -1:
+        return (E_MISSING if required else 0), default
+    return 0, w
+
+
+@io_helper
+def _price_cell(offs, data, i, unit_m, unit_e):
+    """(error kind or 0, price state, price in the exchange's price unit). A decimal that
+    is not a whole number of units, or too long, is PRICE_INVALID (a rejection, not a
+    malformed row); an empty cell is PRICE_ABSENT."""
+    dstate, mant, places = _parse_decimal(offs, data, i)
+    if dstate == E_NOT_DECIMAL:
+        return E_NOT_DECIMAL, PRICE_ABSENT, np.int64(0)
+    if dstate == 2:
+        return 0, PRICE_INVALID, np.int64(0)
+    if dstate == 1:
+        units = _to_units(mant, places, unit_m, unit_e)
+        if units >= 0:
+            return 0, PRICE_OK, units
+        return 0, PRICE_INVALID, np.int64(0)
+    return 0, PRICE_ABSENT, np.int64(0)
+
+
+@io_helper
+def _qty_check(act, qty_state):
+    """Error kind or 0 of a parsed qty cell: empty is missing only on a new order."""
+    if qty_state == 0:
+        return E_MISSING if act == ACT_NEW else 0
+    if qty_state != 1:
+        return qty_state
+    return 0
+
+
+@io_helper
+def _goodput_cell(offs, data, i):
+    """(error kind or 0, goodput in basis points, 0..10000 with at most 4 places)."""
+    dstate, mant, places = _parse_decimal(offs, data, i)
+    if dstate == 0:
+        return E_MISSING, 0
+    if dstate == E_NOT_DECIMAL:
+        return E_NOT_DECIMAL, 0
+    if dstate == 2:
+        return E_GOODPUT_RANGE, 0
+    if places > 4:
+        return E_GOODPUT_PLACES, 0
+    bp = mant
+    for _ in range(4 - places):
+        bp *= 10
+        if bp > 10000:
+            break
+    if bp > 10000:
+        return E_GOODPUT_RANGE, 0
+    return 0, bp
+
+
+@io_helper
+def _qty_value(uses_qty, qty_state, qty):
+    """The record's qty: NO_VALUE when absent (a parsed -2**63 was already an error)."""
+    if uses_qty and qty_state == 1:
+        return qty if qty != NO_VALUE else qty + 1
+    return NO_VALUE
+
+
+@io_helper
+def _note_error(errors, n_bad, row, col, kind, aux):
+    """Keep the error while ``errors`` has room (beyond it, errors are only counted)."""
+    err_rows, err_cols, err_kinds, err_aux = errors
+    if n_bad < err_rows.shape[0]:
+        err_rows[n_bad] = row
+        err_cols[n_bad] = col
+        err_kinds[n_bad] = kind
+        err_aux[n_bad] = aux
+
+
+@io_helper
+def _malformed_record(rec, ts, order_id, party, instrument, qty):
+    """An ACT_MALFORMED record: the cells that were good, defaults for the rest."""
+    rec.ts = ts
+    rec.action = ACT_MALFORMED
+    rec.order_id = order_id
+    rec.party = party if party >= 0 else -1
+    rec.instrument = instrument if instrument >= 0 else -1
+    rec.side = 0
+    rec.order_type = LIMIT
+    rec.tif = GTC
+    rec.price_state = PRICE_ABSENT
+    rec.price = 0
+    rec.qty = qty
+    rec.min_grade = GRADE_ABSENT
+    rec.goodput = 0
+    rec.stp = STP_CANCEL_INCOMING
+
+
 @io_kernel
-def _parse_batch(n, cols_offs, cols_data,
-                 party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
-                 action_words, action_offs, side_words, side_offs, type_words, type_offs,
-                 tif_words, tif_offs, stp_words, stp_offs,
-                 unit_m, unit_e,
-                 seq0, state, out, err_rows, err_cols, err_kinds, err_aux):
+def _parse_batch(n, cells, maps, words, unit, seq0, state, out, errors):
     """Parse one batch of ``n`` rows into ``out`` (ACTION_DTYPE records).
 
-    ``state``: [last accepted ts, has last ts (0/1), malformed so far]. Errors beyond the
-    capacity of ``err_*`` are only counted."""
+    ``cells``: (offsets, data), each a tuple with one array per column of COLUMNS (the
+    dictionary-encoded party / instrument / min_grade come in ``maps`` instead, as
+    (codes, map) pairs). ``words``: the (words, offsets) tables of action, side, type,
+    tif and stp. ``unit``: the price unit as (m, e). ``state``: [last accepted ts, has
+    last ts (0/1), malformed so far]. ``errors``: (rows, columns, kinds, aux), filled up
+    to their capacity; further errors are only counted."""
+    # Each column's (offsets, data) as locals, taken out of the tuples once, not per row.
+    offs, data = cells
+    ts_o, act_o, id_o, _, _, side_o, type_o, tif_o, price_o, qty_o, _, gp_o, stp_o = offs  # COLUMNS order
+    ts_d, act_d, id_d, _, _, side_d, type_d, tif_d, price_d, qty_d, _, gp_d, stp_d = data
+    (party_codes, party_map), (instr_codes, instr_map), (grade_codes, grade_map) = maps
+    action_w, side_w, type_w, tif_w, stp_w = words
+    unit_m, unit_e = unit
     last_ts = state[0]
     has_last = state[1]
     n_bad = state[2]
-    cap = err_rows.shape[0]
-    ts_o = cols_offs[C_TS]
-    ts_d = cols_data[C_TS]
-    act_o = cols_offs[C_ACTION]
-    act_d = cols_data[C_ACTION]
-    oid_o = cols_offs[C_ORDER_ID]
-    oid_d = cols_data[C_ORDER_ID]
-    side_o = cols_offs[C_SIDE]
-    side_d = cols_data[C_SIDE]
-    type_o = cols_offs[C_TYPE]
-    type_d = cols_data[C_TYPE]
-    tif_o = cols_offs[C_TIF]
-    tif_d = cols_data[C_TIF]
-    price_o = cols_offs[C_PRICE]
-    price_d = cols_data[C_PRICE]
-    qty_o = cols_offs[C_QTY]
-    qty_d = cols_data[C_QTY]
-    gp_o = cols_offs[C_GOODPUT]
-    gp_d = cols_data[C_GOODPUT]
-    stp_o = cols_offs[C_STP]
-    stp_d = cols_data[C_STP]
     for i in range(n):
+        # The cells in COLUMNS order: the first problem reported is the leftmost.
         bad_col = -1
-        bad_kind = 0
-        aux = np.int64(0)
-        # ---- ts
-        ts_state, ts = _parse_int(ts_o, ts_d, i)
-        if ts_state == 0:
-            bad_col, bad_kind = C_TS, E_MISSING
-        elif ts_state != 1:
-            bad_col, bad_kind = C_TS, ts_state
-        # ---- action
-        act = _match_word(act_o, act_d, i, action_words, action_offs)
-        if bad_col < 0:
-            if act == -1:
-                bad_col, bad_kind = C_ACTION, E_MISSING
-            elif act == -2:
-                bad_col, bad_kind = C_ACTION, E_UNKNOWN_ACTION
-        # ---- the cells this action uses
+        bad_kind, ts = _ts_cell(ts_o, ts_d, i)
+        if bad_kind:
+            bad_col = C_TS
+        kind, act = _action_cell(act_o, act_d, i, action_w)
+        if bad_col < 0 and kind:
+            bad_col, bad_kind = C_ACTION, kind
         uses_id = act == ACT_NEW or act == ACT_CANCEL or act == ACT_REPLACE or act < 0
         uses_qty = act == ACT_NEW or act == ACT_REPLACE or act < 0
-        id_state, order_id = _parse_int(oid_o, oid_d, i)
+        id_state, order_id = _parse_int(id_o, id_d, i)
         qty_state, qty = _parse_int(qty_o, qty_d, i)
         if qty_state == 1 and qty == NO_VALUE:  # -2**63 means "no value" in the records
             qty_state = E_INT_RANGE
         party = party_map[party_codes[i]]
         instrument = instr_map[instr_codes[i]]
+        if bad_col < 0:
+            bad_col, bad_kind = _who_cells(act, uses_id, id_state, order_id, party, instrument)
+        new = act == ACT_NEW
         side = 0
         otype = LIMIT
         tif = GTC
+        if bad_col < 0 and new:
+            bad_kind, side = _word_cell(side_o, side_d, i, side_w, 0, True)
+            if bad_kind:
+                bad_col = C_SIDE
+        if bad_col < 0 and new:
+            bad_kind, otype = _word_cell(type_o, type_d, i, type_w, LIMIT, False)
+            if bad_kind:
+                bad_col = C_TYPE
+        if bad_col < 0 and new:
+            bad_kind, tif = _word_cell(tif_o, tif_d, i, tif_w, GTC, False)
+            if bad_kind:
+                bad_col = C_TIF
         price_state = PRICE_ABSENT
         price = np.int64(0)
-        min_grade = GRADE_ABSENT
-        goodput = 0
-        stp = STP_CANCEL_INCOMING
-        if bad_col < 0:
-            if uses_id:
-                if id_state == 0:
-                    bad_col, bad_kind = C_ORDER_ID, E_MISSING
-                elif id_state != 1:
-                    bad_col, bad_kind = C_ORDER_ID, id_state
-                elif order_id <= 0:
-                    bad_col, bad_kind = C_ORDER_ID, E_NOT_POSITIVE
-            if bad_col < 0 and act != ACT_CLOSE:
-                if party == M_EMPTY:
-                    bad_col, bad_kind = C_PARTY, E_MISSING
-                elif party == M_INVALID:
-                    bad_col, bad_kind = C_PARTY, E_BAD_PARTY
-        if bad_col < 0 and (act == ACT_NEW or act == ACT_CLOSE):
-            if instrument == M_EMPTY:
-                bad_col, bad_kind = C_INSTRUMENT, E_MISSING
-        if bad_col < 0 and act == ACT_NEW:
-            w = _match_word(side_o, side_d, i, side_words, side_offs)
-            if w == -1:
-                bad_col, bad_kind = C_SIDE, E_MISSING
-            elif w == -2:
-                bad_col, bad_kind = C_SIDE, E_BAD_WORD
-            else:
-                side = w
-        if bad_col < 0 and act == ACT_NEW:
-            w = _match_word(type_o, type_d, i, type_words, type_offs)
-            if w == -2:
-                bad_col, bad_kind = C_TYPE, E_BAD_WORD
-            elif w >= 0:
-                otype = w
-        if bad_col < 0 and act == ACT_NEW:
-            w = _match_word(tif_o, tif_d, i, tif_words, tif_offs)
-            if w == -2:
-                bad_col, bad_kind = C_TIF, E_BAD_WORD
-            elif w >= 0:
-                tif = w
-        if bad_col < 0 and (act == ACT_NEW or act == ACT_REPLACE):
-            dstate, mant, places = _parse_decimal(price_o, price_d, i)
-            if dstate == E_NOT_DECIMAL:
-                bad_col, bad_kind = C_PRICE, E_NOT_DECIMAL
-            elif dstate == 2:
-                price_state = PRICE_INVALID
-            elif dstate == 1:
-                units = _to_units(mant, places, unit_m, unit_e)
-                if units >= 0:
-                    price_state = PRICE_OK
-                    price = units
-                else:
-                    price_state = PRICE_INVALID
+        if bad_col < 0 and (new or act == ACT_REPLACE):
+            bad_kind, price_state, price = _price_cell(price_o, price_d, i, unit_m, unit_e)
+            if bad_kind:
+                bad_col = C_PRICE
         if bad_col < 0 and uses_qty and act >= 0:
-            if qty_state == 0:
-                if act == ACT_NEW:
-                    bad_col, bad_kind = C_QTY, E_MISSING
-            elif qty_state != 1:
-                bad_col, bad_kind = C_QTY, qty_state
-        if bad_col < 0 and act == ACT_NEW:
+            bad_kind = _qty_check(act, qty_state)
+            if bad_kind:
+                bad_col = C_QTY
+        min_grade = GRADE_ABSENT
+        if bad_col < 0 and new:
             min_grade = grade_map[grade_codes[i]]
+        goodput = 0
         if bad_col < 0 and act == ACT_GRADE:
-            dstate, mant, places = _parse_decimal(gp_o, gp_d, i)
-            if dstate == 0:
-                bad_col, bad_kind = C_GOODPUT, E_MISSING
-            elif dstate == E_NOT_DECIMAL:
-                bad_col, bad_kind = C_GOODPUT, E_NOT_DECIMAL
-            elif dstate == 2:
-                bad_col, bad_kind = C_GOODPUT, E_GOODPUT_RANGE
-            elif places > 4:
-                bad_col, bad_kind = C_GOODPUT, E_GOODPUT_PLACES
-            else:
-                bp = mant
-                for _ in range(4 - places):
-                    bp *= 10
-                    if bp > 10000:
-                        break
-                if bp > 10000:
-                    bad_col, bad_kind = C_GOODPUT, E_GOODPUT_RANGE
-                else:
-                    goodput = bp
-        if bad_col < 0 and act == ACT_NEW:  # an empty cell or no column: cancel_incoming
-            w = _match_word(stp_o, stp_d, i, stp_words, stp_offs)
-            if w == -2:
-                bad_col, bad_kind = C_STP, E_BAD_WORD
-            elif w >= 0:
-                stp = w
+            bad_kind, goodput = _goodput_cell(gp_o, gp_d, i)
+            if bad_kind:
+                bad_col = C_GOODPUT
+        stp = STP_CANCEL_INCOMING
+        if bad_col < 0 and new:  # an empty cell or no column: cancel_incoming
+            bad_kind, stp = _word_cell(stp_o, stp_d, i, stp_w, STP_CANCEL_INCOMING, False)
+            if bad_kind:
+                bad_col = C_STP
+        aux = np.int64(0)
         if bad_col < 0 and has_last == 1 and ts < last_ts:
             bad_col, bad_kind = C_TS, E_TS_BACKWARDS
             aux = last_ts
         # ---- the record
         rec = out[i]
         rec.seq = seq0 + i
+        q = _qty_value(uses_qty, qty_state, qty)
         if bad_col >= 0:
-            if n_bad < cap:
-                err_rows[n_bad] = seq0 + i
-                err_cols[n_bad] = bad_col
-                err_kinds[n_bad] = bad_kind
-                err_aux[n_bad] = aux
+            _note_error(errors, n_bad, seq0 + i, bad_col, bad_kind, aux)
             n_bad += 1
-            rec.ts = last_ts if has_last == 1 else 0
-            rec.action = ACT_MALFORMED
             good_id = uses_id and id_state == 1 and order_id > 0
-            rec.order_id = order_id if good_id else 0
-            rec.party = party if party >= 0 else -1
-            rec.instrument = instrument if instrument >= 0 else -1
-            rec.side = 0
-            rec.order_type = LIMIT
-            rec.tif = GTC
-            rec.price_state = PRICE_ABSENT
-            rec.price = 0
-            q = NO_VALUE
-            if uses_qty and qty_state == 1:
-                q = qty if qty != NO_VALUE else qty + 1
-            rec.qty = q
-            rec.min_grade = GRADE_ABSENT
-            rec.goodput = 0
-            rec.stp = STP_CANCEL_INCOMING
+            _malformed_record(rec, last_ts if has_last == 1 else 0, order_id if good_id else 0,
+                              party, instrument, q)
             continue
         last_ts = ts
         has_last = 1
@@ -432,17 +487,12 @@ def _parse_batch(n, cols_offs, cols_data,
         rec.action = act
         rec.order_id = order_id if uses_id else 0
         rec.party = party if act != ACT_CLOSE else -1
-        rec.instrument = instrument if instrument >= 0 else -1
-        if act != ACT_NEW and act != ACT_CLOSE:
-            rec.instrument = -1
+        rec.instrument = instrument if instrument >= 0 and (new or act == ACT_CLOSE) else -1
         rec.side = side
         rec.order_type = otype
         rec.tif = tif
         rec.price_state = price_state
         rec.price = price
-        q = NO_VALUE
-        if uses_qty and qty_state == 1:
-            q = qty if qty != NO_VALUE else qty + 1
         rec.qty = q
         rec.min_grade = min_grade
         rec.goodput = goodput
@@ -544,6 +594,7 @@ _SIDE_W = _words(SIDE_WORDS)
 _TYPE_W = _words(TYPE_WORDS)
 _TIF_W = _words(TIF_WORDS)
 _STP_W = _words(STP_WORDS)
+_WORD_TABLES = (_ACTION_W, _SIDE_W, _TYPE_W, _TIF_W, _STP_W)  # _parse_batch's words, in this order
 
 def _ro(array: np.ndarray) -> np.ndarray:
     """Read-only, like every Arrow buffer view, so the kernels see one array type."""
@@ -695,13 +746,10 @@ class _Reader:
         self._reserve(n, columns)
         out = self.actions[self.rows: self.rows + n]
         before = int(self.state[2])
-        _parse_batch(n, tuple(offs), tuple(datas),
-                     party_codes, party_map, instr_codes, instr_map, grade_codes, grade_map,
-                     _ACTION_W[0], _ACTION_W[1], _SIDE_W[0], _SIDE_W[1], _TYPE_W[0], _TYPE_W[1],
-                     _TIF_W[0], _TIF_W[1], _STP_W[0], _STP_W[1],
-                     self.unit_m, self.unit_e,
-                     self.rows, self.state, out,
-                     self.err_rows, self.err_cols, self.err_kinds, self.err_aux)
+        _parse_batch(n, (tuple(offs), tuple(datas)),
+                     ((party_codes, party_map), (instr_codes, instr_map), (grade_codes, grade_map)),
+                     _WORD_TABLES, (self.unit_m, self.unit_e), self.rows, self.state, out,
+                     (self.err_rows, self.err_cols, self.err_kinds, self.err_aux))
         after = int(self.state[2])
         for e in range(before, min(after, MAX_REPORTED)):
             local = int(self.err_rows[e]) - self.rows
