@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from exchange.units import micros_text
+
 from .clearing import Clearing
 from .compression import Compression
 from .csvio import csv_text, int_text, money_text, text_column
@@ -47,8 +49,7 @@ def components_csv(report: Compression) -> str:
 def dollars(micros: int) -> str:
     """µ$ as $1,234.567890 (for people, not files)."""
     sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(int(micros)), 1_000_000)
-    return f"{sign}${whole:,}.{frac:06d}"
+    return f"{sign}${micros_text(abs(int(micros)), grouping=True)}"
 
 
 def summary(result: Clearing, report: Compression | None = None, shocks: dict | None = None) -> str:

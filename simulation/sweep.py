@@ -45,7 +45,7 @@ import numpy as np
 
 from .api import load_config, run_simulation
 from .grid import Grid, GridPoint, check_points
-from exchange.units import MICROS, micros_text
+from exchange.units import micros_text, parse_micros
 
 from .report import Columns
 
@@ -166,12 +166,8 @@ def stress_figures(tables: dict) -> dict:
     out["defaults"] = rows[-1]["defaulted"] if rows else "0"
     out["default_rounds"] = str(len(rows))
     out["later_defaults"] = str(sum(int(r["new_defaults"]) for r in rows if int(r["round"]) >= 2))
-    out["stress_shortfall"] = micros_text(_micros(rows[-1]["shortfall"])) if rows else micros_text(0)
+    out["stress_shortfall"] = micros_text(parse_micros(rows[-1]["shortfall"])) if rows else micros_text(0)
     return out
-
-
-def _micros(text: str) -> int:
-    return int(Decimal(text) * MICROS)
 
 
 def error_row(point: GridPoint, grades, message: str) -> dict:
