@@ -179,7 +179,7 @@ def _replay(args) -> int:
                 return _error(str(error))
         else:
             result = replay(args.orders, config, args.out, lenient=args.lenient, fmt=args.format,
-                            progress=progress, memory_limit=args.memory_limit)
+                            progress=progress, memory_limit=args.memory_limit, keep_records=False)
     except MalformedRows as bad:
         progress.close()
         for line in bad.lines:

@@ -399,7 +399,8 @@ def generate(rows: int, seed: int, out_dir, config: ExchangeConfig | None = None
             from exchange.files.replay import replay
 
             with tempfile.TemporaryDirectory(dir=stage) as scratch:
-                replay(stage / "orders.csv", config, Path(scratch) / "replay", memory_limit=budget)
+                replay(stage / "orders.csv", config, Path(scratch) / "replay", memory_limit=budget,
+                       keep_records=False)
                 metering(Path(scratch) / "replay" / "trades.csv", config, seed,
                                   stage / "metering.csv")
             written["metering"] = out / "metering.csv"

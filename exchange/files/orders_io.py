@@ -722,7 +722,9 @@ class _Reader:
         out[-1] = GRADE_ABSENT
         return out
 
-    def batch(self, columns: dict[str, pa.Array], n: int) -> None:
+    def batch(self, columns: dict[str, pa.Array], n: int, out: np.ndarray | None = None) -> None:
+        """Parse ``n`` rows into ``out`` (ACTION_DTYPE, ``n`` records), or by default onto
+        the end of ``self.actions``; their seqs continue from the rows parsed so far."""
         offs = []
         datas = []
         empty_offs = _ro(np.zeros(n + 1, np.int32))
@@ -743,8 +745,9 @@ class _Reader:
         party_codes, party_map = _dict_column(columns.get("party"), n, self.interner.map)
         instr_codes, instr_map = _dict_column(columns.get("instrument"), n, self._instr_map)
         grade_codes, grade_map = _dict_column(columns.get("min_grade"), n, self._grade_map)
-        self._reserve(n, columns)
-        out = self.actions[self.rows: self.rows + n]
+        if out is None:
+            self._reserve(n, columns)
+            out = self.actions[self.rows: self.rows + n]
         before = int(self.state[2])
         _parse_batch(n, (tuple(offs), tuple(datas)),
                      ((party_codes, party_map), (instr_codes, instr_map), (grade_codes, grade_map)),
@@ -931,7 +934,114 @@ def read_orders(path, config: ExchangeConfig, *, progress=None) -> OrdersFile:
         return _finish(path, reader, bad_rows, header_start, False, records)
 
 
+class NotStreamable(Exception):
+    """An order file that ``OrderStream`` cannot read a block at a time with
+    ``read_orders``'s result: pyarrow skipped rows for their number of cells (the seqs
+    after them are known only from a scan of the whole file) or could not read it as
+    RFC 4180. Read it whole with ``read_orders``."""
+
+
+class OrderStream:
+    """An order file read a block of rows at a time, for replays that match and write
+    while they read (exchange/files/replay.py): the same records, seqs, party indexes and
+    malformed-row report as ``read_orders``, in the memory of one block.
+
+        stream = OrderStream(path, config, block_rows=1 << 18)
+        for actions in stream.blocks():  # a view, valid until the next block is asked for
+            ...                          # stream.parties: every party seen so far, by index
+        report = stream.finish()         # read_orders's OrdersFile, without the actions
+
+    Every block but the last holds ``block_rows`` rows. Raises OrdersError as
+    ``read_orders`` does; NotStreamable (from ``blocks`` or ``finish``) when pyarrow
+    cannot read the file, or skipped rows for their cell count in a ``lenient`` read (a
+    strict read only reports them, so it goes on). Cost: ``read_orders``'s, without its
+    array of every action."""
+
+    def __init__(self, path, config: ExchangeConfig, block_rows: int, *, lenient: bool = False,
+                 progress=None):
+        if block_rows < 1:
+            raise ValueError(f"block_rows: {block_rows} must be at least 1")
+        self.path = Path(path)
+        self.block_rows = block_rows
+        self.lenient = lenient
+        self.progress = progress
+        try:
+            self.size = self.path.stat().st_size
+            self.parquet = _is_parquet(self.path)
+        except OSError as error:
+            raise OrdersError(f"{self.path}: cannot read: {error.strerror}") from None
+        self.reader = _Reader(config)
+        self.source = None
+
+    @property
+    def parties(self) -> list[str]:
+        """Party names by index: every party of the rows read so far."""
+        return self.reader.interner.names
+
+    @property
+    def n_malformed(self) -> int:
+        """Malformed rows found so far (rows pyarrow skipped may be counted a little ahead)."""
+        return int(self.reader.state[2]) + self._skipped()
+
+    def _skipped(self) -> int:
+        return self.source.skipped if isinstance(self.source, _CsvBatches) else 0
+
+    def blocks(self):
+        """Yield the actions (ACTION_DTYPE), ``block_rows`` at a time, in one reused buffer."""
+        if self.parquet:
+            self.source = None
+            batches = _parquet_batches(self.path, self.progress, self.size)
+        else:
+            self.source = _CsvBatches(self.path, self.progress, self.size)
+            batches = iter(self.source)
+        size = self.block_rows
+        buffer = np.empty(size + (1 << 16), ACTION_DTYPE)
+        fill = 0
+        try:
+            for columns, n in batches:
+                if self.lenient and self._skipped():
+                    raise NotStreamable(f"{self.path}: rows with the wrong number of cells")
+                if fill + n > len(buffer):
+                    grown = np.empty(fill + n, ACTION_DTYPE)
+                    grown[:fill] = buffer[:fill]
+                    buffer = grown
+                self.reader.batch(columns, n, buffer[fill: fill + n])
+                fill += n
+                start = 0
+                while fill - start >= size:
+                    yield buffer[start: start + size]
+                    start += size
+                if start:  # the rest moves to the front (it is shorter than a block: no overlap)
+                    buffer[: fill - start] = buffer[start:fill]
+                    fill -= start
+            if self.lenient and self._skipped():
+                raise NotStreamable(f"{self.path}: rows with the wrong number of cells")
+            if fill:
+                yield buffer[:fill]
+        except _FastPathFailed as error:
+            raise NotStreamable(str(error)) from None
+        finally:
+            batches.close()
+
+    def finish(self) -> OrdersFile:
+        """After the last block: parties and the malformed-row report (``actions`` empty)."""
+        header_end = None if self.parquet else self.source.header_end
+        try:
+            malformed, _ = _malformed_rows(self.path, self.reader, self._skipped(), header_end, self.parquet)
+        except _FastPathFailed as error:
+            raise NotStreamable(str(error)) from None
+        return OrdersFile(np.empty(0, ACTION_DTYPE), self.parties, malformed, self.n_malformed)
+
+
 def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
+    for columns, n in _parquet_batches(path, progress, size):
+        reader.batch(columns, n)
+    return 0
+
+
+def _parquet_batches(path: Path, progress, size: int):
+    """(columns, rows) of each record batch of a Parquet order file, every column as
+    binary; OrdersError for an unreadable file, a bad header or floating-point prices."""
     import pyarrow.parquet as pq
 
     try:
@@ -947,62 +1057,78 @@ def _read_parquet(path: Path, reader: _Reader, progress, size: int) -> int:
     done = 0
     try:
         for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            columns = {name: _as_binary(batch.column(name)) for name in names}
-            reader.batch(columns, batch.num_rows)
+            yield {name: _as_binary(batch.column(name)) for name in names}, batch.num_rows
             done += batch.nbytes
             if progress:
                 progress(min(size, done))
     except pa.ArrowException as error:
         raise OrdersError(f"{path}: cannot read Parquet data: {error}") from None
-    return 0
 
 
 def _read_csv(path: Path, reader: _Reader, progress, size: int) -> tuple[int, int]:
-    import pyarrow.csv as pacsv
+    source = _CsvBatches(path, progress, size)
+    for columns, n in source:
+        reader.batch(columns, n)
+    return source.skipped, source.header_end
 
-    names, header_end, _ = _read_header(path)
-    _check_header(names, str(path))
-    bad = [0]
 
-    def invalid_row(_row):
-        bad[0] += 1
-        return "skip"
+class _CsvBatches:
+    """(columns, rows) of each record batch pyarrow reads from a CSV order file (party,
+    instrument and min_grade dictionary-encoded, the rest binary), read ahead in a
+    background thread (``_prefetch``). ``skipped``: rows pyarrow skipped so far for
+    their number of cells (it counts them as it parses, so possibly ahead of the batch
+    in hand). Raises _FastPathFailed where pyarrow cannot read the file as RFC 4180."""
 
-    def quiet(unraisable, previous=sys.unraisablehook):
-        # pyarrow decodes a bad row as UTF-8 before handing it to ``invalid_row``; a
-        # non-UTF-8 byte makes that fail inside pyarrow, which then stops reading. The
-        # row-by-row reader takes over, so that failure is not news for stderr.
-        if unraisable.object is not invalid_row:
-            previous(unraisable)
+    def __init__(self, path: Path, progress, size: int):
+        self.path = path
+        self.progress = progress
+        self.size = size
+        self.skipped = 0
+        self.names, self.header_end, _ = _read_header(path)
+        _check_header(self.names, str(path))
 
-    column_types = {name: pa.binary() for name in names}
-    for name in ("party", "instrument", "min_grade"):
-        if name in column_types:
-            column_types[name] = pa.dictionary(pa.int32(), pa.binary())
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = quiet
-    try:
-        stream = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-        done = header_end
-        for batch in _prefetch(stream):
-            columns = {name: batch.column(name) for name in names}
-            reader.batch(columns, batch.num_rows)
-            done += sum(_text_bytes(col) for col in batch.columns) + batch.num_rows * len(names)
-            if progress:
-                progress(min(size, done))
-    except pa.ArrowException as error:
-        raise _FastPathFailed(str(error)) from None
-    finally:
-        sys.unraisablehook = previous_hook
-    if progress:
-        progress(size)
-    return bad[0], header_end
+    def __iter__(self):
+        import pyarrow.csv as pacsv
+
+        names, path, size, progress = self.names, self.path, self.size, self.progress
+
+        def invalid_row(_row):
+            self.skipped += 1
+            return "skip"
+
+        def quiet(unraisable, previous=sys.unraisablehook):
+            # pyarrow decodes a bad row as UTF-8 before handing it to ``invalid_row``; a
+            # non-UTF-8 byte makes that fail inside pyarrow, which then stops reading. The
+            # row-by-row reader takes over, so that failure is not news for stderr.
+            if unraisable.object is not invalid_row:
+                previous(unraisable)
+
+        column_types = {name: pa.binary() for name in names}
+        for name in ("party", "instrument", "min_grade"):
+            if name in column_types:
+                column_types[name] = pa.dictionary(pa.int32(), pa.binary())
+        previous_hook = sys.unraisablehook
+        sys.unraisablehook = quiet
+        try:
+            stream = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=column_types, strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+            done = self.header_end
+            for batch in _prefetch(stream):
+                yield {name: batch.column(name) for name in names}, batch.num_rows
+                done += sum(_text_bytes(col) for col in batch.columns) + batch.num_rows * len(names)
+                if progress:
+                    progress(min(size, done))
+        except pa.ArrowException as error:
+            raise _FastPathFailed(str(error)) from None
+        finally:
+            sys.unraisablehook = previous_hook
+        if progress:
+            progress(size)
 
 
 class _FastPathFailed(Exception):
@@ -1120,34 +1246,9 @@ def _prefetch(stream, depth: int = 16):
 
 def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool,
             records=None) -> OrdersFile:
-    n_cell_errors = int(reader.state[2])
     actions = reader.actions[: reader.rows]
     reader.actions = None
-    malformed: list[Malformed] = []
-    seq_of_row = None
-    lines = None
-    if (n_cell_errors or bad_rows) and not parquet:
-        if records is None:
-            lines, cells = _scan_records(np.fromfile(path, np.uint8), header_end)
-        else:
-            lines, cells = records
-        ncols = len(_read_header(path)[0])
-        good = cells == ncols
-        if int(good.sum()) != len(actions) or int((~good).sum()) != bad_rows:
-            raise _FastPathFailed("the rows pyarrow read do not line up with the file's records")
-        if bad_rows:
-            seq_of_row = np.flatnonzero(good)
-            bad_seqs = np.flatnonzero(~good)
-            for s in bad_seqs[:MAX_REPORTED]:
-                malformed.append(Malformed(int(s), int(lines[s]), "row",
-                                           f"has {int(cells[s])} cells, the header has {ncols}"))
-    for e, text in enumerate(reader.err_texts):
-        row = int(reader.err_rows[e])
-        seq = int(seq_of_row[row]) if seq_of_row is not None else row
-        line = int(lines[seq]) if lines is not None else row + 1
-        malformed.append(Malformed(seq, line, COLUMNS[int(reader.err_cols[e])], text))
-    malformed.sort(key=lambda m: m.seq)
-    malformed = malformed[:MAX_REPORTED]
+    malformed, seq_of_row = _malformed_rows(path, reader, bad_rows, header_end, parquet, records)
     if seq_of_row is not None:
         # Rows pyarrow skipped (wrong number of cells) become malformed actions in place.
         full = np.zeros(len(actions) + bad_rows, ACTION_DTYPE)
@@ -1167,4 +1268,37 @@ def _finish(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: boo
         full["ts"][bad_mask] = prev[bad_mask]
         full["seq"] = np.arange(len(full))
         actions = full
-    return OrdersFile(actions, reader.interner.names, malformed, n_cell_errors + bad_rows)
+    return OrdersFile(actions, reader.interner.names, malformed, int(reader.state[2]) + bad_rows)
+
+
+def _malformed_rows(path: Path, reader: _Reader, bad_rows: int, header_end, parquet: bool,
+                    records=None) -> tuple[list[Malformed], np.ndarray | None]:
+    """The first MAX_REPORTED malformed rows in file order, and (when pyarrow skipped rows
+    for their cell count) the seq of each row it read. A CSV with malformed rows is
+    scanned once more for physical line numbers (``records`` when already known)."""
+    n_cell_errors = int(reader.state[2])
+    malformed: list[Malformed] = []
+    seq_of_row = None
+    lines = None
+    if (n_cell_errors or bad_rows) and not parquet:
+        if records is None:
+            lines, cells = _scan_records(np.fromfile(path, np.uint8), header_end)
+        else:
+            lines, cells = records
+        ncols = len(_read_header(path)[0])
+        good = cells == ncols
+        if int(good.sum()) != reader.rows or int((~good).sum()) != bad_rows:
+            raise _FastPathFailed("the rows pyarrow read do not line up with the file's records")
+        if bad_rows:
+            seq_of_row = np.flatnonzero(good)
+            bad_seqs = np.flatnonzero(~good)
+            for s in bad_seqs[:MAX_REPORTED]:
+                malformed.append(Malformed(int(s), int(lines[s]), "row",
+                                           f"has {int(cells[s])} cells, the header has {ncols}"))
+    for e, text in enumerate(reader.err_texts):
+        row = int(reader.err_rows[e])
+        seq = int(seq_of_row[row]) if seq_of_row is not None else row
+        line = int(lines[seq]) if lines is not None else row + 1
+        malformed.append(Malformed(seq, line, COLUMNS[int(reader.err_cols[e])], text))
+    malformed.sort(key=lambda m: m.seq)
+    return malformed[:MAX_REPORTED], seq_of_row

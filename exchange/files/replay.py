@@ -5,6 +5,7 @@ formatting, atomic renames), then a summary on stdout.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -16,10 +17,15 @@ import numpy as np
 from exchange import memory_budget
 from exchange.config import ExchangeConfig
 from exchange.files import atomic_dir, orders_io, writers
-from exchange.files.orders_io import MAX_REPORTED, check_orders_file, read_orders
+from exchange.files.orders_io import (
+    MAX_REPORTED, NotStreamable, OrderStream, check_orders_file, read_orders,
+)
+from exchange.schema import EVENT_DTYPE, TRADE_DTYPE
 from exchange.state import planned_bytes
 from exchange.units import half_even, micros_text
-from exchange.files.writers import Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables
+from exchange.files.writers import (
+    CsvStream, Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables,
+)
 from exchange.nb.kernel import announce_compile
 
 COMPILE_SECONDS = 20  # cold compile of the replay's kernels: 17-18 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
@@ -36,21 +42,41 @@ class MalformedRows(ValueError):
 
 @dataclass
 class ReplayResult:
+    """What a replay did. ``events`` and ``trades`` are None when the replay did not keep
+    them (``keep_records=False``: only the files hold them); ``counts`` and ``totals``
+    are there either way."""
+
     rows: int
     malformed: int
-    events: np.ndarray
-    trades: np.ndarray
+    events: np.ndarray | None
+    trades: np.ndarray | None
     book: np.ndarray
     parties: list[str]
     digests: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     malformed_report: list[str] = field(default_factory=list)
+    # (events, trades, resting orders) written; None: the lengths of the arrays.
+    counts: tuple[int, int, int] | None = None
+    # Per instrument * grade: trade count, volume, sum of price * qty (trade_totals).
+    totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def seconds(self) -> float:
-        """Time of the work: reading, matching and writing (start-up excluded)."""
+        """Time of the work: reading, matching and writing (start-up excluded). When the
+        three overlapped (a streamed replay), the time from the first row read to the
+        last byte written (``timings["work"]``); else their sum."""
+        if "work" in self.timings:
+            return self.timings["work"]
         return sum(v for k, v in self.timings.items() if k != "start")
+
+    @property
+    def n_events(self) -> int:
+        return self.counts[0] if self.counts is not None else len(self.events)
+
+    @property
+    def n_trades(self) -> int:
+        return self.counts[1] if self.counts is not None else len(self.trades)
 
 
 class Progress:
@@ -160,14 +186,26 @@ OUTPUT_NAMES = tuple(f"{name}.{ext}" for name in ("trades", "events", "book") fo
 # at 454 MB above the interpreter (actions, events, trades, Arrow batches, output blocks).
 BYTES_PER_INPUT_BYTE = 6
 BYTES_PER_PARQUET_ROW = 460
+# A streamed replay (CSV out): blocks in flight, then the book and id table, which grow
+# with the rows; measured on the 10 M-row generated file (795 MB), see STREAMED_BYTES.
+BLOCK_ROWS = 1 << 18
+STREAMED_BYTES = 400 << 20
+STREAMED_BYTES_PER_INPUT_BYTE = 1
+STREAMED_BYTES_PER_ROW = 80
 
 
-def planned_replay_bytes(orders, config: ExchangeConfig) -> int:
+def planned_replay_bytes(orders, config: ExchangeConfig, streamed: bool = False) -> int:
     """What a replay of ``orders`` will take at its peak, from the file's size (CSV) or
-    row count (Parquet) and the config's price ladders; computed before reading."""
+    row count (Parquet) and the config's price ladders; computed before reading.
+    ``streamed``: a replay that keeps only a few blocks of records (the book and the
+    id table still grow with the file)."""
     path = Path(orders)
     rows = parquet_rows(path)
-    work = rows * BYTES_PER_PARQUET_ROW if rows is not None else BYTES_PER_INPUT_BYTE * path.stat().st_size
+    if streamed:
+        per_row = STREAMED_BYTES_PER_ROW if rows is not None else STREAMED_BYTES_PER_INPUT_BYTE
+        work = STREAMED_BYTES + per_row * (rows if rows is not None else path.stat().st_size)
+    else:
+        work = rows * BYTES_PER_PARQUET_ROW if rows is not None else BYTES_PER_INPUT_BYTE * path.stat().st_size
     return work + planned_bytes(config)
 
 
@@ -188,28 +226,188 @@ def parquet_rows(path: Path) -> int | None:
 
 def replay(orders, config: ExchangeConfig | None = None, out_dir="out", *, lenient: bool = False,
            fmt: str = "csv", progress: Progress | None = None,
-           memory_limit: int | None = None) -> ReplayResult:
+           memory_limit: int | None = None, keep_records: bool = True,
+           block_rows: int | None = BLOCK_ROWS) -> ReplayResult:
     """Replay an order file. Raises OrdersError (the file), MalformedRows (strict mode),
     OutputError / atomic_dir.OutputDirError (the output directory), MemoryBudgetError
     (the estimate exceeds ``memory_limit``, default half of the memory available).
 
     Everything that can be checked cheaply (the file, its header, the output directory,
     the memory estimate) is checked before any kernel is compiled or loaded. The outputs
-    replace ``out_dir`` as one set: a kill at any moment leaves the old set or the new."""
+    replace ``out_dir`` as one set: a kill at any moment leaves the old set or the new.
+
+    CSV output is streamed: ``block_rows`` rows at a time are read, matched and written,
+    on three threads (``_replay_streamed``), so memory is that of a few blocks and the
+    book. ``keep_records``: also return every event and trade (``result.events`` /
+    ``result.trades``; memory then grows with the file, as the whole-file path's).
+    ``block_rows=None``, Parquet output and files that cannot be read a block at a time
+    (``orders_io.NotStreamable``) take the whole-file path: read all, match all, write
+    all. Both give the same bytes."""
     config = config or ExchangeConfig.default()
     progress = progress or Progress(False)
     check_orders_file(orders)
+    streamed = fmt == "csv" and block_rows is not None
     budget = memory_limit or memory_budget.default_budget()
-    memory_budget.check(planned_replay_bytes(orders, config), budget, f"replay of {orders}")
+    memory_budget.check(planned_replay_bytes(orders, config, streamed and not keep_records), budget,
+                        f"replay of {orders}")
     # Entering makes the staging directory beside out_dir: proof that it can be written,
     # before any kernel is loaded. out_dir itself appears only when the writing starts.
     with atomic_dir.replace(out_dir, owns=OUTPUT_NAMES) as stage:
-        result = _replay(orders, config, stage, lenient, fmt, progress, shown_as=out_dir)
+        result = None
+        if streamed:
+            try:
+                result = _replay_streamed(orders, config, stage, lenient, progress, out_dir,
+                                          block_rows, keep_records)
+            except NotStreamable:
+                for name in OUTPUT_NAMES:
+                    (stage / name).unlink(missing_ok=True)
+        if result is None:
+            result = _replay(orders, config, stage, lenient, fmt, progress, shown_as=out_dir)
     result.outputs = [Path(out_dir) / path.name for path in result.outputs]
     return result
 
 
+def _make_out_dir(shown_as) -> bool:
+    """Create the output directory (it exists from the writing on, as it always did;
+    the staged set replaces it at the end). Returns whether it was created."""
+    path = Path(shown_as)
+    existed = path.exists()
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{shown_as}: cannot create the output directory: {error.strerror}") from None
+    return not existed
+
+
+def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block_rows,
+                     keep_records) -> ReplayResult:
+    """Read, match and write ``block_rows`` rows at a time, the three overlapped.
+
+    Threads: pyarrow tokenizes the file ahead in one (orders_io's prefetch); this one
+    parses a block (a Numba kernel) and matches it (``BatchStream``); a writer formats,
+    hashes and writes the block before it (``CsvStream``). The kernels, hashing and file
+    writes release the GIL. Two sets of event and trade buffers take turns: the writer
+    has one while the engine fills the other, and each is reused (the OS zeroes fresh
+    memory on first touch, which made matching 3x slower in a whole-file replay).
+
+    Strict mode: at the first malformed row, matching and writing stop; the rest of the
+    file is still read so that the report lists the rows and count ``read_orders`` gives.
+    Timings: ``work`` is the wall time; ``read``, ``match`` and ``write`` the time
+    spent in each stage (waits included for reading), which overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exchange.engine import BatchStream
+
+    timings = {}
+    t0 = time.perf_counter()
+    progress.phase("start-up")
+    load_kernels(config)
+    timings["start"] = time.perf_counter() - t0
+
+    start = time.perf_counter()
+    size = Path(orders).stat().st_size if Path(orders).is_file() else 0
+    progress.phase("reading", size)
+    stream = OrderStream(orders, config, block_rows, lenient=lenient, progress=progress.update)
+    engine = BatchStream(config)
+    formatter = Formatter(config, [])
+    n_keys = len(config.instruments) * len(config.grades)
+    totals = [np.zeros(n_keys, np.int64) for _ in range(3)]
+    kept_events, kept_trades = [], []
+    n_events = n_trades = 0
+    # Two sets of buffers, in turn; each with the writer's future while it writes from it.
+    capacity = max(64, 3 * block_rows)
+    sets = [[np.empty(capacity, EVENT_DTYPE), np.empty(max(64, block_rows), TRADE_DTYPE), None]
+            for _ in range(2)]
+    spent = {"read": 0.0, "match": 0.0, "write": 0.0}
+    files = None
+    created = False
+
+    def write_block(events, trades, parties):
+        began = time.perf_counter()
+        files.append("trades", trades, parties)
+        files.append("events", events, parties)
+        spent["write"] += time.perf_counter() - began
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-writer")
+    blocks = stream.blocks()
+    try:
+        created = _make_out_dir(shown_as)
+        files = CsvStream(out_dir, formatter, digest_of=("trades",), shown_as=shown_as)
+        number = 0
+        while True:
+            began = time.perf_counter()
+            actions = next(blocks, None)
+            spent["read"] += time.perf_counter() - began
+            if actions is None:
+                break
+            if stream.n_malformed and not lenient:
+                continue  # strict: only the report is wanted now
+            began = time.perf_counter()
+            turn = sets[number % 2]
+            number += 1
+            if turn[2] is not None:
+                turn[2].result()  # the writer is done with this set (or raises its error)
+            parties = stream.parties
+            turn[0], turn[1], ne, nt = engine.run(actions, parties, turn[0], turn[1])
+            events, trades = turn[0][:ne], turn[1][:nt]
+            for total, part in zip(totals, trade_totals(trades, formatter, n_keys)):
+                total += part
+            n_events += ne
+            n_trades += nt
+            if keep_records:
+                kept_events.append(events.copy())
+                kept_trades.append(trades.copy())
+            turn[2] = pool.submit(write_block, events, trades, tuple(parties))
+            spent["match"] += time.perf_counter() - began
+        for turn in sets:
+            if turn[2] is not None:
+                turn[2].result()
+        parsed = stream.finish()
+        report = parsed.report(str(orders), MAX_REPORTED)
+        if parsed.n_malformed and not lenient:
+            progress.close()
+            raise MalformedRows(report, parsed.n_malformed)
+        began = time.perf_counter()
+        book, parties = engine.finish()
+        files.append("book", book, parties)
+        digests = files.close()
+        spent["write"] += time.perf_counter() - began
+    except BaseException as error:
+        blocks.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if files is not None:
+            try:
+                files.close()
+            except OutputError:
+                pass
+        if created and isinstance(error, (MalformedRows, NotStreamable)):
+            with contextlib.suppress(OSError):
+                Path(shown_as).rmdir()  # as before streaming: no output directory for a refused file
+        raise
+    pool.shutdown(wait=True)
+    progress.close()
+    timings.update(spent)
+    timings["work"] = time.perf_counter() - start
+    outputs = [Path(out_dir) / f"{name}.csv" for name in ("trades", "events", "book")]
+    events = np.concatenate(kept_events) if kept_events else (np.empty(0, EVENT_DTYPE) if keep_records else None)
+    trades = np.concatenate(kept_trades) if kept_trades else (np.empty(0, TRADE_DTYPE) if keep_records else None)
+    return ReplayResult(stream.reader.rows, parsed.n_malformed, events, trades, book, parties, digests,
+                        timings, outputs, report, counts=(n_events, n_trades, len(book)),
+                        totals=tuple(totals))
+
+
+def trade_totals(trades: np.ndarray, formatter: Formatter, n_keys: int):
+    """Per instrument * grade (key ``instrument * n_grades + grade``): trade count,
+    volume and the sum of price * qty in the instrument's decimal places (group_totals)."""
+    n_grades = len(formatter.floors)
+    instrument = trades["instrument"].astype(np.int64)
+    keys = instrument * n_grades + trades["grade"].astype(np.int64)
+    price_n = trades["price"].astype(np.int64) * formatter.tick_m[instrument]
+    return group_totals(keys, n_keys, price_n, trades["qty"].astype(np.int64))
+
+
 def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> ReplayResult:
+    """The whole-file path: read every row, match them all, write every table."""
     from exchange.engine import run_batch
 
     timings = {}
@@ -238,10 +436,7 @@ def _replay(orders, config, out_dir, lenient, fmt, progress, shown_as) -> Replay
     formatter = Formatter(config, result.parties)
     tables = [formatter.trades(result.trades), formatter.events(result.events),
               formatter.book(result.book)]
-    try:  # out_dir exists from the writing on (a failed write leaves it, empty, as it always did)
-        Path(shown_as).mkdir(exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{shown_as}: cannot create the output directory: {error.strerror}") from None
+    _make_out_dir(shown_as)  # a failed write leaves it, empty, as it always did
     digests = write_tables(out_dir, tables, fmt, shown_as=shown_as)
     timings["write"] = time.perf_counter() - t0
     progress.close()
@@ -281,18 +476,16 @@ def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "cs
     """The text the replay prints: rows, trades, volume and VWAP per instrument and
     grade, throughput and the trades digest."""
     fmt_ = Formatter(config, result.parties)
-    t = result.trades
     n_grades = len(config.grades)
     n_keys = len(config.instruments) * n_grades
-    keys = (t["instrument"].astype(np.int64) * n_grades + t["grade"].astype(np.int64))
-    price_n = t["price"].astype(np.int64) * fmt_.tick_m[t["instrument"].astype(np.int64)]
-    count, volume, notional = group_totals(keys, n_keys, price_n, t["qty"].astype(np.int64))
+    totals = result.totals if result.totals is not None else trade_totals(result.trades, fmt_, n_keys)
+    count, volume, notional = totals
     lines = [f"orders     {orders}",
              f"config     {config.source}",
              f"rows       {result.rows:,}" + (f" ({result.malformed:,} malformed, rejected BAD_FIELD)"
                                               if result.malformed else ""),
-             f"events     {len(result.events):,}",
-             f"trades     {len(t):,}",
+             f"events     {result.n_events:,}",
+             f"trades     {result.n_trades:,}",
              f"resting    {len(result.book):,}",
              ""]
     header = f"{'instrument':<20} {'grade':<5} {'trades':>10} {'volume':>14} {'vwap':>12} {'eff. vwap':>12}"
@@ -310,7 +503,7 @@ def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "cs
             eff = half_even(vwap * 10_000, grade.floor_bp)
             lines.append(f"{ins.symbol:<20} {grade.name:<5} {int(count[k]):>10,} {vol:>14,} "
                          f"{micros_text(vwap):>12} {micros_text(eff):>12}")
-    if not len(t):
+    if not result.n_trades:
         lines.append("(no trades)")
     total = result.seconds
     rate = result.rows / total if total > 0 else float("inf")
@@ -319,7 +512,8 @@ def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "cs
               f"start-up   {start:.3f} s (loading the compiled kernels; a first run on a machine compiles "
               f"them{', as this one did' if start > 5 else ''})",
               f"time       {total:.3f} s (read {result.timings['read']:.3f} s, match "
-              f"{result.timings['match']:.3f} s, write {result.timings['write']:.3f} s)",
+              f"{result.timings['match']:.3f} s, write {result.timings['write']:.3f} s"
+              + (", overlapped)" if "work" in result.timings else ")"),
               f"throughput {rate:,.0f} rows/s",
               f"trades.csv sha256 {result.digests['trades']}" if fmt == "csv" else
               f"trades sha256 {result.digests['trades']} (of its CSV form)",

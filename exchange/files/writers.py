@@ -19,6 +19,7 @@ speed for 7x the compile time, see ``exchange/kernel.py``.)
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -32,7 +33,7 @@ from exchange.config import ExchangeConfig
 from exchange.nb.kernel import io_helper, io_kernel
 from exchange.files.orders_io import tick_parts
 from exchange.schema import (
-    EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
+    BOOK_DTYPE, EVENT_DTYPE, TRADE_DTYPE, EVENT_WORDS, NO_VALUE, REASON_WORDS, SIDE_WORDS, TIF_WORDS, EventType, Reason,
 )
 
 
@@ -697,6 +698,100 @@ def _write_overlapped(handle, table: Table, digest) -> None:
         finally:
             if pending is not None:
                 pending.result()
+
+
+class CsvStream:
+    """The replay's three CSV files written a block of the engine's records at a time
+    (``append``), into ``directory``: the replay's staging directory, which atomic_dir
+    shows as one set when all is written. The bytes are ``write_tables``'s over the whole
+    arrays (a kernel restarts its ``seq,ts,`` copy at a block's first line, which changes
+    no byte). The sha256 of each table in ``digest_of`` is taken as it is written.
+
+    Used from one thread at a time. Each block goes through ``_format_block`` in pieces
+    of ``BLOCK_ROWS`` lines, into one reused text buffer (no Python object per row).
+    OutputError when a file cannot be written; ``close`` in any case."""
+
+    def __init__(self, directory, formatter: Formatter, digest_of: tuple[str, ...] = ("trades",),
+                 shown_as=None):
+        self.directory = Path(directory)
+        self.formatter = formatter
+        self.shown_as = shown_as or directory
+        self.handles = {}
+        self.digests = {}
+        self.rows = {}
+        self._templates: dict[str, tuple[Table, int, int]] = {}
+        self._out = np.empty(0, np.uint8)
+        empty = {"trades": np.empty(0, TRADE_DTYPE), "events": np.empty(0, EVENT_DTYPE),
+                 "book": np.empty(0, BOOK_DTYPE)}
+        with self._errors():
+            for name in ("trades", "events", "book"):
+                self.handles[name] = open(self.directory / f"{name}.csv", "wb")
+                self.rows[name] = 0
+                if name in digest_of:
+                    self.digests[name] = hashlib.sha256()
+                header = next(iter_csv_blocks(getattr(formatter, name)(empty[name])))
+                self._write(name, header)
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """An OSError (a full disk, a removed directory) as OutputError, one line."""
+        try:
+            yield
+        except OutputError:
+            raise
+        except OSError as error:
+            raise OutputError(f"{self.shown_as}: cannot write outputs: {error.strerror or error}") from None
+
+    def _write(self, name: str, chunk) -> None:
+        digest = self.digests.get(name)
+        if digest is not None:
+            digest.update(chunk)
+        self.handles[name].write(chunk)
+
+    def _template(self, name: str, records: np.ndarray) -> tuple[Table, int]:
+        """The table of 0 rows (its dictionaries) and its line width; the dictionaries are
+        rebuilt only when parties were added since."""
+        parties = len(self.formatter.parties)
+        cached = self._templates.get(name)
+        if cached is None or cached[2] != parties:
+            table = getattr(self.formatter, name)(records[:0])
+            cached = (table, _line_width(table, _Dictionaries(table.columns)), parties)
+            self._templates[name] = cached
+        return cached[0], cached[1]
+
+    def append(self, name: str, records: np.ndarray, parties=None) -> None:
+        """Write ``records`` (the engine's TRADE_DTYPE / EVENT_DTYPE / BOOK_DTYPE, C-contiguous)
+        at the end of ``<name>.csv``. ``parties``: every party name so far, by index."""
+        if parties is not None and len(parties) != len(self.formatter.parties):
+            self.formatter.parties = list(parties)
+        n = len(records)
+        if not n:
+            return
+        template, width = self._template(name, records)
+        table = Table(name, template.columns, n, template.kernel, (records,) + template.kernel_args[1:])
+        block = BLOCK_ROWS
+        if len(self._out) < min(block, n) * width:
+            self._out = np.empty(min(block, n) * width, np.uint8)
+        out = self._out
+        with self._errors():
+            for lo in range(0, n, block):
+                used = _format_block(table, None, lo, min(n, lo + block), out)
+                self._write(name, memoryview(out)[:used])
+        self.rows[name] += n
+
+    def close(self) -> dict[str, str]:
+        """Close the files; the sha256 of each table in ``digest_of``."""
+        handles, self.handles = self.handles, {}
+        failed = None
+        for handle in handles.values():
+            try:
+                handle.close()
+            except OSError as error:
+                failed = failed or error
+        if failed is not None:
+            with self._errors():
+                raise failed
+        return {name: digest.hexdigest() for name, digest in self.digests.items()}
 
 
 def write_tables(out_dir, tables: list[Table], fmt: str = "csv",
