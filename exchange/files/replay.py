@@ -186,12 +186,14 @@ OUTPUT_NAMES = tuple(f"{name}.{ext}" for name in ("trades", "events", "book") fo
 # at 454 MB above the interpreter (actions, events, trades, Arrow batches, output blocks).
 BYTES_PER_INPUT_BYTE = 6
 BYTES_PER_PARQUET_ROW = 460
-# A streamed replay (CSV out): blocks in flight, then the book and id table, which grow
-# with the rows; measured on the 10 M-row generated file (795 MB), see STREAMED_BYTES.
+# A streamed replay (CSV out) holds a few blocks (prefetched Arrow batches, two sets of
+# event and trade buffers, text buffers) and the book and id table, which grow with the
+# rows. Measured: the 10 M-row generated file (795 MB, 1.6 M orders resting at the end)
+# peaks at 856 MB RSS, 600 MB above the interpreter's 258 MB (bench/HISTORY.md).
 BLOCK_ROWS = 1 << 18
-STREAMED_BYTES = 400 << 20
-STREAMED_BYTES_PER_INPUT_BYTE = 1
-STREAMED_BYTES_PER_ROW = 80
+STREAMED_BYTES = 256 << 20
+STREAMED_BYTES_PER_INPUT_BYTE = 0.5
+STREAMED_BYTES_PER_ROW = 40
 
 
 def planned_replay_bytes(orders, config: ExchangeConfig, streamed: bool = False) -> int:
@@ -203,7 +205,7 @@ def planned_replay_bytes(orders, config: ExchangeConfig, streamed: bool = False)
     rows = parquet_rows(path)
     if streamed:
         per_row = STREAMED_BYTES_PER_ROW if rows is not None else STREAMED_BYTES_PER_INPUT_BYTE
-        work = STREAMED_BYTES + per_row * (rows if rows is not None else path.stat().st_size)
+        work = STREAMED_BYTES + int(per_row * (rows if rows is not None else path.stat().st_size))
     else:
         work = rows * BYTES_PER_PARQUET_ROW if rows is not None else BYTES_PER_INPUT_BYTE * path.stat().st_size
     return work + planned_bytes(config)
@@ -284,11 +286,12 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     """Read, match and write ``block_rows`` rows at a time, the three overlapped.
 
     Threads: pyarrow tokenizes the file ahead in one (orders_io's prefetch); this one
-    parses a block (a Numba kernel) and matches it (``BatchStream``); a writer formats,
-    hashes and writes the block before it (``CsvStream``). The kernels, hashing and file
-    writes release the GIL. Two sets of event and trade buffers take turns: the writer
-    has one while the engine fills the other, and each is reused (the OS zeroes fresh
-    memory on first touch, which made matching 3x slower in a whole-file replay).
+    parses a block (a Numba kernel) and matches it (``BatchStream``); two writers format
+    and write the block before it (``CsvStream``), one events.csv, the other trades.csv
+    (and its sha256). The kernels, hashing and file writes release the GIL. Two sets of
+    event and trade buffers take turns: the writers have one while the engine fills the
+    other, and each is reused (the OS zeroes fresh memory on first touch, which made
+    matching 3x slower in a whole-file replay).
 
     Strict mode: at the first malformed row, matching and writing stop; the rest of the
     file is still read so that the report lists the rows and count ``read_orders`` gives.
@@ -314,7 +317,7 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     totals = [np.zeros(n_keys, np.int64) for _ in range(3)]
     kept_events, kept_trades = [], []
     n_events = n_trades = 0
-    # Two sets of buffers, in turn; each with the writer's future while it writes from it.
+    # Two sets of buffers, in turn; each with the writers' futures while they write from it.
     capacity = max(64, 3 * block_rows)
     sets = [[np.empty(capacity, EVENT_DTYPE), np.empty(max(64, block_rows), TRADE_DTYPE), None]
             for _ in range(2)]
@@ -322,13 +325,15 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     files = None
     created = False
 
-    def write_block(events, trades, parties):
+    def write_block(name, records, parties):
         began = time.perf_counter()
-        files.append("trades", trades, parties)
-        files.append("events", events, parties)
-        spent["write"] += time.perf_counter() - began
+        files.append(name, records, parties)
+        spent[name] += time.perf_counter() - began
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-writer")
+    spent.update(trades=0.0, events=0.0)
+    # Two writers, one per file: events are twice the text of trades, which are hashed too.
+    writers_ = {name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{name}")
+                for name in ("events", "trades")}
     blocks = stream.blocks()
     try:
         created = _make_out_dir(shown_as)
@@ -345,8 +350,8 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             began = time.perf_counter()
             turn = sets[number % 2]
             number += 1
-            if turn[2] is not None:
-                turn[2].result()  # the writer is done with this set (or raises its error)
+            for pending in turn[2] or ():
+                pending.result()  # the writers are done with this set (or raise their error)
             parties = stream.parties
             turn[0], turn[1], ne, nt = engine.run(actions, parties, turn[0], turn[1])
             events, trades = turn[0][:ne], turn[1][:nt]
@@ -357,11 +362,13 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             if keep_records:
                 kept_events.append(events.copy())
                 kept_trades.append(trades.copy())
-            turn[2] = pool.submit(write_block, events, trades, tuple(parties))
+            names = tuple(parties)
+            turn[2] = (writers_["trades"].submit(write_block, "trades", trades, names),
+                       writers_["events"].submit(write_block, "events", events, names))
             spent["match"] += time.perf_counter() - began
         for turn in sets:
-            if turn[2] is not None:
-                turn[2].result()
+            for pending in turn[2] or ():
+                pending.result()
         parsed = stream.finish()
         report = parsed.report(str(orders), MAX_REPORTED)
         if parsed.n_malformed and not lenient:
@@ -374,7 +381,8 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
         spent["write"] += time.perf_counter() - began
     except BaseException as error:
         blocks.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for pool in writers_.values():
+            pool.shutdown(wait=True, cancel_futures=True)
         if files is not None:
             try:
                 files.close()
@@ -384,8 +392,10 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             with contextlib.suppress(OSError):
                 Path(shown_as).rmdir()  # as before streaming: no output directory for a refused file
         raise
-    pool.shutdown(wait=True)
+    for pool in writers_.values():
+        pool.shutdown(wait=True)
     progress.close()
+    spent["write"] += max(spent.pop("trades"), spent.pop("events"))
     timings.update(spent)
     timings["work"] = time.perf_counter() - start
     outputs = [Path(out_dir) / f"{name}.csv" for name in ("trades", "events", "book")]

@@ -707,9 +707,10 @@ class CsvStream:
     arrays (a kernel restarts its ``seq,ts,`` copy at a block's first line, which changes
     no byte). The sha256 of each table in ``digest_of`` is taken as it is written.
 
-    Used from one thread at a time. Each block goes through ``_format_block`` in pieces
-    of ``BLOCK_ROWS`` lines, into one reused text buffer (no Python object per row).
-    OutputError when a file cannot be written; ``close`` in any case."""
+    Each table may be appended from a thread of its own (each has its own text buffer
+    and file), one thread per table at a time. Each block goes through ``_format_block``
+    in pieces of ``BLOCK_ROWS`` lines, into the table's reused text buffer (no Python
+    object per row). OutputError when a file cannot be written; ``close`` in any case."""
 
     def __init__(self, directory, formatter: Formatter, digest_of: tuple[str, ...] = ("trades",),
                  shown_as=None):
@@ -720,7 +721,7 @@ class CsvStream:
         self.digests = {}
         self.rows = {}
         self._templates: dict[str, tuple[Table, int, int]] = {}
-        self._out = np.empty(0, np.uint8)
+        self._out = {name: np.empty(0, np.uint8) for name in ("trades", "events", "book")}
         empty = {"trades": np.empty(0, TRADE_DTYPE), "events": np.empty(0, EVENT_DTYPE),
                  "book": np.empty(0, BOOK_DTYPE)}
         with self._errors():
@@ -750,8 +751,8 @@ class CsvStream:
 
     def _template(self, name: str, records: np.ndarray) -> tuple[Table, int]:
         """The table of 0 rows (its dictionaries) and its line width; the dictionaries are
-        rebuilt only when parties were added since."""
-        parties = len(self.formatter.parties)
+        rebuilt only when parties were added since (events name none)."""
+        parties = len(self.formatter.parties) if name != "events" else 0
         cached = self._templates.get(name)
         if cached is None or cached[2] != parties:
             table = getattr(self.formatter, name)(records[:0])
@@ -762,7 +763,7 @@ class CsvStream:
     def append(self, name: str, records: np.ndarray, parties=None) -> None:
         """Write ``records`` (the engine's TRADE_DTYPE / EVENT_DTYPE / BOOK_DTYPE, C-contiguous)
         at the end of ``<name>.csv``. ``parties``: every party name so far, by index."""
-        if parties is not None and len(parties) != len(self.formatter.parties):
+        if parties is not None and name != "events" and len(parties) != len(self.formatter.parties):
             self.formatter.parties = list(parties)
         n = len(records)
         if not n:
@@ -770,9 +771,9 @@ class CsvStream:
         template, width = self._template(name, records)
         table = Table(name, template.columns, n, template.kernel, (records,) + template.kernel_args[1:])
         block = BLOCK_ROWS
-        if len(self._out) < min(block, n) * width:
-            self._out = np.empty(min(block, n) * width, np.uint8)
-        out = self._out
+        if len(self._out[name]) < min(block, n) * width:
+            self._out[name] = np.empty(min(block, n) * width, np.uint8)
+        out = self._out[name]
         with self._errors():
             for lo in range(0, n, block):
                 used = _format_block(table, None, lo, min(n, lo + block), out)
