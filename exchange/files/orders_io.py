@@ -979,6 +979,11 @@ class OrderStream:
         return self.reader.interner.names
 
     @property
+    def rows(self) -> int:
+        """Rows read so far (blank lines and rows skipped for their cell count aside)."""
+        return self.reader.rows
+
+    @property
     def n_malformed(self) -> int:
         """Malformed rows found so far (rows pyarrow skipped may be counted a little ahead)."""
         return int(self.reader.state[2]) + self._skipped()

@@ -318,10 +318,7 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     totals = [np.zeros(n_keys, np.int64) for _ in range(3)]
     kept_events, kept_trades = [], []
     n_events = n_trades = 0
-    # Two sets of buffers, in turn; each with the writers' futures while they write from it.
-    capacity = max(64, 3 * block_rows)
-    sets = [[np.empty(capacity, EVENT_DTYPE), np.empty(max(64, block_rows), TRADE_DTYPE), None]
-            for _ in range(2)]
+    sets = [_Buffers(block_rows), _Buffers(block_rows)]  # in turn
     spent = {"read": 0.0, "match": 0.0, "write": 0.0}
     files = None
     created = False
@@ -329,7 +326,7 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     def write_block(name, records, parties):
         began = time.perf_counter()
         files.append(name, records, parties)
-        spent[name] += time.perf_counter() - began
+        spent["events" if name == "events" else "trades"] += time.perf_counter() - began
 
     spent.update(trades=0.0, events=0.0)
     # Two writers, one per file: events are twice the text of trades, which are hashed too.
@@ -351,11 +348,10 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             began = time.perf_counter()
             turn = sets[number % 2]
             number += 1
-            for pending in turn[2] or ():
-                pending.result()  # the writers are done with this set (or raise their error)
+            turn.wait()  # the writers are done with this set (or raise their error)
             parties = stream.parties
-            turn[0], turn[1], ne, nt = engine.run(actions, parties, turn[0], turn[1])
-            events, trades = turn[0][:ne], turn[1][:nt]
+            turn.events, turn.trades, ne, nt = engine.run(actions, parties, turn.events, turn.trades)
+            events, trades = turn.events[:ne], turn.trades[:nt]
             for total, part in zip(totals, trade_totals(trades, formatter, n_keys)):
                 total += part
             n_events += ne
@@ -364,12 +360,9 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
                 kept_events.append(events.copy())
                 kept_trades.append(trades.copy())
             names = tuple(parties)
-            turn[2] = (writers_["trades"].submit(write_block, "trades", trades, names),
-                       writers_["events"].submit(write_block, "events", events, names))
+            turn.pending = (writers_["trades"].submit(write_block, "trades", trades, names),
+                            writers_["events"].submit(write_block, "events", events, names))
             spent["match"] += time.perf_counter() - began
-        for turn in sets:
-            for pending in turn[2] or ():
-                pending.result()
         parsed = stream.finish()
         report = parsed.report(str(orders), MAX_REPORTED)
         if parsed.n_malformed and not lenient:
@@ -377,9 +370,13 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             raise MalformedRows(report, parsed.n_malformed)
         began = time.perf_counter()
         book, parties = engine.finish()
-        files.append("book", book, parties)
+        spent["match"] += time.perf_counter() - began
+        # The book goes to the trades writer, done sooner than the events one.
+        book_written = writers_["trades"].submit(write_block, "book", book, tuple(parties))
+        for turn in sets:
+            turn.wait()
+        book_written.result()
         digests = files.close()
-        spent["write"] += time.perf_counter() - began
     except BaseException as error:
         blocks.close()
         for pool in writers_.values():
@@ -402,9 +399,26 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     outputs = [Path(out_dir) / f"{name}.csv" for name in ("trades", "events", "book")]
     events = np.concatenate(kept_events) if kept_events else (np.empty(0, EVENT_DTYPE) if keep_records else None)
     trades = np.concatenate(kept_trades) if kept_trades else (np.empty(0, TRADE_DTYPE) if keep_records else None)
-    return ReplayResult(stream.reader.rows, parsed.n_malformed, events, trades, book, parties, digests,
+    return ReplayResult(stream.rows, parsed.n_malformed, events, trades, book, parties, digests,
                         timings, outputs, report, counts=(n_events, n_trades, len(book)),
                         totals=tuple(totals))
+
+
+class _Buffers:
+    """One set of event and trade buffers of a streamed replay, and the writers' futures
+    while they write from it. Sized for a block (3 events a row); the engine grows them
+    when a block needs more (a close cancelling a deep book)."""
+
+    def __init__(self, block_rows: int):
+        self.events = np.empty(max(64, 3 * block_rows), EVENT_DTYPE)
+        self.trades = np.empty(max(64, block_rows), TRADE_DTYPE)
+        self.pending = ()
+
+    def wait(self) -> None:
+        """Until the writers are done with these buffers; raises what a writer raised."""
+        for future in self.pending:
+            future.result()
+        self.pending = ()
 
 
 def trade_totals(trades: np.ndarray, formatter: Formatter, n_keys: int):
