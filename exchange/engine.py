@@ -1,7 +1,9 @@
 """The engine's two ways in, over one compiled core.
 
 * ``run_batch(config, actions, parties)``: a structured array of actions in,
-  arrays of events, trades and the final book out. Replay and benchmarks use it.
+  arrays of events, trades and the final book out. Benchmarks and the whole-file
+  replay use it; ``BatchStream`` is the same a block of actions at a time (the
+  streamed replay).
 * ``Exchange(config)``: the per-call API for simulations (docs/API.md). Each call
   validates and converts its arguments (exchange/arguments.py), runs the same kernel
   on one action and returns the events it caused. Its other jobs are mixins, each in

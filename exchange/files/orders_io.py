@@ -7,6 +7,9 @@ units of the exchange's price unit, goodput to basis points), the fixed words, a
 checks of docs/RULES.md §5 "Exact details". Parties, instruments and grade names are
 dictionary-encoded by pyarrow, so only the distinct values are looked at in Python.
 
+``read_orders`` returns the whole file's actions; ``OrderStream`` yields them a block of
+rows at a time (same records, seqs, parties and report) for the streamed replay.
+
 Malformed rows are collected as ``FILE:LINE: column: what is wrong`` (LINE is the
 physical line in the file, the header being line 1; blank lines are skipped and take
 no seq). In lenient mode they become ``ACT_MALFORMED`` actions instead.

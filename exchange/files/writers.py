@@ -8,9 +8,11 @@ three tables each have a kernel reading the engine's records directly
 (``_trades_csv``, ``_events_csv``, ``_book_csv``); other tables (the generated order
 file) go through the generic column kernel ``_format_columns``; both give the same
 bytes. A second thread hashes and writes one block while the next is formatted.
-Every file is written under a temporary name in the output directory and renamed
-into place only when all of them are complete, so an interrupted run never leaves a
-partial ``trades.csv``.
+``write_tables`` writes every file under a temporary name in the output directory and
+renames them into place only when all of them are complete, so an interrupted run
+never leaves a partial ``trades.csv``. ``CsvStream`` appends the replay's tables a block
+of records at a time, into a staging directory that atomic_dir swaps in when all is
+written (the streamed replay, exchange/files/replay.py).
 
 (The kernels spell out their optional cells and repeated ``seq,ts,`` copies inline:
 small inlined helpers holding a branch made them markedly slower. The digit helpers
