@@ -30,11 +30,11 @@ from exchange.branching import Branching
 from exchange.buffers import grown_for
 from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
 from exchange.embedding import Embeddable
-from exchange.entries import ENTRIES, entry_point
+from exchange.entries import ENTRIES
 from exchange.exchange_frames import Frames
 from exchange.nb import actions_nb, orderids_nb
 from exchange.nb.actions_nb import check_and_number
-from exchange.nb.kernel import Stopwatch, announce_compile
+from exchange.nb.kernel import Stopwatch, announce_compile, load
 from exchange.nb.ladder_nb import level_price, next_level
 from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import dump_book, process, process_one
@@ -442,7 +442,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         state.counters[C_EVENT_COUNT] = 0
         global _PROCESS
         if _PROCESS is None:
-            _PROCESS = entry_point(process, (actions, 0, state.arrays, (self._events, self._trades)))
+            _PROCESS = load(process, actions, 0, state.arrays, (self._events, self._trades))
         # The entry point skips the dispatcher's type check (about 5 us a call); the rows
         # are C-contiguous and writeable (_one_layout above), the one type it is compiled for.
         self._events, self._trades = run_kernel(state, actions, self._events, self._trades, _PROCESS)

@@ -49,7 +49,7 @@ class BookState:
     quantity) plus its bitset share; each order id ever accepted 4 bytes in the direct
     table (dense batch ids) or 12 bytes in a hash kept at most half full."""
 
-    __slots__ = _FIELDS + ("_arrays",)
+    __slots__ = _FIELDS + ("arrays",)
 
     def __init__(self, config: ExchangeConfig, order_capacity: int = 1024,
                  id_capacity: int = 2048, party_capacity: int = 64, direct_ids: int = 0):
@@ -116,14 +116,13 @@ class BookState:
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
         self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
-        self._arrays = None
+        self._refresh_arrays()
 
-    @property
-    def arrays(self) -> tuple:
-        """The kernels' ``book`` tuple (order fixed by matching_nb); rebuilt after growth."""
-        if self._arrays is None:
-            self._arrays = tuple(getattr(self, name) for name in _FIELDS)
-        return self._arrays
+    def _refresh_arrays(self) -> None:
+        """Rebuild ``arrays``, the kernels' ``book`` tuple (order fixed by matching_nb), after
+        any field was replaced. A plain attribute rather than a lazy property: the per-call
+        path reads it on every call, and a property costs about 60 ns of that."""
+        self.arrays = tuple(getattr(self, name) for name in _FIELDS)
 
     @staticmethod
     def arrays_names() -> tuple[str, ...]:
@@ -149,7 +148,7 @@ class BookState:
         self.instruments = np.concatenate([self.instruments, one.instruments])
         for i in range(len(config.instruments)):
             self.instruments[i, I_UNITS_PER_TICK] = config.units_per_tick(i)
-        self._arrays = None
+        self._refresh_arrays()
 
     def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
         self.parties[P_GRADE, party] = grade
@@ -167,7 +166,7 @@ class BookState:
         grown[P_ASK_HEAD] = -1
         grown[:, : self.parties.shape[1]] = self.parties
         self.parties = grown
-        self._arrays = None
+        self._refresh_arrays()
 
     def grow(self, need: int) -> None:
         """Double the array a kernel said was full (NEED_SLOTS or NEED_IDS)."""
@@ -186,7 +185,7 @@ class BookState:
             self.id_keys, self.id_slots = keys, slots
         else:
             raise ValueError(f"BookState.grow: unknown need {need}")
-        self._arrays = None
+        self._refresh_arrays()
 
     def reserve(self, orders: int = 0, ids: int = 0, dense_ids: int = 0) -> None:
         """Room for ``orders`` order slots, ``ids`` more hashed ids, and a direct id table
@@ -213,11 +212,11 @@ class BookState:
             self.id_keys, self.id_slots = new_keys, new_slots
             self.counters[C_IDS] = int(np.count_nonzero(~move))
         self.id_direct = direct
-        self._arrays = None
+        self._refresh_arrays()
 
     def copy(self) -> "BookState":
         clone = object.__new__(BookState)
         for name in _FIELDS:
             setattr(clone, name, getattr(self, name).copy())
-        clone._arrays = None
+        clone._refresh_arrays()
         return clone
