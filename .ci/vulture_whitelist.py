@@ -59,3 +59,8 @@ room  # noqa
 
 # pytest collects the state machine through this name (tests/test_stateful.py).
 TestEnginesAgree  # noqa
+
+# Numba calls the unboxing, cast and conversion test of exact_int64 (exchange/nb/exact_int.py).
+_as_int64  # noqa
+can_convert_to  # noqa
+_unbox_exact  # noqa

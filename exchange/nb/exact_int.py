@@ -21,7 +21,7 @@ class ExactInt64(types.Integer):
     def __init__(self):
         super().__init__("exact_int64", bitwidth=64, signed=True)
 
-    def can_convert_to(self, typingctx, other):  # noqa: ARG002 (Numba's signature)
+    def can_convert_to(self, _typingctx, other):
         if other == types.int64:
             return Conversion.safe
         return None
@@ -32,7 +32,7 @@ register_model(ExactInt64)(models.IntegerModel)
 
 
 @unbox(ExactInt64)
-def _unbox_exact(typ, obj, c):  # noqa: ARG001 (Numba's signature)
+def _unbox_exact(_typ, obj, c):
     is_int = c.builder.icmp_unsigned("==", c.pyapi.get_type(obj), c.pyapi.get_c_object("PyLong_Type"))
     value = cgutils.alloca_once_value(c.builder, c.context.get_constant(types.int64, 0))
     with c.builder.if_else(is_int) as (an_int, other):
@@ -44,5 +44,5 @@ def _unbox_exact(typ, obj, c):  # noqa: ARG001 (Numba's signature)
 
 
 @lower_cast(ExactInt64, types.int64)
-def _as_int64(context, builder, fromty, toty, value):  # noqa: ARG001 (Numba's signature)
+def _as_int64(_context, _builder, _fromty, _toty, value):
     return value
