@@ -16,8 +16,8 @@ from exchange.arguments import integer
 from exchange.buffers import grown, grown_for
 from exchange.embed import Embedding, explain
 from exchange.entries import ENTRIES
-from exchange.nb import lean_nb
-from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, NO_PRICE
+from exchange.nb.address_nb import address_table
+from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, H_TABLE, NO_PRICE
 from exchange.nb.layout import C_MAX_ID, C_TRADES, C_TRADE_COUNT, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES
 from exchange.schema import GRADE_ABSENT
 from exchange.state import BookState
@@ -39,15 +39,18 @@ class Embeddable:
         return Embedding(self)
 
     def embed_handle(self) -> tuple:
-        """``(book, (events, trades), row, clock)``: the tuple ``exchange.embed``'s njit
-        functions take, sharing this exchange's arrays. Valid until this exchange grows an
-        array or takes a Python call; ``embed_sync`` hands its counters back. Cost: O(1)."""
+        """``(book, (events, trades), row, clock, table)``: the tuple ``exchange.embed``'s njit
+        functions take, sharing this exchange's arrays (``table``: their addresses, which the
+        tuple keeps alive). Valid until this exchange grows an array or takes a Python call;
+        ``embed_sync`` hands its counters back. Cost: a few us (the table)."""
         clock = np.zeros(CLOCK_SIZE, np.int64)
         clock[CK_SEQ] = clock[CK_HANDED] = self._seq
         clock[CK_TS] = self._ts
         clock[CK_PARTIES] = len(self._parties)
         clock[CK_FIRST_TRADE] = self._state.counters[C_TRADE_COUNT]
-        return (self._state.arrays, (self._events, self._trades), self._action, clock)
+        book = self._state.arrays
+        return (book, (self._events, self._trades), self._action, clock,
+                address_table(book, self._events, self._trades, self._action, clock))
 
     def embed_current(self, handle: tuple) -> bool:
         """Does ``handle`` still hold this exchange's arrays and counters?"""
@@ -96,13 +99,13 @@ class Embeddable:
 
     def _lean_rebuilt(self) -> tuple:
         """(book arrays, events, trades, address table, handle, submit entry, cancel entry)
-        for the lean calls: the table (exchange/nb/lean_nb.py) is rebuilt whenever one of
+        for the lean calls: the table (exchange/nb/address_nb.py) is rebuilt whenever one of
         its arrays was replaced, since a stale one would point at freed memory; the handle
         keeps the arrays alive."""
         handle = self.embed_handle()
-        table = lean_nb.address_table(handle)
         ENTRIES.load_lean()
-        self._lean = (handle[0], handle[1][0], handle[1][1], table, handle, ENTRIES.lean_submit, ENTRIES.lean_cancel)
+        self._lean = (handle[0], handle[1][0], handle[1][1], handle[H_TABLE], handle, ENTRIES.lean_submit,
+                      ENTRIES.lean_cancel)
         return self._lean
 
     def submit_fast(self, party: int, instrument: int, side: int, qty: int, price: int = NO_PRICE,
