@@ -164,7 +164,7 @@ def _refuse(problems: int, actions: np.ndarray) -> None:
     raise ValueError("actions: ts must not go backwards")
 
 
-def listing_rows(listings: object, n_rows: int) -> list[int]:
+def _listing_rows(listings: object, n_rows: int) -> list[int]:
     """The rows of ``apply``'s ``listings`` (``(row, instrument)`` pairs, rows in
     non-decreasing order within 0..n_rows); ValueError naming the pair otherwise."""
     if not isinstance(listings, (list, tuple)):
@@ -483,7 +483,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         """``apply`` with listings between its rows: every listing and every stretch of rows
         is checked first (a row may use an instrument listed before it, not after), then
         the stretches run in order, each listing done where it stands."""
-        rows = listing_rows(listings, len(actions))
+        rows = _listing_rows(listings, len(actions))
         configs = []
         config = self.config
         for k, (_, instrument) in enumerate(listings):
