@@ -233,3 +233,17 @@ def test_submit_fast_sees_a_listed_instrument():
     assert ex.submit_fast(lab, 2, BUY, 4, 13000) == 4
     assert [(t.instrument, t.price, t.qty) for t in ex.trades()] == [("GPU-Z", 1200, 4)]
     check(ex._state, ex.config)
+
+
+def test_a_listing_beyond_the_memory_budget_is_refused_like_a_config():
+    from exchange.memory_budget import MemoryBudgetError
+    from exchange.state import planned_bytes
+
+    config = make_test_config()
+    ex = Exchange(config, memory_limit=planned_bytes(config) + 1000)  # no room for GPU-Z's ladders
+    before = ex.state_digest()
+    with pytest.raises(MemoryBudgetError, match="listing GPU-Z"):
+        ex.list_instrument(GPU_Z)
+    with pytest.raises(MemoryBudgetError, match=r"listings\[0\]: listing GPU-Z"):
+        ex.apply(np.zeros(0, ACTION_DTYPE), listings=[(0, GPU_Z)])
+    assert ex.state_digest() == before and len(ex.config.instruments) == 2
