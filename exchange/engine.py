@@ -28,7 +28,7 @@ from exchange.arguments import (
 )
 from exchange.branching import Branching
 from exchange.buffers import grown_for
-from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
+from exchange.config import PARTY_PATTERN, ExchangeConfig, Instrument, whole_multiple, with_listed
 from exchange.embedding import Embeddable
 from exchange.entries import ENTRIES
 from exchange.exchange_frames import Frames
@@ -51,8 +51,6 @@ if TYPE_CHECKING:  # the frames' types; pandas and polars are optional
     import pandas
     import polars
     import pyarrow
-
-    from exchange.config import Instrument
 
 # What a price argument may be: decimal text, a Decimal, or whole dollars (docs/API.md).
 PriceArg = str | Decimal | int
@@ -153,6 +151,34 @@ def _check_stp_codes(actions: np.ndarray, where: str) -> None:
     if len(stp) and (stp.min() < min(Stp) or stp.max() > max(Stp)):
         raise ValueError(f"{where}: stp: a new row's code is not one of "
                          + ", ".join(f"{int(m)} ({w})" for w, m in STP_WORDS.items()))
+
+
+def _refuse(problems: int, actions: np.ndarray) -> None:
+    """ValueError for the first kind of problem ``check_and_number`` found in ``actions``."""
+    if problems & (1 << actions_nb.BAD_PARTY):
+        raise ValueError("actions: a party code is not one of party_index()'s")
+    if problems & (1 << actions_nb.BAD_INSTRUMENT):
+        raise ValueError("actions: an instrument code is outside the configuration")
+    if problems & (1 << actions_nb.BAD_STP):
+        _check_stp_codes(actions, "actions")
+    raise ValueError("actions: ts must not go backwards")
+
+
+def _listing_rows(listings: object, n_rows: int) -> list[int]:
+    """The rows of ``apply``'s ``listings`` (``(row, instrument)`` pairs, rows in
+    non-decreasing order within 0..n_rows); ValueError naming the pair otherwise."""
+    if not isinstance(listings, (list, tuple)):
+        raise ValueError(f"listings: {short(listings)} is not a list of (row, instrument) pairs")
+    rows = []
+    for k, pair in enumerate(listings):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ValueError(f"listings[{k}]: {short(pair)} is not a (row, instrument) pair")
+        row = pair[0]
+        if type(row) is not int or not (rows[-1] if rows else 0) <= row <= n_rows:
+            raise ValueError(f"listings[{k}]: row {short(row)} is not an int in "
+                             f"{rows[-1] if rows else 0}..{n_rows} (rows in order, {n_rows} actions)")
+        rows.append(row)
+    return rows
 
 
 def _pow2_at_least(n: int) -> int:
@@ -411,29 +437,32 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         return self._apply(ACT_CLOSE, self._time(ts),
                            instrument=self._instrument_index.get(instrument, -1))
 
-    def apply(self, actions: np.ndarray) -> np.ndarray:
+    def apply(self, actions: np.ndarray, *, listings: Sequence[tuple[int, Instrument | dict]] = ()) -> np.ndarray:
         """Many actions at once (ACTION_DTYPE rows), at batch speed; returns their events
         (EVENT_DTYPE). For simulations that decide a whole step of orders together.
 
         Rows use ``party_index()`` / ``instrument_index()`` codes and prices in the exchange's
         price unit ``config.price_unit`` (docs/RULES.md §2); their ``seq`` column is
         overwritten with the next seqs. Raises ValueError, changing nothing,
-        if a code is out of range or ``ts`` goes backwards."""
+        if a code is out of range or ``ts`` goes backwards.
+
+        ``listings``: ``(row, instrument)`` pairs, rows in non-decreasing order: each
+        instrument is listed (as ``list_instrument`` lists it) just before ``actions[row]``
+        runs, or after the last row when ``row == len(actions)``; from that row on, its code
+        is the next instrument code. All are checked before any row runs (``listings[k]: ``
+        and the configuration's message). Cost: one ``list_instrument`` each, and the rows
+        run in one kernel call per stretch between listings."""
         if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
         actions = _one_layout(actions)  # a strided or read-only array: seq is set on a copy
+        if listings:
+            return self._apply_listing(actions, listings)
         if len(actions) == 0:
             return np.empty(0, EVENT_DTYPE)
         problems, highest = check_and_number(actions, len(self._parties), len(self.config.instruments),
                                              self._ts, self._seq)  # one pass; numbers the seqs
-        if problems & (1 << actions_nb.BAD_PARTY):
-            raise ValueError("actions: a party code is not one of party_index()'s")
-        if problems & (1 << actions_nb.BAD_INSTRUMENT):
-            raise ValueError("actions: an instrument code is outside the configuration")
-        if problems & (1 << actions_nb.BAD_STP):
-            _check_stp_codes(actions, "actions")
         if problems:
-            raise ValueError("actions: ts must not go backwards")
+            _refuse(problems, actions)
         ts = actions["ts"]
         state = self._state
         if len(state.id_direct) <= highest < 4 * (self._seq + len(actions)) + 4096:
@@ -450,13 +479,66 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         self._ts = int(ts[-1])
         return self._events[: state.counters[C_EVENT_COUNT]].copy()
 
+    def _apply_listing(self, actions: np.ndarray, listings) -> np.ndarray:
+        """``apply`` with listings between its rows: every listing and every stretch of rows
+        is checked first (a row may use an instrument listed before it, not after), then
+        the stretches run in order, each listing done where it stands."""
+        rows = _listing_rows(listings, len(actions))
+        configs = []
+        config = self.config
+        for k, (_, instrument) in enumerate(listings):
+            try:
+                config = self._listed(config, instrument)
+            except ValueError as error:  # ConfigError or MemoryBudgetError: the same class, named
+                raise type(error)(f"listings[{k}]: {error}") from None
+            configs.append(config)
+        bounds = [0, *rows, len(actions)]
+        stretches = [actions[bounds[j]:bounds[j + 1]] for j in range(len(bounds) - 1)]
+        saved_seqs = actions["seq"].copy()
+        seq, ts, highest = self._seq, self._ts, 0
+        for j, rows_j in enumerate(stretches):
+            if not len(rows_j):
+                continue
+            listed = len(self.config.instruments) + j
+            problems, top = check_and_number(rows_j, len(self._parties), listed, ts, seq)
+            if problems:
+                actions["seq"] = saved_seqs
+                if problems & (1 << actions_nb.BAD_INSTRUMENT) and not problems & (1 << actions_nb.BAD_PARTY):
+                    row = bounds[j] + int(np.flatnonzero(rows_j["instrument"] >= listed)[0])
+                    raise ValueError(f"actions: row {row}: instrument code {int(actions['instrument'][row])} "
+                                     f"is not listed at that row ({listed} instruments are)")
+                _refuse(problems, rows_j)
+            seq, ts, highest = seq + len(rows_j), int(rows_j["ts"][-1]), max(highest, top)
+        state = self._state
+        if len(state.id_direct) <= highest < 4 * seq + 4096:
+            state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+        state.counters[C_EVENT_COUNT] = 0
+        for j, rows_j in enumerate(stretches):
+            if j:
+                self._list(configs[j - 1])
+            if len(rows_j):
+                self._events, self._trades = run_kernel(state, rows_j, self._events, self._trades)
+        self._seq, self._ts = seq, ts
+        return self._events[: state.counters[C_EVENT_COUNT]].copy()
+
     def list_instrument(self, instrument: Instrument | dict[str, Any]) -> None:
         """List one more instrument while trading runs, after the others (docs/API.md).
 
         ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys,
         under the checks and messages of a configuration file (ConfigError, a ValueError;
-        nothing changes). Not an input row: it takes no seq and causes no event."""
-        config = with_listed(self.config, instrument)
+        nothing changes), and the memory budget of ``Exchange(config)``. Not an input row:
+        it takes no seq and causes no event. Cost: a copy of the price ladders' level arrays."""
+        self._list(self._listed(self.config, instrument))
+
+    def _listed(self, config: ExchangeConfig, instrument: Instrument | dict[str, Any]) -> ExchangeConfig:
+        """``config`` with ``instrument`` listed, checked as a configuration and against the budget."""
+        config = with_listed(config, instrument)
+        memory_budget.check(planned_bytes(config), self._budget(),
+                            f"listing {config.instruments[-1].symbol} ({len(config.instruments):,} "
+                            "instruments' price ladders)", option="Exchange(config, memory_limit=BYTES)")
+        return config
+
+    def _list(self, config: ExchangeConfig) -> None:
         self._state.add_instrument(config)
         self._use_config(config)
 
