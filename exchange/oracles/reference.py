@@ -518,15 +518,20 @@ class ReferenceExchange:
 
     def cancel(self, order_id, party, *, ts=None) -> list[Event]:
         """A `cancel` row: ends a resting order of the same party."""
+        return self._cancel(order_id, party, ts, None)
+
+    def _cancel(self, order_id, party, ts, row_qty) -> list[Event]:
+        """``cancel``; a REJECTED event echoes ``row_qty``, the qty cell of a cancel row in
+        an action array or file (§5: "qty = the row's qty"; None: the cell is empty)."""
         self._check_order_id(order_id)
         party = self._check_party(party)
         ts = self._check_ts(ts)
         seq, ts = self._begin_row(ts, party)
         order = self._s.orders.get(order_id)
         if order is None:
-            return self._rejected(seq, ts, order_id, Reason.UNKNOWN_ORDER, None)
+            return self._rejected(seq, ts, order_id, Reason.UNKNOWN_ORDER, row_qty)
         if order.party != party:
-            return self._rejected(seq, ts, order_id, Reason.NOT_OWNER, None)
+            return self._rejected(seq, ts, order_id, Reason.NOT_OWNER, row_qty)
         self._unrest(order)
         return [self._ev(seq, ts, order_id, EventType.CANCELED, Reason.NONE, qty=order.qty, leaves=0)]
 
@@ -841,7 +846,7 @@ class ReferenceExchange:
                                min_grade=min_grade, order_id=row["order_id"], ts=ts,
                                stp=Stp(row["stp"]))
         if action == ACT_CANCEL:
-            return self.cancel(row["order_id"], party, ts=ts)
+            return self._cancel(row["order_id"], party, ts, qty)
         if action == ACT_REPLACE:
             return self.replace(row["order_id"], party, price=price, qty=qty, ts=ts)
         if action == ACT_GRADE:
