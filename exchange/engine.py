@@ -27,7 +27,7 @@ from exchange.arguments import (
     INT64_MAX, exact_decimal, integer, quantity, short, word,
 )
 from exchange.branching import Branching
-from exchange.buffers import grown_for
+from exchange.buffers import grown_for, records_copy
 from exchange.config import PARTY_PATTERN, ExchangeConfig, Instrument, whole_multiple, with_listed
 from exchange.embedding import Embeddable
 from exchange.entries import ENTRIES
@@ -477,7 +477,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         self._events, self._trades = run_kernel(state, actions, self._events, self._trades, _PROCESS)
         self._seq += len(actions)
         self._ts = int(ts[-1])
-        return self._events[: state.counters[C_EVENT_COUNT]].copy()
+        return records_copy(self._events[: state.counters[C_EVENT_COUNT]])
 
     def _apply_listing(self, actions: np.ndarray, listings) -> np.ndarray:
         """``apply`` with listings between its rows: every listing and every stretch of rows
@@ -519,7 +519,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
             if len(rows_j):
                 self._events, self._trades = run_kernel(state, rows_j, self._events, self._trades)
         self._seq, self._ts = seq, ts
-        return self._events[: state.counters[C_EVENT_COUNT]].copy()
+        return records_copy(self._events[: state.counters[C_EVENT_COUNT]])
 
     def list_instrument(self, instrument: Instrument | dict[str, Any]) -> None:
         """List one more instrument while trading runs, after the others (docs/API.md).
