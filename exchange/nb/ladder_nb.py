@@ -80,7 +80,7 @@ def next_level(bits, ladders, ladder, start):
 @helper
 def level_head(level_link, g):
     """First slot at global level g, or -1 when the level is empty."""
-    return level_link[LV_HEAD, g] - 1
+    return level_link[g, LV_HEAD] - 1
 
 
 @helper
@@ -99,40 +99,40 @@ def price_level(ladders, ladder, price):
 def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
     """Append a slot at the tail of its level (it becomes the last to arrive)."""
     g = ladders[ladder, L_BASE] + level
-    order_i32[O_LADDER, slot] = ladder
-    order_i32[O_LEVEL, slot] = level
-    order_i32[O_NEXT, slot] = -1
-    tail = level_link[LV_TAIL, g] - 1
-    order_i32[O_PREV, slot] = tail
+    order_i32[slot, O_LADDER] = ladder
+    order_i32[slot, O_LEVEL] = level
+    order_i32[slot, O_NEXT] = -1
+    tail = level_link[g, LV_TAIL] - 1
+    order_i32[slot, O_PREV] = tail
     if tail == -1:
-        level_link[LV_HEAD, g] = slot + 1
+        level_link[g, LV_HEAD] = slot + 1
         bits_set(bits, ladders, ladder, level)
         if level < ladders[ladder, L_BEST]:
             ladders[ladder, L_BEST] = level
     else:
-        order_i32[O_NEXT, tail] = slot
-    level_link[LV_TAIL, g] = slot + 1
-    level_qty[g] += order_i64[O_OPEN, slot]
+        order_i32[tail, O_NEXT] = slot
+    level_link[g, LV_TAIL] = slot + 1
+    level_qty[g] += order_i64[slot, O_OPEN]
     ladders[ladder, L_COUNT] += 1
 
 
 @helper
 def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
     """Unlink a slot from its level, keeping the best level current."""
-    ladder = order_i32[O_LADDER, slot]
-    level = order_i32[O_LEVEL, slot]
+    ladder = order_i32[slot, O_LADDER]
+    level = order_i32[slot, O_LEVEL]
     g = ladders[ladder, L_BASE] + level
-    prev = order_i32[O_PREV, slot]
-    nxt = order_i32[O_NEXT, slot]
+    prev = order_i32[slot, O_PREV]
+    nxt = order_i32[slot, O_NEXT]
     if prev == -1:
-        level_link[LV_HEAD, g] = nxt + 1
+        level_link[g, LV_HEAD] = nxt + 1
     else:
-        order_i32[O_NEXT, prev] = nxt
+        order_i32[prev, O_NEXT] = nxt
     if nxt == -1:
-        level_link[LV_TAIL, g] = prev + 1
+        level_link[g, LV_TAIL] = prev + 1
     else:
-        order_i32[O_PREV, nxt] = prev
-    level_qty[g] -= order_i64[O_OPEN, slot]
+        order_i32[nxt, O_PREV] = prev
+    level_qty[g] -= order_i64[slot, O_OPEN]
     ladders[ladder, L_COUNT] -= 1
     if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
@@ -170,7 +170,7 @@ def cursors_open(cursors, ladders, level_link, first_ladder, count):
 def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
     """Move cursor k to the next order of its ladder in priority order."""
     slot = cursors[K_SLOT, k]
-    nxt = order_i32[O_NEXT, slot]
+    nxt = order_i32[slot, O_NEXT]
     if nxt != -1:
         cursors[K_SLOT, k] = nxt
         return
@@ -197,7 +197,7 @@ def cursors_pick(cursors, order_i64, ladders, count):
         ladder = cursors[K_LADDER, k]
         num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, cursors[K_LEVEL, k])
         den = ladders[ladder, L_DEN]
-        arrival = order_i64[O_ARRIVAL, slot]
+        arrival = order_i64[slot, O_ARRIVAL]
         if best == -1:
             better = True
         else:

@@ -103,20 +103,20 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
     The stp mode is kept beside the tif (one int32) because a re-arrival needs it."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     grade_floor, parties, counters = book[B_GRADE_FLOOR], book[B_PARTIES], book[B_COUNTERS]
-    order_i64[O_ID, slot] = order_id
-    order_i64[O_OPEN, slot] = qty
-    order_i64[O_ARRIVAL, slot] = arrival
-    order_i32[O_PARTY, slot] = party
-    order_i32[O_TIF, slot] = tif | (stp << STP_SHIFT)
+    order_i64[slot, O_ID] = order_id
+    order_i64[slot, O_OPEN] = qty
+    order_i64[slot, O_ARRIVAL] = arrival
+    order_i32[slot, O_PARTY] = party
+    order_i32[slot, O_TIF] = tif | (stp << STP_SHIFT)
     ladder = ladder_of(grade_floor, instrument, side, tier)
     enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder,
             price_level(ladders, ladder, price))
     if side == SELL:
         head = parties[P_ASK_HEAD, party]
-        order_i32[O_PARTY_PREV, slot] = -1
-        order_i32[O_PARTY_NEXT, slot] = head
+        order_i32[slot, O_PARTY_PREV] = -1
+        order_i32[slot, O_PARTY_NEXT] = head
         if head != -1:
-            order_i32[O_PARTY_PREV, head] = slot
+            order_i32[head, O_PARTY_PREV] = slot
         parties[P_ASK_HEAD, party] = slot
     counters[C_LIVE] += 1
 
@@ -126,18 +126,18 @@ def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     parties, id_keys, id_slots, counters, id_direct = book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
-    if ladders[order_i32[O_LADDER, slot], L_SIDE] == SELL:
-        prev = order_i32[O_PARTY_PREV, slot]
-        nxt = order_i32[O_PARTY_NEXT, slot]
+    if ladders[order_i32[slot, O_LADDER], L_SIDE] == SELL:
+        prev = order_i32[slot, O_PARTY_PREV]
+        nxt = order_i32[slot, O_PARTY_NEXT]
         if prev == -1:
-            parties[P_ASK_HEAD, order_i32[O_PARTY, slot]] = nxt
+            parties[P_ASK_HEAD, order_i32[slot, O_PARTY]] = nxt
         else:
-            order_i32[O_PARTY_NEXT, prev] = nxt
+            order_i32[prev, O_PARTY_NEXT] = nxt
         if nxt != -1:
-            order_i32[O_PARTY_PREV, nxt] = prev
+            order_i32[nxt, O_PARTY_PREV] = prev
     dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot)
-    ids.assign(id_direct, id_keys, id_slots, order_i64[O_ID, slot], ids.ENDED)
-    order_i32[O_NEXT, slot] = counters[C_FREE]
+    ids.assign(id_direct, id_keys, id_slots, order_i64[slot, O_ID], ids.ENDED)
+    order_i32[slot, O_NEXT] = counters[C_FREE]
     counters[C_FREE] = slot
     counters[C_LIVE] -= 1
 
@@ -147,7 +147,7 @@ def _alloc(book):
     order_i32, counters = book[B_ORDER_I32], book[B_COUNTERS]
     slot = counters[C_FREE]
     if slot != -1:
-        counters[C_FREE] = order_i32[O_NEXT, slot]
+        counters[C_FREE] = order_i32[slot, O_NEXT]
     else:
         slot = counters[C_HWM]
         counters[C_HWM] = slot + 1
@@ -231,20 +231,20 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         factor = grade_floor[grade]
         if not is_market and not cross(bid, ask, factor):
             break
-        if order_i32[O_PARTY, slot] == party:
+        if order_i32[slot, O_PARTY] == party:
             if stp == STP_CANCEL_INCOMING or (dry_run and stp == STP_CANCEL_BOTH):
                 return remaining, True
             cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
             if dry_run:  # cancel_resting: the check walks past it
                 continue
-            own_id = order_i64[O_ID, slot]
-            own_open = order_i64[O_OPEN, slot]
+            own_id = order_i64[slot, O_ID]
+            own_open = order_i64[slot, O_OPEN]
             _end(book, slot)
             emit(out, counters, seq, ts, own_id, EV_CANCELED, R_SELF_TRADE, own_open, 0, 0)
             if stp == STP_CANCEL_BOTH:
                 return remaining, True
             continue
-        resting_open = order_i64[O_OPEN, slot]
+        resting_open = order_i64[slot, O_OPEN]
         fill = min(remaining, resting_open)
         remaining -= fill
         if dry_run:
@@ -252,8 +252,8 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
             continue
         # A resting ask trades at its raw price; a resting bid at floor(bid * f / 10000).
         trade_price = counter_price if side == BUY else (counter_price * factor) // BP
-        resting_id = order_i64[O_ID, slot]
-        resting_party = order_i32[O_PARTY, slot]
+        resting_id = order_i64[slot, O_ID]
+        resting_party = order_i32[slot, O_PARTY]
         if side == BUY:
             trade_id = _record_trade(out, counters, seq, ts, instrument, side, order_id, resting_id,
                                      party, resting_party, grade, trade_price, fill)
@@ -266,8 +266,8 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
             cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
             _end(book, slot)
         else:
-            order_i64[O_OPEN, slot] = resting_open - fill
-            level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= fill
+            order_i64[slot, O_OPEN] = resting_open - fill
+            level_qty[ladders[ladder, L_BASE] + order_i32[slot, O_LEVEL]] -= fill
     return remaining, False
 
 
@@ -353,7 +353,7 @@ def _resting_slot(book, out, a):
     if slot < 0:
         _reject(out, counters, a, R_UNKNOWN_ORDER)
         return -1
-    if order_i32[O_PARTY, slot] != a.party:
+    if order_i32[slot, O_PARTY] != a.party:
         _reject(out, counters, a, R_NOT_OWNER)
         return -1
     return slot
@@ -364,7 +364,7 @@ def on_cancel(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
         return
-    open_qty = book[B_ORDER_I64][O_OPEN, slot]
+    open_qty = book[B_ORDER_I64][slot, O_OPEN]
     _end(book, slot)
     emit(out, book[B_COUNTERS], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
 
@@ -376,32 +376,32 @@ def on_replace(book, out, a):
         return
     order_i64, order_i32, ladders, level_qty = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_QTY]
     instruments, counters = book[B_INSTRUMENTS], book[B_COUNTERS]
-    ladder = order_i32[O_LADDER, slot]
+    ladder = order_i32[slot, O_LADDER]
     instrument = ladders[ladder, L_INSTRUMENT]
-    open_qty = order_i64[O_OPEN, slot]
+    open_qty = order_i64[slot, O_OPEN]
     new_qty = open_qty
     if a.qty != NO_VALUE:
         if a.qty < 1 or a.qty > instruments[instrument, I_MAX_QTY]:
             return _reject(out, counters, a, R_BAD_QTY)
         new_qty = a.qty
-    old_price = level_price(ladders, ladder, order_i32[O_LEVEL, slot])
+    old_price = level_price(ladders, ladder, order_i32[slot, O_LEVEL])
     new_price = old_price
     if a.price_state != PRICE_ABSENT:
         new_price = _price_ticks(instruments, instrument, a)
         if new_price < 0:
             return _reject(out, counters, a, R_BAD_PRICE)
     if new_price == old_price and new_qty <= open_qty:  # keeps its place in the queue
-        order_i64[O_OPEN, slot] = new_qty
-        level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= open_qty - new_qty
+        order_i64[slot, O_OPEN] = new_qty
+        level_qty[ladders[ladder, L_BASE] + order_i32[slot, O_LEVEL]] -= open_qty - new_qty
         emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
         return
     side = ladders[ladder, L_SIDE]
     tier = ladders[ladder, L_GRADE]
-    tif = order_i32[O_TIF, slot] & TIF_MASK
-    stp = order_i32[O_TIF, slot] >> STP_SHIFT  # a re-arrival keeps its order's mode
+    tif = order_i32[slot, O_TIF] & TIF_MASK
+    stp = order_i32[slot, O_TIF] >> STP_SHIFT  # a re-arrival keeps its order's mode
     if tif == POST_ONLY and _would_cross(book, side, instrument, tier, new_price):
         return _reject(out, counters, a, R_WOULD_CROSS)
-    party = order_i32[O_PARTY, slot]
+    party = order_i32[slot, O_PARTY]
     _end(book, slot)  # a fresh arrival under the same id, at this row's seq
     emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
     _execute(book, out, a.seq, a.ts, a.order_id, party, side, instrument, tier, new_price,
@@ -436,12 +436,12 @@ def on_grade(book, out, a):
     while slot != -1:
         scratch[count] = slot
         count += 1
-        slot = order_i32[O_PARTY_NEXT, slot]
+        slot = order_i32[slot, O_PARTY_NEXT]
     _heapsort_by_priority(scratch, count, order_i64, order_i32, book[B_LADDERS])
     for i in range(count):
         slot = scratch[i]
-        open_qty = order_i64[O_OPEN, slot]
-        order_id = order_i64[O_ID, slot]
+        open_qty = order_i64[slot, O_OPEN]
+        order_id = order_i64[slot, O_ID]
         _end(book, slot)
         emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_REGRADED, open_qty, 0, 0)
 
@@ -449,13 +449,13 @@ def on_grade(book, out, a):
 @kernel
 def _ranks_before(order_i64, order_i32, ladders, s, t):
     """Does ask slot s come before ask slot t: (instrument, level, arrival)?"""
-    inst_s = ladders[order_i32[O_LADDER, s], L_INSTRUMENT]
-    inst_t = ladders[order_i32[O_LADDER, t], L_INSTRUMENT]
+    inst_s = ladders[order_i32[s, O_LADDER], L_INSTRUMENT]
+    inst_t = ladders[order_i32[t, O_LADDER], L_INSTRUMENT]
     if inst_s != inst_t:
         return inst_s < inst_t
-    if order_i32[O_LEVEL, s] != order_i32[O_LEVEL, t]:
-        return order_i32[O_LEVEL, s] < order_i32[O_LEVEL, t]
-    return order_i64[O_ARRIVAL, s] < order_i64[O_ARRIVAL, t]
+    if order_i32[s, O_LEVEL] != order_i32[t, O_LEVEL]:
+        return order_i32[s, O_LEVEL] < order_i32[t, O_LEVEL]
+    return order_i64[s, O_ARRIVAL] < order_i64[t, O_ARRIVAL]
 
 
 @kernel
@@ -499,8 +499,8 @@ def on_close(book, out, a):
                 break
             slot = cursors[K_SLOT, k]
             cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
-            open_qty = order_i64[O_OPEN, slot]
-            order_id = order_i64[O_ID, slot]
+            open_qty = order_i64[slot, O_OPEN]
+            order_id = order_i64[slot, O_ID]
             _end(book, slot)
             emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_CLOSED, open_qty, 0, 0)
     instruments[instrument, I_CLOSED] = 1
@@ -512,7 +512,7 @@ def _room_needed(book, out):
     """Which array must grow before the next action could overflow it (DONE if none)."""
     order_i64, id_keys, counters = book[B_ORDER_I64], book[B_ID_KEYS], book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[1]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > id_keys.shape[0]:
         return NEED_IDS
@@ -598,15 +598,15 @@ def dump_book(book, resting):
                 r = resting[n]
                 r.instrument = instrument
                 r.side = side
-                r.order_id = order_i64[O_ID, slot]
-                r.party = order_i32[O_PARTY, slot]
+                r.order_id = order_i64[slot, O_ID]
+                r.party = order_i32[slot, O_PARTY]
                 r.price = level_price(ladders, ladder, cursors[K_LEVEL, k])
-                r.qty = order_i64[O_OPEN, slot]
+                r.qty = order_i64[slot, O_OPEN]
                 r.grade = ladders[ladder, L_GRADE] if side == SELL else -1
                 r.min_grade = ladders[ladder, L_GRADE] if side == BUY else -1
-                r.tif = order_i32[O_TIF, slot] & TIF_MASK
-                r.arrival_seq = order_i64[O_ARRIVAL, slot]
-                r.stp = order_i32[O_TIF, slot] >> STP_SHIFT
+                r.tif = order_i32[slot, O_TIF] & TIF_MASK
+                r.arrival_seq = order_i64[slot, O_ARRIVAL]
+                r.stp = order_i32[slot, O_TIF] >> STP_SHIFT
                 n += 1
                 cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
     return n
