@@ -143,70 +143,82 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
 # ------------------------------------------------------------- merge walks
 # A walk visits the resting orders of several ladders of one side (the grades a
 # counter-order may meet) in priority order without changing them: one cursor per
-# ladder, and at each step the cursor whose order ranks first.
+# ladder, and at each step the cursor whose order ranks first. A cursor stands on a
+# level; which order there it points at is looked up only when asked (``cursor_slot``):
+# ranking needs the level's price alone, and the arrival of its first order only when
+# two ladders offer the same effective price. A walk that stops at the first price,
+# the usual fate of an order that does not cross, reads no order and no queue.
 
 
 @helper
-def _cursor_to_level(cursors, ladders, level_link, k, level):
-    """Point cursor k at the head of ``level`` of its ladder (slot -1 past the last level)."""
-    ladder = cursors[K_LADDER, k]
+def _cursor_to_level(cursors, k, level):
+    """Point cursor k at ``level`` of its ladder (past the last level: exhausted); its
+    order there is looked up when first asked for."""
     cursors[K_LEVEL, k] = level
-    if level < ladders[ladder, L_NLEVELS]:
-        cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + level)
-    else:
-        cursors[K_SLOT, k] = -1
+    cursors[K_SLOT, k] = -1
 
 
 @helper
-def cursors_open(cursors, ladders, level_link, first_ladder, count):
-    """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
+def cursor_slot(cursors, ladders, level_link, k):
+    """The order cursor k points at (k not exhausted): the head of its level unless
+    the walk already moved along that level's queue."""
+    slot = cursors[K_SLOT, k]
+    if slot == -1:
+        ladder = cursors[K_LADDER, k]
+        slot = level_head(level_link, ladders[ladder, L_BASE] + cursors[K_LEVEL, k])
+        cursors[K_SLOT, k] = slot
+    return slot
+
+
+@helper
+def cursors_open(cursors, ladders, first_ladder, count):
+    """Point ``count`` cursors at the best levels of ladders first_ladder..+count-1."""
     for k in range(count):
         ladder = first_ladder + k
         cursors[K_LADDER, k] = ladder
-        _cursor_to_level(cursors, ladders, level_link, k, ladders[ladder, L_BEST])
+        _cursor_to_level(cursors, k, ladders[ladder, L_BEST])
 
 
 @helper
-def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
-    """Move cursor k to the next order of its ladder in priority order."""
-    slot = cursors[K_SLOT, k]
-    nxt = order_i32[slot, O_NEXT]
+def cursor_advance(cursors, order_i32, ladders, bits, k):
+    """Move cursor k past its order (looked up by ``cursor_slot``) in priority order."""
+    nxt = order_i32[cursors[K_SLOT, k], O_NEXT]
     if nxt != -1:
         cursors[K_SLOT, k] = nxt
         return
     ladder = cursors[K_LADDER, k]
-    _cursor_to_level(cursors, ladders, level_link, k,
-                     next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1))
+    _cursor_to_level(cursors, k, next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1))
 
 
 @helper
-def cursors_pick(cursors, order_i64, ladders, count):
+def cursors_pick(cursors, order_i64, ladders, level_link, count):
     """The cursor whose order ranks first, or -1 when all are exhausted.
 
     Rank: lower ``sign * price / den`` (asks: lower effective price; bids: higher
-    price), compared as integers by cross-multiplying, then earlier arrival.
-    """
+    price), compared as integers by cross-multiplying, then earlier arrival (read
+    only for equal prices)."""
     best = -1
     best_num = 0
     best_den = 1
-    best_arrival = 0
     for k in range(count):
-        slot = cursors[K_SLOT, k]
-        if slot == -1:
-            continue
         ladder = cursors[K_LADDER, k]
-        num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, cursors[K_LEVEL, k])
+        level = cursors[K_LEVEL, k]
+        if level >= ladders[ladder, L_NLEVELS]:
+            continue
+        num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, level)
         den = ladders[ladder, L_DEN]
-        arrival = order_i64[slot, O_ARRIVAL]
         if best == -1:
             better = True
         else:
             lhs = num * best_den
             rhs = best_num * den
-            better = lhs < rhs or (lhs == rhs and arrival < best_arrival)
+            better = lhs < rhs
+            if lhs == rhs:
+                mine = order_i64[cursor_slot(cursors, ladders, level_link, k), O_ARRIVAL]
+                theirs = order_i64[cursor_slot(cursors, ladders, level_link, best), O_ARRIVAL]
+                better = mine < theirs
         if better:
             best = k
             best_num = num
             best_den = den
-            best_arrival = arrival
     return best

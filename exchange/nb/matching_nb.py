@@ -15,11 +15,11 @@ import numpy as np
 from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.ladder_nb import (
-    cursor_advance, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
+    cursor_advance, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
 )
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
-    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_DEN, L_GRADE,
     L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
@@ -189,8 +189,8 @@ def _would_cross(book, side, instrument, tier, price):
     """post_only check: does the best compatible counter-order cross, whatever its party?"""
     order_i64, ladders, level_link, cursors, grade_floor = book[B_ORDER_I64], book[B_LADDERS], book[B_LEVEL_LINK], book[B_CURSORS], book[B_GRADE_FLOOR]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
-    cursors_open(cursors, ladders, level_link, first, count)
-    k = cursors_pick(cursors, order_i64, ladders, count)
+    cursors_open(cursors, ladders, first, count)
+    k = cursors_pick(cursors, order_i64, ladders, level_link, count)
     if k == -1:
         return False
     ladder = cursors[K_LADDER, k]
@@ -215,13 +215,12 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS], book[B_CURSORS])
     grade_floor, counters = book[B_GRADE_FLOOR], book[B_COUNTERS]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
-    cursors_open(cursors, ladders, level_link, first, count)
+    cursors_open(cursors, ladders, first, count)
     remaining = qty
     while remaining > 0:
-        k = cursors_pick(cursors, order_i64, ladders, count)
+        k = cursors_pick(cursors, order_i64, ladders, level_link, count)
         if k == -1:
             break
-        slot = cursors[K_SLOT, k]
         ladder = cursors[K_LADDER, k]
         counter_price = level_price(ladders, ladder, cursors[K_LEVEL, k])
         if side == BUY:
@@ -231,10 +230,11 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         factor = grade_floor[grade]
         if not is_market and not cross(bid, ask, factor):
             break
+        slot = cursor_slot(cursors, ladders, level_link, k)
         if order_i32[slot, O_PARTY] == party:
             if stp == STP_CANCEL_INCOMING or (dry_run and stp == STP_CANCEL_BOTH):
                 return remaining, True
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             if dry_run:  # cancel_resting: the check walks past it
                 continue
             own_id = order_i64[slot, O_ID]
@@ -248,7 +248,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         fill = min(remaining, resting_open)
         remaining -= fill
         if dry_run:
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             continue
         # A resting ask trades at its raw price; a resting bid at floor(bid * f / 10000).
         trade_price = counter_price if side == BUY else (counter_price * factor) // BP
@@ -263,7 +263,7 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         emit(out, counters, seq, ts, order_id, EV_FILL, R_NONE, fill, remaining, trade_id)
         emit(out, counters, seq, ts, resting_id, EV_FILL, R_NONE, fill, resting_open - fill, trade_id)
         if fill == resting_open:
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             _end(book, slot)
         else:
             order_i64[slot, O_OPEN] = resting_open - fill
@@ -492,13 +492,13 @@ def on_close(book, out, a):
         return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
     n_grades = grade_floor.shape[0]
     for side in (BUY, SELL):
-        cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+        cursors_open(cursors, ladders, ladder_of(grade_floor, instrument, side, 0), n_grades)
         while True:
-            k = cursors_pick(cursors, order_i64, ladders, n_grades)
+            k = cursors_pick(cursors, order_i64, ladders, level_link, n_grades)
             if k == -1:
                 break
-            slot = cursors[K_SLOT, k]
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            slot = cursor_slot(cursors, ladders, level_link, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             open_qty = order_i64[slot, O_OPEN]
             order_id = order_i64[slot, O_ID]
             _end(book, slot)
@@ -588,12 +588,12 @@ def dump_book(book, resting):
     n = 0
     for instrument in range(instruments.shape[0]):
         for side in (BUY, SELL):
-            cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+            cursors_open(cursors, ladders, ladder_of(grade_floor, instrument, side, 0), n_grades)
             while True:
-                k = cursors_pick(cursors, order_i64, ladders, n_grades)
+                k = cursors_pick(cursors, order_i64, ladders, level_link, n_grades)
                 if k == -1:
                     break
-                slot = cursors[K_SLOT, k]
+                slot = cursor_slot(cursors, ladders, level_link, k)
                 ladder = cursors[K_LADDER, k]
                 r = resting[n]
                 r.instrument = instrument
@@ -608,5 +608,5 @@ def dump_book(book, resting):
                 r.arrival_seq = order_i64[slot, O_ARRIVAL]
                 r.stp = order_i32[slot, O_TIF] >> STP_SHIFT
                 n += 1
-                cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+                cursor_advance(cursors, order_i32, ladders, bits, k)
     return n
