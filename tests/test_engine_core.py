@@ -218,3 +218,23 @@ def test_the_kernels_read_the_state_tuple_by_the_names_it_is_built_from():
     constants = {value: name for name, value in vars(layout).items() if name.startswith("B_")}
     assert len(constants) == len(names)
     assert [constants[i] for i in range(len(names))] == ["B_" + n.upper() for n in names]
+
+
+def test_ask_lists_are_kept_from_the_first_regrade_on():
+    """A regrade cancels the provider's resting asks (docs/RULES.md §4). The kernel builds
+    the providers' ask lists at the first regrade that changes a grade and keeps them from
+    then on: asks that rest or end after it are on or off the list at the next regrade."""
+    ex = Exchange(WIDE)
+    ex.submit("pA", "W", "sell", 5, "3.000", order_id=1)
+    ex.submit("pA", "W", "sell", 5, "2.000", order_id=2)
+    ex.submit("pD", "W", "sell", 5, "2.500", order_id=3)
+    check(ex._state, WIDE)
+    regraded = ex.regrade("pA", "0.90")  # a grade lower: both of pA's asks, best price first
+    assert [(e.order_id, e.reason) for e in regraded] == [(2, Reason.REGRADED), (1, Reason.REGRADED)]
+    check(ex._state, WIDE)
+    ex.submit("pA", "W", "sell", 5, "4.000", order_id=4)
+    ex.submit("pA", "W", "sell", 5, "5.000", order_id=5)
+    ex.cancel(4, "pA")
+    check(ex._state, WIDE)
+    assert [e.order_id for e in ex.regrade("pA", "0.99")] == [5]
+    assert [o.order_id for o in ex.book()] == [3]

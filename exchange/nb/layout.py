@@ -24,7 +24,7 @@ O_LEVEL = 2  # level index in the ladder (0 = best price)
 O_NEXT = 3  # next order at the same level (FIFO), or the next free slot; -1 = none
 O_PREV = 4  # previous order at the same level; -1 = none
 O_TIF = 5  # modes: time in force (GTC or POST_ONLY: only these rest) | stp mode << STP_SHIFT
-O_PARTY_NEXT = 6  # next resting ask of the same provider (regrade list)
+O_PARTY_NEXT = 6  # next resting ask of the same provider (regrade list, kept from the first regrade on)
 O_PARTY_PREV = 7
 ORDER_I32_FIELDS = 8
 # The stp mode shares the tif field, so a slot stays at 64 bytes: low byte tif, next byte stp.
@@ -64,7 +64,7 @@ INSTRUMENT_COLUMNS = 5
 # parties[row, party]
 P_GRADE = 0  # grade index; NOT_A_PROVIDER (-1); G = ungraded
 P_GOODPUT = 1  # last goodput in bp
-P_ASK_HEAD = 2  # first resting ask of this provider, -1 = none
+P_ASK_HEAD = 2  # first resting ask of this provider, -1 = none (while C_ASK_LISTS)
 PARTY_ROWS = 3
 
 # counters[...]: scalars the kernels update.
@@ -76,7 +76,8 @@ C_TRADES = 4  # trades ever (the last trade id)
 C_EVENT_COUNT = 5  # events written in the current event buffer
 C_TRADE_COUNT = 6  # trades written in the current trade buffer
 C_MAX_ID = 7  # highest order id ever accepted
-COUNTERS = 8
+C_ASK_LISTS = 8  # 1 while the providers' ask lists (P_ASK_HEAD, O_PARTY_*) are kept
+COUNTERS = 9
 
 # cursors[row, k]: a merge walk over up to G ladders of one side (FOK check, book, close).
 K_LADDER = 0

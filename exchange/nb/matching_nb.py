@@ -15,12 +15,13 @@ import numpy as np
 from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.ladder_nb import (
-    cursor_advance, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
+    cursor_advance, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
+    next_level, price_level,
 )
 from exchange.nb.layout import (
-    C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
-    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_DEN, L_GRADE,
-    L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
+    C_ASK_LISTS, C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_BEST, L_DEN, L_GRADE,
+    L_INSTRUMENT, L_NLEVELS, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
     B_BITS, B_COUNTERS, B_CURSORS, B_GRADE_FLOOR, B_ID_DIRECT, B_ID_KEYS, B_ID_SLOTS, B_INSTRUMENTS,
@@ -97,10 +98,62 @@ def cross(bid_price, ask_price, factor):
     return bid_price * factor >= ask_price * BP
 
 
+# ------------------------------------------------------- providers' asks
+# A regrade cancels all of one provider's resting asks (docs/RULES.md §4), so each
+# provider's asks can be kept on a list threaded through their slots. Nothing else
+# needs the lists, and keeping them costs every resting and ending ask up to three
+# scattered writes, so they are built at the first regrade that changes a grade
+# (one walk over the resting asks) and kept from then on (counters[C_ASK_LISTS]).
+
+
+@helper
+def _link_ask(order_i32, parties, slot, party):
+    head = parties[P_ASK_HEAD, party]
+    order_i32[slot, O_PARTY_PREV] = -1
+    order_i32[slot, O_PARTY_NEXT] = head
+    if head != -1:
+        order_i32[head, O_PARTY_PREV] = slot
+    parties[P_ASK_HEAD, party] = slot
+
+
+@helper
+def _unlink_ask(order_i32, parties, slot):
+    prev = order_i32[slot, O_PARTY_PREV]
+    nxt = order_i32[slot, O_PARTY_NEXT]
+    if prev == -1:
+        parties[P_ASK_HEAD, order_i32[slot, O_PARTY]] = nxt
+    else:
+        order_i32[prev, O_PARTY_NEXT] = nxt
+    if nxt != -1:
+        order_i32[nxt, O_PARTY_PREV] = prev
+
+
+@kernel
+def keep_ask_lists(book):
+    """Put every resting ask on its provider's list and keep the lists from now on.
+    Cost: O(resting asks + their levels), once per state."""
+    order_i32, ladders, level_link, bits, parties, counters = (
+        book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_PARTIES], book[B_COUNTERS])
+    if counters[C_ASK_LISTS] != 0:
+        return
+    for ladder in range(ladders.shape[0]):
+        if ladders[ladder, L_SIDE] != SELL:
+            continue
+        level = ladders[ladder, L_BEST]
+        while level < ladders[ladder, L_NLEVELS]:
+            slot = level_head(level_link, ladders[ladder, L_BASE] + level)
+            while slot != -1:
+                _link_ask(order_i32, parties, slot, order_i32[slot, O_PARTY])
+                slot = order_i32[slot, O_NEXT]
+            level = next_level(bits, ladders, ladder, level + 1)
+    counters[C_ASK_LISTS] = 1
+
+
 @helper
 def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, stp, arrival):
-    """Fill a slot's fields and append it to its level; asks also join the provider's list.
-    The stp mode is kept beside the tif (one int32) because a re-arrival needs it."""
+    """Fill a slot's fields and append it to its level; an ask also joins its provider's
+    list while the lists are kept. The stp mode is kept beside the tif (one int32)
+    because a re-arrival needs it."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     grade_floor, parties, counters = book[B_GRADE_FLOOR], book[B_PARTIES], book[B_COUNTERS]
     order_i64[slot, O_ID] = order_id
@@ -111,13 +164,8 @@ def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, 
     ladder = ladder_of(grade_floor, instrument, side, tier)
     enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder,
             price_level(ladders, ladder, price))
-    if side == SELL:
-        head = parties[P_ASK_HEAD, party]
-        order_i32[slot, O_PARTY_PREV] = -1
-        order_i32[slot, O_PARTY_NEXT] = head
-        if head != -1:
-            order_i32[head, O_PARTY_PREV] = slot
-        parties[P_ASK_HEAD, party] = slot
+    if side == SELL and counters[C_ASK_LISTS] != 0:
+        _link_ask(order_i32, parties, slot, party)
     counters[C_LIVE] += 1
 
 
@@ -126,15 +174,8 @@ def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     parties, id_keys, id_slots, counters, id_direct = book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
-    if ladders[order_i32[slot, O_LADDER], L_SIDE] == SELL:
-        prev = order_i32[slot, O_PARTY_PREV]
-        nxt = order_i32[slot, O_PARTY_NEXT]
-        if prev == -1:
-            parties[P_ASK_HEAD, order_i32[slot, O_PARTY]] = nxt
-        else:
-            order_i32[prev, O_PARTY_NEXT] = nxt
-        if nxt != -1:
-            order_i32[nxt, O_PARTY_PREV] = prev
+    if counters[C_ASK_LISTS] != 0 and ladders[order_i32[slot, O_LADDER], L_SIDE] == SELL:
+        _unlink_ask(order_i32, parties, slot)
     dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot)
     ids.assign(id_direct, id_keys, id_slots, order_i64[slot, O_ID], ids.ENDED)
     order_i32[slot, O_NEXT] = counters[C_FREE]
@@ -426,7 +467,10 @@ def on_grade(book, out, a):
     new = grade_of(grade_floor, a.goodput)
     parties[P_GOODPUT, party] = a.goodput
     parties[P_GRADE, party] = new
-    if old == new or parties[P_ASK_HEAD, party] == -1:
+    if old == new:
+        return
+    keep_ask_lists(book)
+    if parties[P_ASK_HEAD, party] == -1:
         return
     # Instruments in config order, each in priority order: all of one provider's asks
     # share its grade's ladder, so priority is (instrument, level, arrival).

@@ -10,7 +10,8 @@ raises AssertionError naming the first broken invariant:
 * slots in use plus free slots account for every slot ever used;
 * the id index (direct table and hash) maps each resting order's id to its slot, and
   no other id to a slot;
-* each provider's ask list holds exactly its resting asks, all in its grade's ladder;
+* once the ask lists are kept (from the first regrade on), each provider's list holds
+  exactly its resting asks, all in its grade's ladder; before, no list has begun;
 * no compatible crossing pair rests (docs/RULES.md §4): for every ask grade g and bid
   min_grade m admitting it, best_bid_m * f_g < best_ask_g * 10000.
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import (
-    BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
+    BIT_LAYERS, C_ASK_LISTS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
     O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, O_TIF, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
@@ -101,7 +102,9 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     live_ids.update(zip(live_direct.tolist(), (state.id_direct[live_direct] - 1).tolist()))
     assert live_ids == {int(o64[s, O_ID]): s for s in seen}, "id index disagrees with the book"
 
-    for party in range(state.parties.shape[1]):
+    if not counters[C_ASK_LISTS]:  # not kept before the first regrade: no list has begun
+        assert np.all(state.parties[P_ASK_HEAD] == -1), "an ask list begun while the lists are not kept"
+    for party in range(state.parties.shape[1] if counters[C_ASK_LISTS] else 0):
         grade = int(state.parties[P_GRADE, party])
         slot, asks = int(state.parties[P_ASK_HEAD, party]), set()
         while slot != -1:
