@@ -182,7 +182,13 @@ def cursors_open(cursors, ladders, first_ladder, count):
 @helper
 def cursor_advance(cursors, order_i32, ladders, bits, k):
     """Move cursor k past its order (looked up by ``cursor_slot``) in priority order."""
-    nxt = order_i32[cursors[K_SLOT, k], O_NEXT]
+    cursor_follow(cursors, ladders, bits, k, order_i32[cursors[K_SLOT, k], O_NEXT])
+
+
+@helper
+def cursor_follow(cursors, ladders, bits, k, nxt):
+    """Move cursor k to ``nxt``, the order after its own in its level (-1: there is none,
+    so on to the next level)."""
     if nxt != -1:
         cursors[K_SLOT, k] = nxt
         return

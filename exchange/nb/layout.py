@@ -6,9 +6,10 @@ levels keep their fields side by side, one row per slot or level (``order_i32[sl
 O_NEXT]``): an order's int32 fields share one 32-byte row, its int64 fields one
 24-byte row, a level's queue ends one 8-byte row, so resting, filling or ending an
 order touches two or three cache lines where a row per field touched eleven
-(measured: 6% of the plain workload's time, 5% of the standard mix's, 10-20% with
-1,000 instruments). These row and column numbers are the only names the kernels use
-for them.
+(measured: 6% of the plain workload's kernel time, 5% of the standard mix's, 11% with
+1,000 instruments). The price: a walk over the whole book reads whole rows, where a row
+per field let consecutive slots share cache lines (see ``dump_book``). These row and
+column numbers are the only names the kernels use for them.
 """
 
 # order_i64[slot, field]: int64 fields of a resting order.

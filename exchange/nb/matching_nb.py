@@ -15,7 +15,7 @@ import numpy as np
 from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.ladder_nb import (
-    cursor_advance, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
+    cursor_advance, cursor_follow, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
     next_level, price_level,
 )
 from exchange.nb.layout import (
@@ -625,9 +625,18 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
 @kernel
 def dump_book(book, resting):
     """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
-    bids then asks, priority order; returns the count."""
+    bids then asks, priority order; returns the count.
+
+    The walk follows each level's queue from order to order. It chases a compact copy of
+    the links (``scratch``, 8 bytes a slot, made in one sequential pass) rather than the
+    slots' 32-byte rows, so the chase stays in cache and the reads of each order's
+    fields, off its path, overlap: 94 -> 76 ns an order over the standard mix's 243,000
+    resting orders. (A row per field walked at 40 ns, consecutive slots sharing cache
+    lines, but cost every matching action more: see exchange/nb/layout.py.)"""
     order_i64, order_i32, ladders, level_link, bits, cursors = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_CURSORS]
-    instruments, grade_floor = book[B_INSTRUMENTS], book[B_GRADE_FLOOR]
+    instruments, grade_floor, links = book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_SCRATCH]
+    for slot in range(book[B_COUNTERS][C_HWM]):
+        links[slot] = order_i32[slot, O_NEXT]
     n_grades = grade_floor.shape[0]
     n = 0
     for instrument in range(instruments.shape[0]):
@@ -652,5 +661,5 @@ def dump_book(book, resting):
                 r.arrival_seq = order_i64[slot, O_ARRIVAL]
                 r.stp = order_i32[slot, O_TIF] >> STP_SHIFT
                 n += 1
-                cursor_advance(cursors, order_i32, ladders, bits, k)
+                cursor_follow(cursors, ladders, bits, k, links[slot])
     return n
