@@ -209,7 +209,7 @@ def room_via_table(table):
     book, out = h[H_BOOK], h[H_OUT]
     counters = book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[1]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > book[B_ID_KEYS].shape[0]:
         return NEED_IDS
