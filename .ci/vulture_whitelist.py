@@ -53,6 +53,8 @@ _kernels_loaded  # noqa
 
 # A Hypothesis rule of the state machine (tests/test_stateful.py).
 meet_an_own_order  # noqa
+list_an_instrument  # noqa
+apply_a_step  # noqa
 # The njit API's functions that users' @njit code calls (exchange/embed.py; examples/njit_agents.py,
 # outside vulture's paths, calls room).
 room  # noqa

@@ -93,10 +93,6 @@ def _rows(*rows):
     return out
 
 
-def _as_tuples(events):
-    return [tuple(e) for e in events.tolist()]
-
-
 def test_apply_lists_a_month_and_trades_it_in_the_same_chunk(ex):
     pa, lab = ex.party_index("pA"), ex.party_index("lab")
     rows = _rows((5, ACT_NEW, 1, pa, 0, SELL, 2000, 5),  # GPU-X, before the listing
