@@ -53,9 +53,16 @@ _kernels_loaded  # noqa
 
 # A Hypothesis rule of the state machine (tests/test_stateful.py).
 meet_an_own_order  # noqa
+list_an_instrument  # noqa
+apply_a_step  # noqa
 # The njit API's functions that users' @njit code calls (exchange/embed.py; examples/njit_agents.py,
 # outside vulture's paths, calls room).
 room  # noqa
 
 # pytest collects the state machine through this name (tests/test_stateful.py).
 TestEnginesAgree  # noqa
+
+# Numba calls the unboxing, cast and conversion test of exact_int64 (exchange/nb/exact_int.py).
+_as_int64  # noqa
+can_convert_to  # noqa
+_unbox_exact  # noqa

@@ -95,7 +95,7 @@ def test_memory_per_order(workload):
     """Bytes per order slot (every per-order array) and per accepted id (the id table)."""
     config, actions, parties = workload
     state = run_batch(config, actions, parties).state
-    slots = state.order_i64.shape[1]
+    slots = state.order_i64.shape[0]
     per_slot = (state.order_i64.nbytes + state.order_i32.nbytes + state.scratch.nbytes) / slots
     per_id_bucket = (state.id_keys.nbytes + state.id_slots.nbytes) / state.id_keys.shape[0]
     print(f"\nbytes per order slot: {per_slot:.0f}; per id bucket: {per_id_bucket:.0f} "

@@ -14,10 +14,10 @@ import time
 import numpy as np
 from numba import njit
 
-import exchange.engine as engine
 from bench.workloads import bench_config
 from exchange import embed
 from exchange.engine import Exchange
+from exchange.entries import ENTRIES
 
 N = 20_000
 
@@ -66,10 +66,10 @@ def main():
     def lean_entry(n):  # the kernel call alone: seq held, so these are duplicates (rejected)
         table = ex._lean_rebuilt()[3]
         for i in range(n):
-            engine._LEAN_SUBMIT(table, ex._seq, ex._ts, 40, ex._ts, 10, buyer, 0, 0, 0, 0, 600, 1, -1, 0)
+            ENTRIES.lean_submit(table, ex._seq, ex._ts, 40, ex._ts, 10, buyer, 0, 0, 0, 0, 600, 1, -1, 0)
 
     def full_entry(n):
-        kernel = engine._PROCESS_ONE
+        kernel = ENTRIES.process_one
         arrays, out, row = ex._state.arrays, (ex._events, ex._trades), ex._action
         for i in range(n):
             kernel(arrays, out, row, ex._seq, ex._ts, 0, 10, buyer, 0, 0, 0, 0, 1, 600, 1, -1, 0, 0)

@@ -11,6 +11,8 @@ Streaming, as ``compute-exchange settle`` does it (memory independent of the num
     settlement.add_metering(read_metering_grid("metering.csv", contracts))
     write_outputs(settlement, "bills/", last=29, fmt="csv")   # or "parquet"; replaces bills/ as a whole
 """
+import exchange.nb  # noqa: F401  (first: Numba cache stamps for every kernel, exchange/nb/cache_stamp.py)
+
 from .csvio import InputError
 from .metering import Metering, read_metering
 from .metering_gen import generate_metering

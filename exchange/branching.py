@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exchange import memory_budget
+from exchange.buffers import records_copy
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import C_TRADE_COUNT
 from exchange.schema import ACTION_DTYPE, EVENT_DTYPE, TRADE_DTYPE
@@ -36,7 +37,7 @@ class Branching:
         """An opaque copy of the whole state; ``restore`` brings it back."""
         n_trades = int(self._state.counters[C_TRADE_COUNT])
         return (self._state.copy(), list(self._parties), self._seq, self._ts,
-                self._trades[:n_trades].copy(), self.config)
+                records_copy(self._trades[:n_trades]), self.config)
 
     def restore(self, snapshot: tuple) -> None:
         state, parties, seq, ts, trades, config = snapshot

@@ -525,5 +525,6 @@ def with_listed(config: ExchangeConfig, instrument: Instrument | dict[str, Any])
 
 
 def with_instruments(config: ExchangeConfig, instruments: Iterable[Instrument]) -> ExchangeConfig:
-    """A copy of ``config`` with other instruments (benchmarks and tests build these)."""
+    """A copy of ``config`` with other instruments, unchecked: take them from a checked config
+    (benchmarks, tests, and the simulation opening with its front month build these)."""
     return replace(config, instruments=tuple(instruments))

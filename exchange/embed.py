@@ -3,14 +3,15 @@
 The Python API costs about a microsecond a call; a simulation whose agents are compiled
 code can instead call these functions inside its own ``@njit`` loop, on the very state
 the ``Exchange`` holds, and get the same events (they run ``process_one``, the kernel
-behind ``Exchange.submit`` and the others). Cost: the kernel's work plus two calls into
-compiled code, no Python: 169 ns an action on the standard mix (docs/API.md "Embedding the
-engine", measured on a shared 2-CPU VM).
+behind ``Exchange.submit`` and the others). Cost: the kernel's work plus a few calls into
+compiled code that pass one address table, no Python (docs/API.md "Embedding the engine"
+has the measured ns an action).
 
 Functions for ``@njit`` code (each takes the handle ``h`` first; all arguments are ints.
-Each action function has one pinned signature, ``int64(handle, int64, ...)``: compiled once,
-cached on disk, and a caller's int32 or int8 converts to it; all of them run the one
-compiled ``process_one``):
+Each is inlined into your code and passes the handle's address table to a compiled half
+with one pinned signature, ``int64(table, int64, ...)``: compiled once, cached on disk,
+and a caller's int32 or int8 converts to it; all of them run the one compiled
+``process_one``):
 
 * ``new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp)``
 * ``cancel(h, ts, order_id, party)``

@@ -15,23 +15,12 @@ import numpy as np
 from exchange.arguments import integer
 from exchange.buffers import grown, grown_for
 from exchange.embed import Embedding, explain
-from exchange.entries import entry_point
-from exchange.nb import lean_nb
-from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, NO_PRICE
+from exchange.entries import ENTRIES
+from exchange.nb.address_nb import address_table
+from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, H_TABLE, NO_PRICE
 from exchange.nb.layout import C_MAX_ID, C_TRADES, C_TRADE_COUNT, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES
 from exchange.schema import GRADE_ABSENT
 from exchange.state import BookState
-
-_LEAN_SUBMIT = _LEAN_CANCEL = None
-
-
-def _load_lean(table) -> None:
-    """The lean kernels' entry points, loaded on the first lean call of the process."""
-    global _LEAN_SUBMIT, _LEAN_CANCEL
-    if _LEAN_SUBMIT is None:
-        _LEAN_SUBMIT = entry_point(lean_nb.submit_traded, (table, *[0] * 14))
-        _LEAN_CANCEL = entry_point(lean_nb.cancel_open, (table, *[0] * 6))
-
 
 class Embeddable:
     """``Exchange``'s njit embedding, reserving and lean calls."""
@@ -50,15 +39,18 @@ class Embeddable:
         return Embedding(self)
 
     def embed_handle(self) -> tuple:
-        """``(book, (events, trades), row, clock)``: the tuple ``exchange.embed``'s njit
-        functions take, sharing this exchange's arrays. Valid until this exchange grows an
-        array or takes a Python call; ``embed_sync`` hands its counters back. Cost: O(1)."""
+        """``(book, (events, trades), row, clock, table)``: the tuple ``exchange.embed``'s njit
+        functions take, sharing this exchange's arrays (``table``: their addresses, which the
+        tuple keeps alive). Valid until this exchange grows an array or takes a Python call;
+        ``embed_sync`` hands its counters back. Cost: a few us (the table)."""
         clock = np.zeros(CLOCK_SIZE, np.int64)
         clock[CK_SEQ] = clock[CK_HANDED] = self._seq
         clock[CK_TS] = self._ts
         clock[CK_PARTIES] = len(self._parties)
         clock[CK_FIRST_TRADE] = self._state.counters[C_TRADE_COUNT]
-        return (self._state.arrays, (self._events, self._trades), self._action, clock)
+        book = self._state.arrays
+        return (book, (self._events, self._trades), self._action, clock,
+                address_table(book, self._events, self._trades, self._action, clock))
 
     def embed_current(self, handle: tuple) -> bool:
         """Does ``handle`` still hold this exchange's arrays and counters?"""
@@ -106,13 +98,14 @@ class Embeddable:
     _lean = None  # what submit_fast / cancel_fast pass, and what it was built from (_lean_rebuilt)
 
     def _lean_rebuilt(self) -> tuple:
-        """(book arrays, events, trades, address table, handle) for the lean calls: the table
-        (exchange/nb/lean_nb.py) is rebuilt whenever one of its arrays was replaced, since a
-        stale one would point at freed memory; the handle keeps the arrays alive."""
+        """(book arrays, events, trades, address table, handle, submit entry, cancel entry)
+        for the lean calls: the table (exchange/nb/address_nb.py) is rebuilt whenever one of
+        its arrays was replaced, since a stale one would point at freed memory; the handle
+        keeps the arrays alive."""
         handle = self.embed_handle()
-        table = lean_nb.address_table(handle)
-        _load_lean(table)
-        self._lean = (handle[0], handle[1][0], handle[1][1], table, handle)
+        ENTRIES.load_lean()
+        self._lean = (handle[0], handle[1][0], handle[1][1], handle[H_TABLE], handle, ENTRIES.lean_submit,
+                      ENTRIES.lean_cancel)
         return self._lean
 
     def submit_fast(self, party: int, instrument: int, side: int, qty: int, price: int = NO_PRICE,
@@ -128,18 +121,15 @@ class Embeddable:
             order_id = int(self._state.counters[C_MAX_ID]) + 1
         if ts is None:
             ts = self._ts
-        if not (type(party) is type(instrument) is type(side) is type(qty) is type(price) is type(order_type)
-                is type(tif) is type(order_id) is type(min_grade) is type(stp) is type(ts) is int):
-            raise ValueError("submit_fast: every argument is an int code (see exchange.embed)")
         lean = self._lean
         if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
                 or lean[2] is not self._trades):
             lean = self._lean_rebuilt()  # first: it also loads the kernels
-        try:
-            traded = _LEAN_SUBMIT(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party,
-                                  instrument, side, order_type, tif, price, qty, min_grade, stp)
-        except OverflowError:
-            raise ValueError("submit_fast: an argument is outside int64") from None
+        try:  # the entry itself refuses an argument that is not an int (exchange/nb/exact_int.py)
+            traded = lean[5](lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party,
+                                         instrument, side, order_type, tif, price, qty, min_grade, stp)
+        except (ValueError, OverflowError):
+            raise ValueError("submit_fast: every argument is an int code within int64 (see exchange.embed)") from None
         if traded < 0:  # an array was full (grown now: run it again) or a code out of range
             self._lean_refused(traded)
             return self.submit_fast(party, instrument, side, qty, price, order_type, tif, order_id,
@@ -153,16 +143,14 @@ class Embeddable:
         cancel was rejected). Same seq and state as ``cancel``."""
         if ts is None:
             ts = self._ts
-        if not type(order_id) is type(party) is type(ts) is int:
-            raise ValueError("cancel_fast: every argument is an int code (see exchange.embed)")
         lean = self._lean
         if (lean is None or lean[0] is not self._state.arrays or lean[1] is not self._events
                 or lean[2] is not self._trades):
             lean = self._lean_rebuilt()
         try:
-            cancelled = _LEAN_CANCEL(lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party)
-        except OverflowError:
-            raise ValueError("cancel_fast: an argument is outside int64") from None
+            cancelled = lean[6](lean[3], self._seq, self._ts, len(self._parties), ts, order_id, party)
+        except (ValueError, OverflowError):
+            raise ValueError("cancel_fast: every argument is an int code within int64 (see exchange.embed)") from None
         if cancelled < 0:
             self._lean_refused(cancelled)
             return self.cancel_fast(order_id, party, ts)

@@ -29,14 +29,14 @@ from exchange.arguments import (
     INT64_MAX, exact_decimal, integer, quantity, short, word,
 )
 from exchange.branching import Branching
-from exchange.buffers import grown_for
-from exchange.config import PARTY_PATTERN, ExchangeConfig, whole_multiple, with_listed
+from exchange.buffers import grown_for, records_copy
+from exchange.config import PARTY_PATTERN, ExchangeConfig, Instrument, whole_multiple, with_listed
 from exchange.embedding import Embeddable
-from exchange.entries import ENTRIES, entry_point
+from exchange.entries import ENTRIES
 from exchange.exchange_frames import Frames
 from exchange.nb import actions_nb, orderids_nb
-from exchange.nb.actions_nb import check_and_number
-from exchange.nb.kernel import Stopwatch, announce_compile
+from exchange.nb.actions_nb import batch_facts, check_and_number
+from exchange.nb.kernel import Stopwatch, announce_compile, load
 from exchange.nb.ladder_nb import level_price, next_level
 from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import dump_book, process, process_one
@@ -54,15 +54,13 @@ if TYPE_CHECKING:  # the frames' types; pandas and polars are optional
     import polars
     import pyarrow
 
-    from exchange.config import Instrument
-
 # What a price argument may be: decimal text, a Decimal, or whole dollars (docs/API.md).
 PriceArg = str | Decimal | int
 
 # The kernels each way in can call, loaded (compiled on a machine's first run) before
 # the first action so that no call compiles: run_batch and Exchange.apply, and the
 # per-call Exchange with its queries.
-BATCH_KERNELS = (process, dump_book, orderids_nb.rehash)
+BATCH_KERNELS = (batch_facts, process, dump_book, orderids_nb.rehash)
 CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price, next_level,
                 orderids_nb.rehash)
 COMPILE_SECONDS = 15  # cold compile of CALL_KERNELS: 12 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
@@ -157,6 +155,34 @@ def _check_stp_codes(actions: np.ndarray, where: str) -> None:
                          + ", ".join(f"{int(m)} ({w})" for w, m in STP_WORDS.items()))
 
 
+def _refuse(problems: int, actions: np.ndarray) -> None:
+    """ValueError for the first kind of problem ``check_and_number`` found in ``actions``."""
+    if problems & (1 << actions_nb.BAD_PARTY):
+        raise ValueError("actions: a party code is not one of party_index()'s")
+    if problems & (1 << actions_nb.BAD_INSTRUMENT):
+        raise ValueError("actions: an instrument code is outside the configuration")
+    if problems & (1 << actions_nb.BAD_STP):
+        _check_stp_codes(actions, "actions")
+    raise ValueError("actions: ts must not go backwards")
+
+
+def _listing_rows(listings: object, n_rows: int) -> list[int]:
+    """The rows of ``apply``'s ``listings`` (``(row, instrument)`` pairs, rows in
+    non-decreasing order within 0..n_rows); ValueError naming the pair otherwise."""
+    if not isinstance(listings, (list, tuple)):
+        raise ValueError(f"listings: {short(listings)} is not a list of (row, instrument) pairs")
+    rows = []
+    for k, pair in enumerate(listings):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ValueError(f"listings[{k}]: {short(pair)} is not a (row, instrument) pair")
+        row = pair[0]
+        if type(row) is not int or not (rows[-1] if rows else 0) <= row <= n_rows:
+            raise ValueError(f"listings[{k}]: row {short(row)} is not an int in "
+                             f"{rows[-1] if rows else 0}..{n_rows} (rows in order, {n_rows} actions)")
+        rows.append(row)
+    return rows
+
+
 def _pow2_at_least(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
@@ -164,11 +190,13 @@ def _pow2_at_least(n: int) -> int:
 def dense_ids(actions: np.ndarray, n_new: int) -> int:
     """Size of the direct id table: every id of the batch when they are dense (at most
     4 per new order, plus slack), else 0 and the hash holds them all."""
-    ids = actions["order_id"]
-    if not n_new or len(ids) == 0:
+    if not n_new or len(actions) == 0:
         return 0
-    highest = int(ids.max())
-    return highest + 1 if highest < 4 * n_new + 4096 else 0
+    return _dense_size(int(actions["order_id"].max()), n_new)
+
+
+def _dense_size(highest: int, n_new: int) -> int:
+    return highest + 1 if n_new and highest < 4 * n_new + 4096 else 0
 
 
 def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str], *,
@@ -185,14 +213,16 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str
     actions = _one_layout(actions)
     parties = list(parties)
     party_index = {name: i for i, name in enumerate(parties)}
-    if len(actions):
-        if actions["party"].max() >= len(parties) or actions["party"].min() < -1:
+    n_new = highest = 0
+    if len(actions):  # one compiled pass instead of six numpy ones over strided columns
+        low_party, high_party, high_instrument, bad_stp, n_new, highest = batch_facts(actions)
+        if high_party >= len(parties) or low_party < -1:
             raise ValueError("run_batch: a party index is outside the parties list")
-        if actions["instrument"].max() >= len(config.instruments):
+        if high_instrument >= len(config.instruments):
             raise ValueError("run_batch: an instrument index is outside the configuration")
-        _check_stp_codes(actions, "run_batch")
-    n_new = int(np.count_nonzero(actions["action"] == ACT_NEW))
-    direct = dense_ids(actions, n_new) if direct_ids is None else direct_ids
+        if bad_stp:
+            _check_stp_codes(actions, "run_batch")
+    direct = _dense_size(highest, n_new) if direct_ids is None else direct_ids
     state = BookState(config, order_capacity=max(1024, n_new // 4),
                       id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
                       party_capacity=max(64, len(parties) + len(config.providers)),
@@ -262,13 +292,14 @@ class BatchStream:
         actions = _one_layout(actions)
         self._add_parties(parties)
         state = self.state
-        if len(actions):
-            if actions["party"].max() >= len(self.parties) or actions["party"].min() < -1:
+        if len(actions):  # run_batch's checks, in one compiled pass
+            low_party, high_party, high_instrument, bad_stp, _, highest = batch_facts(actions)
+            if high_party >= len(self.parties) or low_party < -1:
                 raise ValueError("BatchStream.run: a party index is outside the parties list")
-            if actions["instrument"].max() >= len(self.config.instruments):
+            if high_instrument >= len(self.config.instruments):
                 raise ValueError("BatchStream.run: an instrument index is outside the configuration")
-            _check_stp_codes(actions, "BatchStream.run")
-            highest = int(actions["order_id"].max())
+            if bad_stp:
+                _check_stp_codes(actions, "BatchStream.run")
             if len(state.id_direct) <= highest < 4 * (self.rows + len(actions)) + 4096:
                 # Dense ids (counted up from 1): the direct table, doubled as they pass its end.
                 state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
@@ -494,29 +525,32 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         return self._apply(ACT_CLOSE, self._time(ts),
                            instrument=self._instrument_index.get(instrument, -1))
 
-    def apply(self, actions: np.ndarray) -> np.ndarray:
+    def apply(self, actions: np.ndarray, *, listings: Sequence[tuple[int, Instrument | dict]] = ()) -> np.ndarray:
         """Many actions at once (ACTION_DTYPE rows), at batch speed; returns their events
         (EVENT_DTYPE). For simulations that decide a whole step of orders together.
 
         Rows use ``party_index()`` / ``instrument_index()`` codes and prices in the exchange's
         price unit ``config.price_unit`` (docs/RULES.md §2); their ``seq`` column is
         overwritten with the next seqs. Raises ValueError, changing nothing,
-        if a code is out of range or ``ts`` goes backwards."""
+        if a code is out of range or ``ts`` goes backwards.
+
+        ``listings``: ``(row, instrument)`` pairs, rows in non-decreasing order: each
+        instrument is listed (as ``list_instrument`` lists it) just before ``actions[row]``
+        runs, or after the last row when ``row == len(actions)``; from that row on, its code
+        is the next instrument code. All are checked before any row runs (``listings[k]: ``
+        and the configuration's message). Cost: one ``list_instrument`` each, and the rows
+        run in one kernel call per stretch between listings."""
         if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
         actions = _one_layout(actions)  # a strided or read-only array: seq is set on a copy
+        if listings:
+            return self._apply_listing(actions, listings)
         if len(actions) == 0:
             return np.empty(0, EVENT_DTYPE)
         problems, highest = check_and_number(actions, len(self._parties), len(self.config.instruments),
                                              self._ts, self._seq)  # one pass; numbers the seqs
-        if problems & (1 << actions_nb.BAD_PARTY):
-            raise ValueError("actions: a party code is not one of party_index()'s")
-        if problems & (1 << actions_nb.BAD_INSTRUMENT):
-            raise ValueError("actions: an instrument code is outside the configuration")
-        if problems & (1 << actions_nb.BAD_STP):
-            _check_stp_codes(actions, "actions")
         if problems:
-            raise ValueError("actions: ts must not go backwards")
+            _refuse(problems, actions)
         ts = actions["ts"]
         state = self._state
         if len(state.id_direct) <= highest < 4 * (self._seq + len(actions)) + 4096:
@@ -525,21 +559,74 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         state.counters[C_EVENT_COUNT] = 0
         global _PROCESS
         if _PROCESS is None:
-            _PROCESS = entry_point(process, (actions, 0, state.arrays, (self._events, self._trades)))
+            _PROCESS = load(process, actions, 0, state.arrays, (self._events, self._trades))
         # The entry point skips the dispatcher's type check (about 5 us a call); the rows
         # are C-contiguous and writeable (_one_layout above), the one type it is compiled for.
         self._events, self._trades = run_kernel(state, actions, self._events, self._trades, _PROCESS)
         self._seq += len(actions)
         self._ts = int(ts[-1])
-        return self._events[: state.counters[C_EVENT_COUNT]].copy()
+        return records_copy(self._events[: state.counters[C_EVENT_COUNT]])
+
+    def _apply_listing(self, actions: np.ndarray, listings) -> np.ndarray:
+        """``apply`` with listings between its rows: every listing and every stretch of rows
+        is checked first (a row may use an instrument listed before it, not after), then
+        the stretches run in order, each listing done where it stands."""
+        rows = _listing_rows(listings, len(actions))
+        configs = []
+        config = self.config
+        for k, (_, instrument) in enumerate(listings):
+            try:
+                config = self._listed(config, instrument)
+            except ValueError as error:  # ConfigError or MemoryBudgetError: the same class, named
+                raise type(error)(f"listings[{k}]: {error}") from None
+            configs.append(config)
+        bounds = [0, *rows, len(actions)]
+        stretches = [actions[bounds[j]:bounds[j + 1]] for j in range(len(bounds) - 1)]
+        saved_seqs = actions["seq"].copy()
+        seq, ts, highest = self._seq, self._ts, 0
+        for j, rows_j in enumerate(stretches):
+            if not len(rows_j):
+                continue
+            listed = len(self.config.instruments) + j
+            problems, top = check_and_number(rows_j, len(self._parties), listed, ts, seq)
+            if problems:
+                actions["seq"] = saved_seqs
+                if problems & (1 << actions_nb.BAD_INSTRUMENT) and not problems & (1 << actions_nb.BAD_PARTY):
+                    row = bounds[j] + int(np.flatnonzero(rows_j["instrument"] >= listed)[0])
+                    raise ValueError(f"actions: row {row}: instrument code {int(actions['instrument'][row])} "
+                                     f"is not listed at that row ({listed} instruments are)")
+                _refuse(problems, rows_j)
+            seq, ts, highest = seq + len(rows_j), int(rows_j["ts"][-1]), max(highest, top)
+        state = self._state
+        if len(state.id_direct) <= highest < 4 * seq + 4096:
+            state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+        state.counters[C_EVENT_COUNT] = 0
+        for j, rows_j in enumerate(stretches):
+            if j:
+                self._list(configs[j - 1])
+            if len(rows_j):
+                self._events, self._trades = run_kernel(state, rows_j, self._events, self._trades)
+        self._seq, self._ts = seq, ts
+        return records_copy(self._events[: state.counters[C_EVENT_COUNT]])
 
     def list_instrument(self, instrument: Instrument | dict[str, Any]) -> None:
         """List one more instrument while trading runs, after the others (docs/API.md).
 
         ``instrument``: an ``Instrument`` or a dict with an ``[[instrument]]`` table's keys,
         under the checks and messages of a configuration file (ConfigError, a ValueError;
-        nothing changes). Not an input row: it takes no seq and causes no event."""
-        config = with_listed(self.config, instrument)
+        nothing changes), and the memory budget of ``Exchange(config)``. Not an input row:
+        it takes no seq and causes no event. Cost: a copy of the price ladders' level arrays."""
+        self._list(self._listed(self.config, instrument))
+
+    def _listed(self, config: ExchangeConfig, instrument: Instrument | dict[str, Any]) -> ExchangeConfig:
+        """``config`` with ``instrument`` listed, checked as a configuration and against the budget."""
+        config = with_listed(config, instrument)
+        memory_budget.check(planned_bytes(config), self._budget(),
+                            f"listing {config.instruments[-1].symbol} ({len(config.instruments):,} "
+                            "instruments' price ladders)", option="Exchange(config, memory_limit=BYTES)")
+        return config
+
+    def _list(self, config: ExchangeConfig) -> None:
         self._state.add_instrument(config)
         self._use_config(config)
 

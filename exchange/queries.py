@@ -69,17 +69,17 @@ class Queries:
         slot = int(ENTRIES.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
         if slot < 0:
             return None
-        ladder = int(st.order_i32[O_LADDER, slot])
+        ladder = int(st.order_i32[slot, O_LADDER])
         n_grades = len(self.config.grades)
         instrument, rest = divmod(ladder, 2 * n_grades)
         side, tier = divmod(rest, n_grades)
-        price = int(ENTRIES.level_price(st.ladders, ladder, int(st.order_i32[O_LEVEL, slot])))
-        modes = int(st.order_i32[O_TIF, slot])
-        return self._resting((instrument, side, int(st.order_i64[O_ID, slot]),
-                              int(st.order_i32[O_PARTY, slot]), price,
-                              int(st.order_i64[O_OPEN, slot]), tier if side == SELL else -1,
+        price = int(ENTRIES.level_price(st.ladders, ladder, int(st.order_i32[slot, O_LEVEL])))
+        modes = int(st.order_i32[slot, O_TIF])
+        return self._resting((instrument, side, int(st.order_i64[slot, O_ID]),
+                              int(st.order_i32[slot, O_PARTY]), price,
+                              int(st.order_i64[slot, O_OPEN]), tier if side == SELL else -1,
                               tier if side == BUY else -1, modes & TIF_MASK,
-                              int(st.order_i64[O_ARRIVAL, slot]), modes >> STP_SHIFT))
+                              int(st.order_i64[slot, O_ARRIVAL]), modes >> STP_SHIFT))
 
     def _known_instrument(self, instrument) -> int:
         index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None
@@ -125,8 +125,8 @@ class Queries:
             price = self._best_price(ladder)
             if price is None:
                 continue
-            head = int(st.level_link[LV_HEAD, st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST]]) - 1
-            arrival = int(st.order_i64[O_ARRIVAL, head])
+            head = int(st.level_link[st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST], LV_HEAD]) - 1
+            arrival = int(st.order_i64[head, O_ARRIVAL])
             if best is None:
                 best = (price, info.floor_bp, arrival)
                 continue

@@ -14,7 +14,7 @@ from exchange.config import ConfigError, ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_FREE, C_IDS, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
-    L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_ROWS, ORDER_I64_ROWS, P_ASK_HEAD,
+    L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_FIELDS, ORDER_I64_FIELDS, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
 )
 from exchange.schema import BP, BUY, NOT_A_PROVIDER, SELL
@@ -44,12 +44,13 @@ def planned_bytes(config: ExchangeConfig) -> int:
 
 
 class BookState:
-    """All arrays of one exchange. Each order slot costs 64 bytes (3 int64 + 8 int32
-    fields, the stp mode folded into the tif field, and 8 bytes of regrade scratch); each price level 16 bytes (head, tail,
-    quantity) plus its bitset share; each order id ever accepted 4 bytes in the direct
+    """All arrays of one exchange. Each order slot costs 64 bytes: a row of 3 int64 and a
+    row of 8 int32 fields (the stp mode folded into the tif field), and 8 bytes of regrade
+    scratch. Each price level 16 bytes (a row of head and tail, and its quantity) plus its
+    bitset share; each order id ever accepted 4 bytes in the direct
     table (dense batch ids) or 12 bytes in a hash kept at most half full."""
 
-    __slots__ = _FIELDS + ("_arrays",)
+    __slots__ = _FIELDS + ("arrays",)
 
     def __init__(self, config: ExchangeConfig, order_capacity: int = 1024,
                  id_capacity: int = 2048, party_capacity: int = 64, direct_ids: int = 0):
@@ -95,7 +96,7 @@ class BookState:
         level_base = int(levels.sum())
         bit_base = int(words.sum())
         try:
-            self.level_link = np.zeros((2, level_base), np.int32)  # slot + 1; 0 = empty level
+            self.level_link = np.zeros((level_base, 2), np.int32)  # slot + 1; 0 = empty level
             self.level_qty = np.zeros(level_base, np.int64)
             self.bits = np.zeros(bit_base, np.uint64)
         except MemoryError:
@@ -105,8 +106,8 @@ class BookState:
                 f"({level_base:,} price levels x 16 bytes), more memory than this machine can give; "
                 f"narrow the bands or coarsen the ticks") from None
         self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)
-        self.order_i64 = np.zeros((ORDER_I64_ROWS, order_capacity), np.int64)
-        self.order_i32 = np.full((ORDER_I32_ROWS, order_capacity), -1, np.int32)
+        self.order_i64 = np.zeros((order_capacity, ORDER_I64_FIELDS), np.int64)
+        self.order_i32 = np.full((order_capacity, ORDER_I32_FIELDS), -1, np.int32)
         self.parties = np.zeros((PARTY_ROWS, party_capacity), np.int32)
         self.parties[P_GRADE] = NOT_A_PROVIDER
         self.parties[P_ASK_HEAD] = -1
@@ -116,14 +117,13 @@ class BookState:
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
         self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
-        self._arrays = None
+        self._refresh_arrays()
 
-    @property
-    def arrays(self) -> tuple:
-        """The kernels' ``book`` tuple (order fixed by matching_nb); rebuilt after growth."""
-        if self._arrays is None:
-            self._arrays = tuple(getattr(self, name) for name in _FIELDS)
-        return self._arrays
+    def _refresh_arrays(self) -> None:
+        """Rebuild ``arrays``, the kernels' ``book`` tuple (order fixed by matching_nb), after
+        any field was replaced. A plain attribute rather than a lazy property: the per-call
+        path reads it on every call, and a property costs about 60 ns of that."""
+        self.arrays = tuple(getattr(self, name) for name in _FIELDS)
 
     @staticmethod
     def arrays_names() -> tuple[str, ...]:
@@ -143,13 +143,13 @@ class BookState:
             ladders[:, L_BITS + layer] += self.bits.shape[0]
         ladders[:, L_INSTRUMENT] = index
         self.ladders = np.concatenate([self.ladders, ladders])
-        self.level_link = np.concatenate([self.level_link, one.level_link], axis=1)
+        self.level_link = np.concatenate([self.level_link, one.level_link])
         self.level_qty = np.concatenate([self.level_qty, one.level_qty])
         self.bits = np.concatenate([self.bits, one.bits])
         self.instruments = np.concatenate([self.instruments, one.instruments])
         for i in range(len(config.instruments)):
             self.instruments[i, I_UNITS_PER_TICK] = config.units_per_tick(i)
-        self._arrays = None
+        self._refresh_arrays()
 
     def register_provider(self, party: int, goodput_bp: int, grade: int) -> None:
         self.parties[P_GRADE, party] = grade
@@ -167,16 +167,16 @@ class BookState:
         grown[P_ASK_HEAD] = -1
         grown[:, : self.parties.shape[1]] = self.parties
         self.parties = grown
-        self._arrays = None
+        self._refresh_arrays()
 
     def grow(self, need: int) -> None:
         """Double the array a kernel said was full (NEED_SLOTS or NEED_IDS)."""
         if need == NEED_SLOTS:
-            capacity = self.order_i64.shape[1] * 2
-            i64 = np.zeros((ORDER_I64_ROWS, capacity), np.int64)
-            i32 = np.full((ORDER_I32_ROWS, capacity), -1, np.int32)
-            i64[:, : self.order_i64.shape[1]] = self.order_i64
-            i32[:, : self.order_i32.shape[1]] = self.order_i32
+            capacity = self.order_i64.shape[0] * 2
+            i64 = np.zeros((capacity, ORDER_I64_FIELDS), np.int64)
+            i32 = np.full((capacity, ORDER_I32_FIELDS), -1, np.int32)
+            i64[: self.order_i64.shape[0]] = self.order_i64
+            i32[: self.order_i32.shape[0]] = self.order_i32
             self.order_i64, self.order_i32 = i64, i32
             self.scratch = np.zeros(capacity, np.int64)
         elif need == NEED_IDS:
@@ -186,13 +186,13 @@ class BookState:
             self.id_keys, self.id_slots = keys, slots
         else:
             raise ValueError(f"BookState.grow: unknown need {need}")
-        self._arrays = None
+        self._refresh_arrays()
 
     def reserve(self, orders: int = 0, ids: int = 0, dense_ids: int = 0) -> None:
         """Room for ``orders`` order slots, ``ids`` more hashed ids, and a direct id table
         for ids below ``dense_ids`` (hashed ids below it move there; the split stays fixed
         until the next widening, so lookups never miss). Cost: a copy of what it widens."""
-        while self.order_i64.shape[1] < orders:
+        while self.order_i64.shape[0] < orders:
             self.grow(NEED_SLOTS)
         while 2 * (int(self.counters[C_IDS]) + ids) > self.id_keys.shape[0]:
             self.grow(NEED_IDS)
@@ -213,11 +213,11 @@ class BookState:
             self.id_keys, self.id_slots = new_keys, new_slots
             self.counters[C_IDS] = int(np.count_nonzero(~move))
         self.id_direct = direct
-        self._arrays = None
+        self._refresh_arrays()
 
     def copy(self) -> "BookState":
         clone = object.__new__(BookState)
         for name in _FIELDS:
             setattr(clone, name, getattr(self, name).copy())
-        clone._arrays = None
+        clone._refresh_arrays()
         return clone

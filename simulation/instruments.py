@@ -1,9 +1,16 @@
 """The instruments a simulation trades: which GPU model each is, its reference price and trading window.
 
 ``plan_instruments`` checks a configuration once (SimulationError for an
-instrument the simulation cannot trade); ``Instruments`` is the running state
-the hour loop reads and moves: the reference price each agent quotes around,
-and which windows are still open. Cost: arrays of one entry per instrument.
+instrument the simulation cannot trade) and lays the windows on the run's calendar;
+``Instruments`` is the running state the hour loop reads and moves: the reference
+price each agent quotes around, and which windows are listed and still open. Cost:
+arrays of one entry per instrument.
+
+The calendar: the run ends when the latest delivery month starts, so hour ``h`` is
+``h`` hours after (latest month - ``days``). A window ``MODEL.YYYY-MM`` closes when the
+calendar reaches its month. It is listed ``LISTING_LEAD_DAYS`` before that, or at the
+start when that is earlier; the front month (the earliest in the configuration) trades
+from the start, since an exchange opens with at least one instrument.
 """
 from __future__ import annotations
 
@@ -25,18 +32,20 @@ REFERENCE_PRICES = {
 }
 # How much of the buyers' demand goes to each model (relative weights).
 DEMAND_WEIGHT = {"A100": 1.0, "H100": 2.0, "H200": 1.2, "B200": 0.8, "GB200": 0.5, "L40S": 0.6, "MI300X": 0.5}
+LISTING_LEAD_DAYS = 60  # a month's window is listed this long before its delivery starts
 SYMBOL_RE = re.compile(r"(?P<model>[A-Za-z0-9]+)(?:-[A-Za-z0-9]+)*\.(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
 
 
 @dataclass(frozen=True)
 class InstrumentPlan:
-    """What the simulation knows of an instrument: its model, reference price and close."""
+    """What the simulation knows of an instrument: its model, reference price, listing and close."""
 
     symbol: str
     model: str
     month: datetime.date
     reference: Decimal  # $ per effective GPU-hour
     close_hour: int  # trading ends at the end of hour close_hour - 1
+    list_hour: int = 0  # listed on the exchange at the start of this hour
 
 
 def plan_instruments(config: ExchangeConfig, days: int) -> tuple[InstrumentPlan, ...]:
@@ -60,11 +69,13 @@ def plan_instruments(config: ExchangeConfig, days: int) -> tuple[InstrumentPlan,
                 f"leaves no room around the {model} reference price {reference}")
         parsed.append((ins.symbol, model, datetime.date(int(match["year"]), month, 1), reference))
     latest = max(p[2] for p in parsed)
+    front = min(p[2] for p in parsed)
     plans = []
     for symbol, model, month, reference in parsed:
         early_days = (latest - month).days  # a window that starts earlier closes earlier
         close_hour = max(1, (days - early_days) * 24)
-        plans.append(InstrumentPlan(symbol, model, month, reference, close_hour))
+        list_hour = 0 if month == front else max(0, close_hour - LISTING_LEAD_DAYS * 24)
+        plans.append(InstrumentPlan(symbol, model, month, reference, close_hour, list_hour))
     return tuple(plans)
 
 
@@ -75,7 +86,8 @@ def price_text(ticks: int, tick: Decimal) -> str:
 
 class Instruments:
     """Per instrument: tick, band and size limit (from the configuration), the reference
-    price (``ref``, moved each hour around ``base``), and whether its window is ``open``."""
+    price (``ref``, moved each hour around ``base``), whether its window is ``listed`` yet
+    and whether it is ``open`` (listed and not closed: the agents trade only those)."""
 
     def __init__(self, config: ExchangeConfig, plans: tuple[InstrumentPlan, ...]):
         self.ticks = [ins.tick for ins in config.instruments]
@@ -85,7 +97,9 @@ class Instruments:
         self.symbols = [ins.symbol for ins in config.instruments]
         self.base = np.array([float(plan.reference) for plan in plans])
         self.ref = self.base.copy()
-        self.open = np.ones(len(self.symbols), bool)
+        self.list_hour = np.array([plan.list_hour for plan in plans], np.int64)
+        self.listed = self.list_hour == 0  # the exchange opens with these
+        self.open = self.listed.copy()
         self.close_hour = np.array([plan.close_hour for plan in plans], np.int64)
 
     def to_ticks(self, inst: np.ndarray, dollars: np.ndarray) -> np.ndarray:
@@ -96,6 +110,13 @@ class Instruments:
     def price(self, inst: int, ticks: int) -> str:
         """The exact price text of ``ticks`` on instrument ``inst``."""
         return price_text(ticks, self.ticks[inst])
+
+    def listing(self, h: int) -> list[int]:
+        """The windows listed at the start of hour ``h`` (config order), marked listed and open."""
+        starting = np.flatnonzero(~self.listed & (self.list_hour <= h)).tolist()
+        self.listed[starting] = True
+        self.open[starting] = True
+        return starting
 
     def closing(self, h: int) -> list[int]:
         """The open instruments whose window ends with hour ``h``, marked closed."""

@@ -5,8 +5,8 @@
     branch = market.settle()        # simulated metering -> contracts/ Settlement -> take-or-pay bills
 
 Only public names are used: ``exchange.engine.Exchange`` (submit, cancel,
-replace, regrade, close, trades, book, fork, state_digest), the configuration
-classes, and ``contracts`` (``Contracts``, ``Metering``, ``Settlement``,
+replace, regrade, close, list_instrument, trades, book, fork, state_digest), the
+configuration classes, and ``contracts`` (``Contracts``, ``Metering``, ``Settlement``,
 ``PeriodResult``).
 
 The jobs live in their own modules: ``instruments`` (which GPU model each
@@ -18,7 +18,9 @@ the agents' orders to the engine.
 Time: the trading clock counts hours from 0; ``ts`` is seconds since the start.
 Each instrument is a delivery window (``MODEL.YYYY-MM``); trading in it closes
 at the end of the run, or, for a window that starts earlier than the latest
-one, that many days before the end. After trading, each delivery period of a
+one, that many days before the end. The exchange opens with the front month's
+windows; every later one is listed (``Exchange.list_instrument``) as the calendar
+reaches ``instruments.LISTING_LEAD_DAYS`` before its month. After trading, each delivery period of a
 contract is one day of metering: providers' availability and goodput go on
 drifting (outages included) and buyers use a share of what is delivered.
 """
@@ -32,6 +34,7 @@ import numpy as np
 
 from contracts import Contracts, Metering, Settlement
 from exchange import ExchangeConfig
+from exchange.config import with_instruments
 from exchange.engine import Exchange
 
 from .agents import Buyers, MarketMakers, Providers, grade_premium
@@ -144,7 +147,8 @@ class Market:
         self.params.check()
         self.plans = plan_instruments(self.config, self.params.days)
         self.rng = np.random.default_rng([self.params.seed, 1])
-        self.exchange = Exchange(self.config)
+        self.exchange = Exchange(with_instruments(  # the front month; the others are listed as time passes
+            self.config, [ins for ins, plan in zip(self.config.instruments, self.plans) if plan.list_hour == 0]))
         self.timings = Timings()
         self.hour = 0
         self.name = "base"
@@ -250,6 +254,7 @@ class Market:
         engine_before = self.timings.engine
         h = self.hour
         ts = h * HOUR
+        self._list_windows(h)
         if not self.registered:
             self._register(ts)
         if h % 24 == 0 and h:
@@ -337,6 +342,12 @@ class Market:
                 if not ioc:
                     self.expiry.setdefault(h + int(b_life[k]), []).append(oid)
 
+    def _list_windows(self, h: int) -> None:
+        """List the windows the calendar reaches at the start of hour ``h`` (checked by the
+        exchange as its configuration was; they are that configuration's own instruments)."""
+        for inst in self.instruments.listing(h):
+            self.call(self.exchange.list_instrument, self.config.instruments[inst])
+
     def _close_windows(self, h: int, ts: int) -> None:
         """Close the instruments whose trading window ends with hour ``h``."""
         for inst in self.instruments.closing(h):
@@ -402,10 +413,11 @@ class Market:
         self.instruments.follow(volume, notional, noise)
 
     def _record_depth(self) -> None:
-        """The first instrument's book at this moment: (side, price ticks, grade, qty, effective ticks)."""
+        """The first instrument's book at this moment: (side, price ticks, grade, qty, effective
+        ticks); empty while that window is not listed yet."""
         symbol = self.instruments.symbols[0]
         start = time.perf_counter()
-        book = self.exchange.book(symbol)
+        book = self.exchange.book(symbol) if self.instruments.listed[0] else []
         self.timings.engine += time.perf_counter() - start
         floors = {g.name: g.floor_bp for g in self.config.grades}
         rows = []

@@ -76,10 +76,10 @@ def test_best_price_follows_a_flash_crash_across_millions_of_ticks(engine_cls):
 
 def test_arrays_grow_by_doubling_and_keep_every_order():
     ex = Exchange(WIDE)
-    start = ex._state.order_i64.shape[1]
+    start = ex._state.order_i64.shape[0]
     for i in range(3 * start):
         ex.submit("b", "W", "buy", 1 + i % 7, f"{1 + i % 500}.000", order_id=10 * i + 1)
-    assert ex._state.order_i64.shape[1] >= 3 * start
+    assert ex._state.order_i64.shape[0] >= 3 * start
     assert len(ex.book("W")) == 3 * start
     check(ex._state, WIDE)
 
@@ -116,11 +116,11 @@ def test_invariant_checker_catches_a_corrupted_book():
     ex.submit("b", "X", "buy", 5, "1.100")
     check(ex._state, narrow)
     broken = ex.fork()
-    broken._state.order_i64[O_OPEN, 0] += 1  # level quantity no longer adds up
+    broken._state.order_i64[0, O_OPEN] += 1  # level quantity no longer adds up
     with pytest.raises(AssertionError, match="level qty"):
         check(broken._state, narrow)
     broken = ex.fork()
-    heads = broken._state.level_link[LV_HEAD]
+    heads = broken._state.level_link[:, LV_HEAD]
     heads[np.flatnonzero(heads)[0]] = 0  # an order falls out of its queue (heads are slot + 1)
     with pytest.raises(AssertionError):
         check(broken._state, narrow)
@@ -218,3 +218,23 @@ def test_the_kernels_read_the_state_tuple_by_the_names_it_is_built_from():
     constants = {value: name for name, value in vars(layout).items() if name.startswith("B_")}
     assert len(constants) == len(names)
     assert [constants[i] for i in range(len(names))] == ["B_" + n.upper() for n in names]
+
+
+def test_ask_lists_are_kept_from_the_first_regrade_on():
+    """A regrade cancels the provider's resting asks (docs/RULES.md §4). The kernel builds
+    the providers' ask lists at the first regrade that changes a grade and keeps them from
+    then on: asks that rest or end after it are on or off the list at the next regrade."""
+    ex = Exchange(WIDE)
+    ex.submit("pA", "W", "sell", 5, "3.000", order_id=1)
+    ex.submit("pA", "W", "sell", 5, "2.000", order_id=2)
+    ex.submit("pD", "W", "sell", 5, "2.500", order_id=3)
+    check(ex._state, WIDE)
+    regraded = ex.regrade("pA", "0.90")  # a grade lower: both of pA's asks, best price first
+    assert [(e.order_id, e.reason) for e in regraded] == [(2, Reason.REGRADED), (1, Reason.REGRADED)]
+    check(ex._state, WIDE)
+    ex.submit("pA", "W", "sell", 5, "4.000", order_id=4)
+    ex.submit("pA", "W", "sell", 5, "5.000", order_id=5)
+    ex.cancel(4, "pA")
+    check(ex._state, WIDE)
+    assert [e.order_id for e in ex.regrade("pA", "0.99")] == [5]
+    assert [o.order_id for o in ex.book()] == [3]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
-from exchange.schema import Event, EventType, Reason, Side, Tif
+from exchange.schema import ACT_CANCEL, ACTION_DTYPE, GRADE_ABSENT, Event, EventType, Reason, Side, Tif
 
 X, Y = "GPU-X", "GPU-Y"
 FACTOR = {"A": 9500, "B": 9000, "C": 8000, "D": 7000}
@@ -367,6 +368,24 @@ def test_cancel_not_owner_and_unknown(ex):
     ex.submit("b1", X, "buy", 5, "2.000", order_id=1)
     assert ex.cancel(1, "b2") == [rej(1, 1, Reason.NOT_OWNER)]
     assert ex.cancel(42, "b2") == [rej(2, 42, Reason.UNKNOWN_ORDER)]
+    assert ids(ex) == [1]
+
+
+def test_rejected_cancel_row_echoes_the_rows_qty(ex):
+    """§5: a REJECTED event's qty is the row's qty, also when an action array's cancel row
+    carries one (the per-call cancel has none: the event's qty is empty)."""
+    ex.submit("b1", X, "buy", 5, "2.000", order_id=1)
+    rows = np.zeros(2, ACTION_DTYPE)
+    rows["action"] = ACT_CANCEL
+    rows["order_id"] = [42, 1]
+    rows["party"] = ex.party_index("b2")
+    rows["instrument"] = -1
+    rows["qty"] = [7, 3]
+    rows["min_grade"] = GRADE_ABSENT
+    rows["ts"] = 5
+    events = ex.apply(rows)
+    assert [(e["order_id"], e["event"], e["reason"], e["qty"]) for e in events] == [
+        (42, int(REJ), int(Reason.UNKNOWN_ORDER), 7), (1, int(REJ), int(Reason.NOT_OWNER), 3)]
     assert ids(ex) == [1]
 
 

@@ -175,3 +175,44 @@ def test_bad_options_from_python():
         run_simulation(days=-3)
     with pytest.raises(SimulationError):
         run_simulation(days=2, whatif="meteor")
+
+
+def test_later_months_are_listed_as_the_calendar_reaches_them():
+    """The run ends when the latest month starts (day 70: 2027-03-01). January's windows close
+    59 days before (day 11), February's 28 days before (day 42); each window is listed
+    60 days before its month (simulation.instruments.LISTING_LEAD_DAYS): March on day 10,
+    February at the start (day -18 is before it)."""
+    text = (ExchangeConfig.default().to_toml()
+            .replace('symbol = "H200-SXM.2027-01"', 'symbol = "H200-SXM.2027-02"')
+            .replace('symbol = "B200.2027-01"', 'symbol = "B200.2027-03"'))
+    market = Market(ExchangeConfig.from_toml(text), SimulationParams(days=70, seed=5, buyers=150, providers=8))
+    assert [p.close_hour for p in market.plans] == [11 * 24, 42 * 24, 70 * 24, 11 * 24]
+    assert [p.list_hour for p in market.plans] == [0, 0, 10 * 24, 0]
+
+    def listed():
+        return [ins.symbol for ins in market.exchange.config.instruments]
+
+    opening = ["H100-SXM.2027-01", "H200-SXM.2027-02", "A100-80G.2027-01"]
+    assert listed() == opening
+    market.run_until(10 * 24)
+    assert listed() == opening
+    market.run_until(10 * 24 + 1)
+    assert listed() == opening + ["B200.2027-03"]
+    branch = market.settle()
+    march = [t for t in branch.trades if t.instrument == "B200.2027-03"]
+    assert march and min(t.ts for t in march) >= 10 * 24 * 3600
+    for symbol, closes in (("H100-SXM.2027-01", 11), ("H200-SXM.2027-02", 42)):
+        assert max(t.ts for t in branch.trades if t.instrument == symbol) < closes * 24 * 3600
+    assert len(branch.contracts) == len(branch.trades) > 0
+
+
+def test_the_front_month_alone_opens_the_exchange():
+    """Windows whose month is later than the front one wait for their listing day, even when
+    that leaves the start with one window (an exchange opens with at least one instrument)."""
+    text = (ExchangeConfig.default().to_toml()
+            .replace('symbol = "H200-SXM.2027-01"', 'symbol = "H200-SXM.2027-05"')
+            .replace('symbol = "B200.2027-01"', 'symbol = "B200.2027-05"')
+            .replace('symbol = "A100-80G.2027-01"', 'symbol = "A100-80G.2027-05"'))
+    market = Market(ExchangeConfig.from_toml(text), SimulationParams(days=150, seed=1, buyers=20, providers=2))
+    assert [ins.symbol for ins in market.exchange.config.instruments] == ["H100-SXM.2027-01"]
+    assert [p.list_hour for p in market.plans] == [0, 90 * 24, 90 * 24, 90 * 24]

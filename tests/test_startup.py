@@ -61,6 +61,7 @@ with event.install_recorder("numba:compile") as compiles:
     ex.order(np.int32(7)); ex.order(9); ex.order(12345)
     ex.book(); ex.book(symbol); ex.depth(symbol, "sell"); ex.depth(symbol, "buy", levels=3)
     ex.best_bid(symbol); ex.best_ask(symbol); ex.best_ask(symbol, "A"); ex.trades()
+    ex.submit_fast(ex.party_index("b.1"), 0, 0, 1, order_id=20); ex.cancel_fast(20, ex.party_index("b.1"))
     ex.replace(9, "b.1", qty=1); ex.cancel(9, "b.1"); ex.regrade(provider, "0.5")
     rows = np.zeros(4, ACTION_DTYPE)[::2]  # strided
     rows["action"] = ACT_CANCEL; rows["order_id"] = [100, 101]; rows["party"] = ex.party_index("b.1"); rows["ts"] = 1
@@ -107,7 +108,8 @@ def test_the_replay_and_call_kernels_were_each_loaded_once(every_input_and_call)
                  "exchange.nb.matching_nb.process_one", "exchange.nb.matching_nb.dump_book",
                  "exchange.files.writers._trades_csv", "exchange.files.writers._events_csv",
                  "exchange.files.writers._book_csv", "exchange.nb.orderids_nb.lookup",
-                 "exchange.nb.ladder_nb.level_price", "exchange.nb.ladder_nb.next_level"):
+                 "exchange.nb.ladder_nb.level_price", "exchange.nb.ladder_nb.next_level",
+                 "exchange.nb.lean_nb.submit_traded", "exchange.nb.lean_nb.cancel_open"):
         assert len(signatures[name]) == 1, name
 
 

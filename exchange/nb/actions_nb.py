@@ -1,4 +1,4 @@
-"""One pass over an action array before ``Exchange.apply`` runs it.
+"""One pass over an action array before ``Exchange.apply`` or ``run_batch`` runs it.
 
 The checks ``apply`` makes (codes in range, ts not going back) and the seq numbering,
 in one compiled loop over the rows: about 1 ns a row, where the same checks as numpy
@@ -37,3 +37,25 @@ def check_and_number(actions, n_parties, n_instruments, last_ts, first_seq):
         for i in range(actions.shape[0]):
             actions[i].seq = first_seq + i
     return problems, highest
+
+
+@kernel
+def batch_facts(actions):
+    """What ``run_batch`` checks and sizes by, in one pass over the rows (about 1 ns a row;
+    the same as numpy reductions over the structured columns cost some 10 ns): (lowest
+    party, highest party, highest instrument, 1 if a ``new`` row's stp is not a code else
+    0, ``new`` rows, highest order id). Needs at least one row."""
+    first = actions[0]
+    low_party, high_party, high_instrument, highest = first.party, first.party, first.instrument, first.order_id
+    bad_stp, n_new = 0, 0
+    for i in range(actions.shape[0]):
+        a = actions[i]
+        low_party = min(low_party, a.party)
+        high_party = max(high_party, a.party)
+        high_instrument = max(high_instrument, a.instrument)
+        highest = max(highest, a.order_id)
+        if a.action == ACT_NEW:
+            n_new += 1
+            if a.stp < STP_CANCEL_INCOMING or a.stp > STP_CANCEL_BOTH:
+                bad_stp = 1
+    return low_party, high_party, high_instrument, bad_stp, n_new, highest

@@ -1,26 +1,33 @@
 """Per-action entry points for a user's own ``@njit`` code (the public face is exchange/embed.py).
 
-A *handle* is one tuple ``(book, out, row, clock)``:
+A *handle* is one tuple ``(book, out, row, clock, table)``:
 
 * ``book``: ``BookState.arrays``, the engine's state (see matching_nb);
 * ``out``: ``(events, trades)``, the event buffer (refilled by each action from index 0)
   and the trade buffer (every trade so far, appended);
 * ``row``: a 1-element ACTION_DTYPE array ``process_one`` fills;
-* ``clock``: an int64 array of the counters ``Exchange`` keeps in Python (CK_* below).
+* ``clock``: an int64 array of the counters ``Exchange`` keeps in Python (CK_* below);
+* ``table``: the same arrays as one address table (exchange/nb/address_nb.py).
 
 Each action function checks the codes that would otherwise index outside an array,
 then runs ``matching_nb.process_one``, the very kernel behind ``Exchange``'s calls, so
 the events are the same. Every argument is cast to int64 first, so one compiled
-signature of ``process_one`` serves every caller. The action functions have one pinned
-signature each (``pinned`` below); ``events`` and ``trades`` return views, so they are
-inlined into the caller instead.
+signature of ``process_one`` serves every caller.
+
+Each public function is a one-line wrapper, inlined into the caller, that passes the
+handle's table to its compiled half, ``*_via_table``, which has one pinned signature
+(``pinned`` below; exchange/nb/lean_nb.py calls these directly):
+passing the 19 arrays themselves cost about 29 ns a call, a third of an action.
+``events`` and ``trades`` return views of the handle's own arrays, so they are inlined
+whole.
 
 Results: the number of events (>= 0); ``-NEED_*`` (layout) when an array is full and
 nothing was done; ``-E_*`` (below) when an argument is out of range and nothing was done.
 """
 import numpy as np
-from numba import int64, njit, typeof
+from numba import int64, njit
 
+from exchange.nb.address_nb import TABLE, handle_from
 from exchange.nb.kernel import helper
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
@@ -29,8 +36,8 @@ from exchange.nb.layout import (
 )
 from exchange.nb.matching_nb import process_one
 from exchange.schema import (
-    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BP, EVENT_DTYPE, GRADE_ABSENT,
-    GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING, TRADE_DTYPE,
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, GRADE_ABSENT,
+    GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING,
 )
 
 # clock[...]: what Exchange keeps between calls, read back when the handle is returned.
@@ -46,6 +53,7 @@ H_BOOK = 0
 H_OUT = 1
 H_ROW = 2
 H_CLOCK = 3
+H_TABLE = 4
 
 # Argument errors (returned negated, beside -NEED_*): nothing was done, no seq taken.
 E_TS = 16  # ts lower than the last action's
@@ -58,28 +66,16 @@ E_GOODPUT = 22  # goodput outside 0..10000 bp
 
 NO_PRICE = NO_VALUE  # price argument meaning "no price given" (market orders; replace keeping its price)
 
-# The handle's arrays in order: book (matching_nb's 15), events, trades, row, clock.
-DTYPES = (np.int64, np.int32, np.int64, np.int32, np.int64, np.uint64, np.int64, np.int64, np.int64, np.int32,
-          np.int64, np.int32, np.int64, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
-NDIMS = (2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)
-
-
-def _handle_type():
-    """The Numba type of every handle (C-contiguous arrays of the dtypes above)."""
-    arrays = [np.zeros((1,) * ndim, dtype) for dtype, ndim in zip(DTYPES, NDIMS)]
-    return typeof((tuple(arrays[:15]), (arrays[15], arrays[16]), arrays[17], arrays[18]))
-
-
-HANDLE = _handle_type()
 
 
 def pinned(n_ints):
-    """An entry point of its own with one pinned signature, ``int64(handle, int64 x n)``:
-    compiled once (cached on disk), and callers' ints of any width convert to it. Not
-    inlined: inside a caller's NRT-counted code, an inlined body would count references
-    to the handle's 19 arrays at every step (measured: 4x the kernel's time), while a
-    call into this NRT-free function passes them as they are."""
-    return njit(int64(HANDLE, *([int64] * n_ints)), cache=True, _nrt=False, nogil=True)
+    """A compiled function of its own with one pinned signature, ``int64(table, int64 x n)``:
+    compiled once (cached on disk), and callers' ints of any width convert to it. It takes
+    the handle's address table, not the handle: one array instead of 19 by value."""
+    return njit(int64(TABLE, *([int64] * n_ints)), cache=True, nogil=True)
+
+
+_wrapper = njit(cache=True, inline="always")  # the public one-liners, inlined into the caller
 
 
 @helper
@@ -107,9 +103,8 @@ def _party_ok(h, party):
 
 
 @pinned(11)
-def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
-    """A new order (``Exchange.submit`` with codes): ``price`` in the price unit or NO_PRICE,
-    ``min_grade`` a grade index, GRADE_ABSENT (-1) or GRADE_UNKNOWN (-2, rejected BAD_GRADE)."""
+def new_order_via_table(table, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
+    h = handle_from(table)
     ts, order_id, party, instrument = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(instrument)
     side, order_type, tif, price = np.int64(side), np.int64(order_type), np.int64(tif), np.int64(price)
     qty, min_grade, stp = np.int64(qty), np.int64(min_grade), np.int64(stp)
@@ -129,8 +124,8 @@ def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, 
 
 
 @pinned(3)
-def cancel(h, ts, order_id, party):
-    """End a resting order of ``party`` (``Exchange.cancel``)."""
+def cancel_via_table(table, ts, order_id, party):
+    h = handle_from(table)
     ts, order_id, party = np.int64(ts), np.int64(order_id), np.int64(party)
     if not _party_ok(h, party):
         return -E_PARTY
@@ -141,8 +136,8 @@ def cancel(h, ts, order_id, party):
 
 
 @pinned(5)
-def replace(h, ts, order_id, party, price, qty):
-    """New price (or NO_PRICE: keep it) and/or new open quantity (or NO_VALUE: keep it)."""
+def replace_via_table(table, ts, order_id, party, price, qty):
+    h = handle_from(table)
     ts, order_id, party, price, qty = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(price), np.int64(qty)
     if not _party_ok(h, party):
         return -E_PARTY
@@ -153,8 +148,8 @@ def replace(h, ts, order_id, party, price, qty):
 
 
 @pinned(3)
-def regrade(h, ts, party, goodput_bp):
-    """Record a provider's goodput in basis points (``Exchange.regrade``)."""
+def regrade_via_table(table, ts, party, goodput_bp):
+    h = handle_from(table)
     ts, party, goodput_bp = np.int64(ts), np.int64(party), np.int64(goodput_bp)
     if not _party_ok(h, party):
         return -E_PARTY
@@ -165,8 +160,8 @@ def regrade(h, ts, party, goodput_bp):
 
 
 @pinned(2)
-def close(h, ts, instrument):
-    """End trading in an instrument (``Exchange.close``); -1 is an unknown symbol."""
+def close_via_table(table, ts, instrument):
+    h = handle_from(table)
     ts, instrument = np.int64(ts), np.int64(instrument)
     if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
@@ -194,8 +189,8 @@ def trades(h):
 
 
 @pinned(0)
-def traded_qty(h):
-    """GPU-hours the last action traded (the sum of its trades' qty). O(its trades)."""
+def traded_qty_via_table(table):
+    h = handle_from(table)
     trade_rows = h[1][1]
     total = np.int64(0)
     for i in range(h[3][CK_FIRST_TRADE], h[0][B_COUNTERS][C_TRADE_COUNT]):
@@ -204,19 +199,17 @@ def traded_qty(h):
 
 
 @pinned(0)
-def next_seq(h):
-    return h[3][CK_SEQ]
+def next_seq_via_table(table):
+    return handle_from(table)[3][CK_SEQ]
 
 
 @pinned(0)
-def room(h):
-    """DONE (0) when the next action cannot overflow an array, else the NEED_* code of
-    the one to grow first: the check ``process_one`` makes before acting, so a loop
-    that tests it first can return to Python before it decides anything."""
+def room_via_table(table):
+    h = handle_from(table)
     book, out = h[H_BOOK], h[H_OUT]
     counters = book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[1]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > book[B_ID_KEYS].shape[0]:
         return NEED_IDS
@@ -226,3 +219,55 @@ def room(h):
         return NEED_TRADES
     return DONE
 
+
+# ------------------------------------------------------------------ the public functions
+@_wrapper
+def new_order(h, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
+    """A new order (``Exchange.submit`` with codes): ``price`` in the price unit or NO_PRICE,
+    ``min_grade`` a grade index, GRADE_ABSENT (-1) or GRADE_UNKNOWN (-2, rejected BAD_GRADE)."""
+    return new_order_via_table(h[H_TABLE], ts, order_id, party, instrument, side, order_type, tif, price, qty,
+                      min_grade, stp)
+
+
+@_wrapper
+def cancel(h, ts, order_id, party):
+    """End a resting order of ``party`` (``Exchange.cancel``)."""
+    return cancel_via_table(h[H_TABLE], ts, order_id, party)
+
+
+@_wrapper
+def replace(h, ts, order_id, party, price, qty):
+    """New price (or NO_PRICE: keep it) and/or new open quantity (or NO_VALUE: keep it)."""
+    return replace_via_table(h[H_TABLE], ts, order_id, party, price, qty)
+
+
+@_wrapper
+def regrade(h, ts, party, goodput_bp):
+    """Record a provider's goodput in basis points (``Exchange.regrade``)."""
+    return regrade_via_table(h[H_TABLE], ts, party, goodput_bp)
+
+
+@_wrapper
+def close(h, ts, instrument):
+    """End trading in an instrument (``Exchange.close``); -1 is an unknown symbol."""
+    return close_via_table(h[H_TABLE], ts, instrument)
+
+
+@_wrapper
+def traded_qty(h):
+    """GPU-hours the last action traded (the sum of its trades' qty). O(its trades)."""
+    return traded_qty_via_table(h[H_TABLE])
+
+
+@_wrapper
+def next_seq(h):
+    """The seq the next action will take."""
+    return next_seq_via_table(h[H_TABLE])
+
+
+@_wrapper
+def room(h):
+    """DONE (0) when the next action cannot overflow an array, else the NEED_* code of
+    the one to grow first: the check ``process_one`` makes before acting, so a loop
+    that tests it first can return to Python before it decides anything."""
+    return room_via_table(h[H_TABLE])

@@ -99,7 +99,12 @@ def load(dispatcher, *example_args):
     Calling it skips Numba's type dispatch (about 0.7 us a call). Raises RuntimeError
     if the kernel then holds more than one signature: some caller passed other array
     types, and the entry point returned here would not be the one it runs."""
-    entry = dispatcher.compile(tuple(typeof(a) for a in example_args))
+    return load_signature(dispatcher, tuple(typeof(a) for a in example_args))
+
+
+def load_signature(dispatcher, signature: tuple):
+    """``load`` for a tuple of Numba types instead of example arguments."""
+    entry = dispatcher.compile(signature)
     if len(dispatcher.overloads) != 1:
         signatures = "; ".join(str(s) for s in dispatcher.signatures)
         raise RuntimeError(f"{name_of(dispatcher)} has {len(dispatcher.overloads)} compiled signatures "

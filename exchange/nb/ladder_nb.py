@@ -80,7 +80,7 @@ def next_level(bits, ladders, ladder, start):
 @helper
 def level_head(level_link, g):
     """First slot at global level g, or -1 when the level is empty."""
-    return level_link[LV_HEAD, g] - 1
+    return level_link[g, LV_HEAD] - 1
 
 
 @helper
@@ -99,40 +99,40 @@ def price_level(ladders, ladder, price):
 def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
     """Append a slot at the tail of its level (it becomes the last to arrive)."""
     g = ladders[ladder, L_BASE] + level
-    order_i32[O_LADDER, slot] = ladder
-    order_i32[O_LEVEL, slot] = level
-    order_i32[O_NEXT, slot] = -1
-    tail = level_link[LV_TAIL, g] - 1
-    order_i32[O_PREV, slot] = tail
+    order_i32[slot, O_LADDER] = ladder
+    order_i32[slot, O_LEVEL] = level
+    order_i32[slot, O_NEXT] = -1
+    tail = level_link[g, LV_TAIL] - 1
+    order_i32[slot, O_PREV] = tail
     if tail == -1:
-        level_link[LV_HEAD, g] = slot + 1
+        level_link[g, LV_HEAD] = slot + 1
         bits_set(bits, ladders, ladder, level)
         if level < ladders[ladder, L_BEST]:
             ladders[ladder, L_BEST] = level
     else:
-        order_i32[O_NEXT, tail] = slot
-    level_link[LV_TAIL, g] = slot + 1
-    level_qty[g] += order_i64[O_OPEN, slot]
+        order_i32[tail, O_NEXT] = slot
+    level_link[g, LV_TAIL] = slot + 1
+    level_qty[g] += order_i64[slot, O_OPEN]
     ladders[ladder, L_COUNT] += 1
 
 
 @helper
 def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
     """Unlink a slot from its level, keeping the best level current."""
-    ladder = order_i32[O_LADDER, slot]
-    level = order_i32[O_LEVEL, slot]
+    ladder = order_i32[slot, O_LADDER]
+    level = order_i32[slot, O_LEVEL]
     g = ladders[ladder, L_BASE] + level
-    prev = order_i32[O_PREV, slot]
-    nxt = order_i32[O_NEXT, slot]
+    prev = order_i32[slot, O_PREV]
+    nxt = order_i32[slot, O_NEXT]
     if prev == -1:
-        level_link[LV_HEAD, g] = nxt + 1
+        level_link[g, LV_HEAD] = nxt + 1
     else:
-        order_i32[O_NEXT, prev] = nxt
+        order_i32[prev, O_NEXT] = nxt
     if nxt == -1:
-        level_link[LV_TAIL, g] = prev + 1
+        level_link[g, LV_TAIL] = prev + 1
     else:
-        order_i32[O_PREV, nxt] = prev
-    level_qty[g] -= order_i64[O_OPEN, slot]
+        order_i32[nxt, O_PREV] = prev
+    level_qty[g] -= order_i64[slot, O_OPEN]
     ladders[ladder, L_COUNT] -= 1
     if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
@@ -143,70 +143,88 @@ def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
 # ------------------------------------------------------------- merge walks
 # A walk visits the resting orders of several ladders of one side (the grades a
 # counter-order may meet) in priority order without changing them: one cursor per
-# ladder, and at each step the cursor whose order ranks first.
+# ladder, and at each step the cursor whose order ranks first. A cursor stands on a
+# level; which order there it points at is looked up only when asked (``cursor_slot``):
+# ranking needs the level's price alone, and the arrival of its first order only when
+# two ladders offer the same effective price. A walk that stops at the first price,
+# the usual fate of an order that does not cross, reads no order and no queue.
 
 
 @helper
-def _cursor_to_level(cursors, ladders, level_link, k, level):
-    """Point cursor k at the head of ``level`` of its ladder (slot -1 past the last level)."""
-    ladder = cursors[K_LADDER, k]
+def _cursor_to_level(cursors, k, level):
+    """Point cursor k at ``level`` of its ladder (past the last level: exhausted); its
+    order there is looked up when first asked for."""
     cursors[K_LEVEL, k] = level
-    if level < ladders[ladder, L_NLEVELS]:
-        cursors[K_SLOT, k] = level_head(level_link, ladders[ladder, L_BASE] + level)
-    else:
-        cursors[K_SLOT, k] = -1
+    cursors[K_SLOT, k] = -1
 
 
 @helper
-def cursors_open(cursors, ladders, level_link, first_ladder, count):
-    """Point ``count`` cursors at the heads of ladders first_ladder..+count-1."""
+def cursor_slot(cursors, ladders, level_link, k):
+    """The order cursor k points at (k not exhausted): the head of its level unless
+    the walk already moved along that level's queue."""
+    slot = cursors[K_SLOT, k]
+    if slot == -1:
+        ladder = cursors[K_LADDER, k]
+        slot = level_head(level_link, ladders[ladder, L_BASE] + cursors[K_LEVEL, k])
+        cursors[K_SLOT, k] = slot
+    return slot
+
+
+@helper
+def cursors_open(cursors, ladders, first_ladder, count):
+    """Point ``count`` cursors at the best levels of ladders first_ladder..+count-1."""
     for k in range(count):
         ladder = first_ladder + k
         cursors[K_LADDER, k] = ladder
-        _cursor_to_level(cursors, ladders, level_link, k, ladders[ladder, L_BEST])
+        _cursor_to_level(cursors, k, ladders[ladder, L_BEST])
 
 
 @helper
-def cursor_advance(cursors, order_i32, ladders, level_link, bits, k):
-    """Move cursor k to the next order of its ladder in priority order."""
-    slot = cursors[K_SLOT, k]
-    nxt = order_i32[O_NEXT, slot]
+def cursor_advance(cursors, order_i32, ladders, bits, k):
+    """Move cursor k past its order (looked up by ``cursor_slot``) in priority order."""
+    cursor_follow(cursors, ladders, bits, k, order_i32[cursors[K_SLOT, k], O_NEXT])
+
+
+@helper
+def cursor_follow(cursors, ladders, bits, k, nxt):
+    """Move cursor k to ``nxt``, the order after its own in its level (-1: there is none,
+    so on to the next level)."""
     if nxt != -1:
         cursors[K_SLOT, k] = nxt
         return
     ladder = cursors[K_LADDER, k]
-    _cursor_to_level(cursors, ladders, level_link, k,
-                     next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1))
+    _cursor_to_level(cursors, k, next_level(bits, ladders, ladder, cursors[K_LEVEL, k] + 1))
 
 
 @helper
-def cursors_pick(cursors, order_i64, ladders, count):
+def cursors_pick(cursors, order_i64, ladders, level_link, count):
     """The cursor whose order ranks first, or -1 when all are exhausted.
 
     Rank: lower ``sign * price / den`` (asks: lower effective price; bids: higher
-    price), compared as integers by cross-multiplying, then earlier arrival.
-    """
+    price), compared as integers by cross-multiplying, then earlier arrival (read
+    only for equal prices)."""
     best = -1
     best_num = 0
     best_den = 1
-    best_arrival = 0
     for k in range(count):
-        slot = cursors[K_SLOT, k]
-        if slot == -1:
-            continue
         ladder = cursors[K_LADDER, k]
-        num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, cursors[K_LEVEL, k])
+        level = cursors[K_LEVEL, k]
+        if level >= ladders[ladder, L_NLEVELS]:
+            continue
+        num = ladders[ladder, L_SIGN] * level_price(ladders, ladder, level)
         den = ladders[ladder, L_DEN]
-        arrival = order_i64[O_ARRIVAL, slot]
         if best == -1:
             better = True
         else:
             lhs = num * best_den
             rhs = best_num * den
-            better = lhs < rhs or (lhs == rhs and arrival < best_arrival)
+            better = lhs < rhs
+            if lhs == rhs:
+                mine = order_i64[cursor_slot(cursors, ladders, level_link, k), O_ARRIVAL]
+                theirs = order_i64[cursor_slot(cursors, ladders, level_link, best), O_ARRIVAL]
+                better = mine < theirs
         if better:
             best = k
             best_num = num
             best_den = den
-            best_arrival = arrival
     return best

@@ -15,12 +15,13 @@ import numpy as np
 from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.ladder_nb import (
-    cursor_advance, cursors_open, cursors_pick, dequeue, enqueue, level_price, price_level,
+    cursor_advance, cursor_follow, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
+    next_level, price_level,
 )
 from exchange.nb.layout import (
-    C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
-    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, K_SLOT, L_BASE, L_DEN, L_GRADE,
-    L_INSTRUMENT, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
+    C_ASK_LISTS, C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_BEST, L_DEN, L_GRADE,
+    L_INSTRUMENT, L_NLEVELS, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES, O_ARRIVAL, O_ID,
     O_LADDER, O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PARTY_PREV, O_TIF,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
     B_BITS, B_COUNTERS, B_CURSORS, B_GRADE_FLOOR, B_ID_DIRECT, B_ID_KEYS, B_ID_SLOTS, B_INSTRUMENTS,
@@ -97,27 +98,74 @@ def cross(bid_price, ask_price, factor):
     return bid_price * factor >= ask_price * BP
 
 
+# ------------------------------------------------------- providers' asks
+# A regrade cancels all of one provider's resting asks (docs/RULES.md §4), so each
+# provider's asks can be kept on a list threaded through their slots. Nothing else
+# needs the lists, and keeping them costs every resting and ending ask up to three
+# scattered writes, so they are built at the first regrade that changes a grade
+# (one walk over the resting asks) and kept from then on (counters[C_ASK_LISTS]).
+
+
+@helper
+def _link_ask(order_i32, parties, slot, party):
+    head = parties[P_ASK_HEAD, party]
+    order_i32[slot, O_PARTY_PREV] = -1
+    order_i32[slot, O_PARTY_NEXT] = head
+    if head != -1:
+        order_i32[head, O_PARTY_PREV] = slot
+    parties[P_ASK_HEAD, party] = slot
+
+
+@helper
+def _unlink_ask(order_i32, parties, slot):
+    prev = order_i32[slot, O_PARTY_PREV]
+    nxt = order_i32[slot, O_PARTY_NEXT]
+    if prev == -1:
+        parties[P_ASK_HEAD, order_i32[slot, O_PARTY]] = nxt
+    else:
+        order_i32[prev, O_PARTY_NEXT] = nxt
+    if nxt != -1:
+        order_i32[nxt, O_PARTY_PREV] = prev
+
+
+@kernel
+def keep_ask_lists(book):
+    """Put every resting ask on its provider's list and keep the lists from now on.
+    Cost: O(resting asks + their levels), once per state."""
+    order_i32, ladders, level_link, bits, parties, counters = (
+        book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_PARTIES], book[B_COUNTERS])
+    if counters[C_ASK_LISTS] != 0:
+        return
+    for ladder in range(ladders.shape[0]):
+        if ladders[ladder, L_SIDE] != SELL:
+            continue
+        level = ladders[ladder, L_BEST]
+        while level < ladders[ladder, L_NLEVELS]:
+            slot = level_head(level_link, ladders[ladder, L_BASE] + level)
+            while slot != -1:
+                _link_ask(order_i32, parties, slot, order_i32[slot, O_PARTY])
+                slot = order_i32[slot, O_NEXT]
+            level = next_level(bits, ladders, ladder, level + 1)
+    counters[C_ASK_LISTS] = 1
+
+
 @helper
 def _rest(book, slot, order_id, party, side, instrument, tier, price, qty, tif, stp, arrival):
-    """Fill a slot's fields and append it to its level; asks also join the provider's list.
-    The stp mode is kept beside the tif (one int32) because a re-arrival needs it."""
+    """Fill a slot's fields and append it to its level; an ask also joins its provider's
+    list while the lists are kept. The stp mode is kept beside the tif (one int32)
+    because a re-arrival needs it."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     grade_floor, parties, counters = book[B_GRADE_FLOOR], book[B_PARTIES], book[B_COUNTERS]
-    order_i64[O_ID, slot] = order_id
-    order_i64[O_OPEN, slot] = qty
-    order_i64[O_ARRIVAL, slot] = arrival
-    order_i32[O_PARTY, slot] = party
-    order_i32[O_TIF, slot] = tif | (stp << STP_SHIFT)
+    order_i64[slot, O_ID] = order_id
+    order_i64[slot, O_OPEN] = qty
+    order_i64[slot, O_ARRIVAL] = arrival
+    order_i32[slot, O_PARTY] = party
+    order_i32[slot, O_TIF] = tif | (stp << STP_SHIFT)
     ladder = ladder_of(grade_floor, instrument, side, tier)
     enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder,
             price_level(ladders, ladder, price))
-    if side == SELL:
-        head = parties[P_ASK_HEAD, party]
-        order_i32[O_PARTY_PREV, slot] = -1
-        order_i32[O_PARTY_NEXT, slot] = head
-        if head != -1:
-            order_i32[O_PARTY_PREV, head] = slot
-        parties[P_ASK_HEAD, party] = slot
+    if side == SELL and counters[C_ASK_LISTS] != 0:
+        _link_ask(order_i32, parties, slot, party)
     counters[C_LIVE] += 1
 
 
@@ -126,18 +174,11 @@ def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     order_i64, order_i32, ladders, level_link, level_qty, bits = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS]
     parties, id_keys, id_slots, counters, id_direct = book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
-    if ladders[order_i32[O_LADDER, slot], L_SIDE] == SELL:
-        prev = order_i32[O_PARTY_PREV, slot]
-        nxt = order_i32[O_PARTY_NEXT, slot]
-        if prev == -1:
-            parties[P_ASK_HEAD, order_i32[O_PARTY, slot]] = nxt
-        else:
-            order_i32[O_PARTY_NEXT, prev] = nxt
-        if nxt != -1:
-            order_i32[O_PARTY_PREV, nxt] = prev
+    if counters[C_ASK_LISTS] != 0 and ladders[order_i32[slot, O_LADDER], L_SIDE] == SELL:
+        _unlink_ask(order_i32, parties, slot)
     dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot)
-    ids.assign(id_direct, id_keys, id_slots, order_i64[O_ID, slot], ids.ENDED)
-    order_i32[O_NEXT, slot] = counters[C_FREE]
+    ids.assign(id_direct, id_keys, id_slots, order_i64[slot, O_ID], ids.ENDED)
+    order_i32[slot, O_NEXT] = counters[C_FREE]
     counters[C_FREE] = slot
     counters[C_LIVE] -= 1
 
@@ -147,7 +188,7 @@ def _alloc(book):
     order_i32, counters = book[B_ORDER_I32], book[B_COUNTERS]
     slot = counters[C_FREE]
     if slot != -1:
-        counters[C_FREE] = order_i32[O_NEXT, slot]
+        counters[C_FREE] = order_i32[slot, O_NEXT]
     else:
         slot = counters[C_HWM]
         counters[C_HWM] = slot + 1
@@ -189,8 +230,8 @@ def _would_cross(book, side, instrument, tier, price):
     """post_only check: does the best compatible counter-order cross, whatever its party?"""
     order_i64, ladders, level_link, cursors, grade_floor = book[B_ORDER_I64], book[B_LADDERS], book[B_LEVEL_LINK], book[B_CURSORS], book[B_GRADE_FLOOR]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
-    cursors_open(cursors, ladders, level_link, first, count)
-    k = cursors_pick(cursors, order_i64, ladders, count)
+    cursors_open(cursors, ladders, first, count)
+    k = cursors_pick(cursors, order_i64, ladders, level_link, count)
     if k == -1:
         return False
     ladder = cursors[K_LADDER, k]
@@ -215,13 +256,12 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_LEVEL_QTY], book[B_BITS], book[B_CURSORS])
     grade_floor, counters = book[B_GRADE_FLOOR], book[B_COUNTERS]
     first, count = _counter_ladders(grade_floor, side, instrument, tier)
-    cursors_open(cursors, ladders, level_link, first, count)
+    cursors_open(cursors, ladders, first, count)
     remaining = qty
     while remaining > 0:
-        k = cursors_pick(cursors, order_i64, ladders, count)
+        k = cursors_pick(cursors, order_i64, ladders, level_link, count)
         if k == -1:
             break
-        slot = cursors[K_SLOT, k]
         ladder = cursors[K_LADDER, k]
         counter_price = level_price(ladders, ladder, cursors[K_LEVEL, k])
         if side == BUY:
@@ -231,29 +271,30 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         factor = grade_floor[grade]
         if not is_market and not cross(bid, ask, factor):
             break
-        if order_i32[O_PARTY, slot] == party:
+        slot = cursor_slot(cursors, ladders, level_link, k)
+        if order_i32[slot, O_PARTY] == party:
             if stp == STP_CANCEL_INCOMING or (dry_run and stp == STP_CANCEL_BOTH):
                 return remaining, True
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             if dry_run:  # cancel_resting: the check walks past it
                 continue
-            own_id = order_i64[O_ID, slot]
-            own_open = order_i64[O_OPEN, slot]
+            own_id = order_i64[slot, O_ID]
+            own_open = order_i64[slot, O_OPEN]
             _end(book, slot)
             emit(out, counters, seq, ts, own_id, EV_CANCELED, R_SELF_TRADE, own_open, 0, 0)
             if stp == STP_CANCEL_BOTH:
                 return remaining, True
             continue
-        resting_open = order_i64[O_OPEN, slot]
+        resting_open = order_i64[slot, O_OPEN]
         fill = min(remaining, resting_open)
         remaining -= fill
         if dry_run:
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             continue
         # A resting ask trades at its raw price; a resting bid at floor(bid * f / 10000).
         trade_price = counter_price if side == BUY else (counter_price * factor) // BP
-        resting_id = order_i64[O_ID, slot]
-        resting_party = order_i32[O_PARTY, slot]
+        resting_id = order_i64[slot, O_ID]
+        resting_party = order_i32[slot, O_PARTY]
         if side == BUY:
             trade_id = _record_trade(out, counters, seq, ts, instrument, side, order_id, resting_id,
                                      party, resting_party, grade, trade_price, fill)
@@ -263,11 +304,11 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
         emit(out, counters, seq, ts, order_id, EV_FILL, R_NONE, fill, remaining, trade_id)
         emit(out, counters, seq, ts, resting_id, EV_FILL, R_NONE, fill, resting_open - fill, trade_id)
         if fill == resting_open:
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
             _end(book, slot)
         else:
-            order_i64[O_OPEN, slot] = resting_open - fill
-            level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= fill
+            order_i64[slot, O_OPEN] = resting_open - fill
+            level_qty[ladders[ladder, L_BASE] + order_i32[slot, O_LEVEL]] -= fill
     return remaining, False
 
 
@@ -353,7 +394,7 @@ def _resting_slot(book, out, a):
     if slot < 0:
         _reject(out, counters, a, R_UNKNOWN_ORDER)
         return -1
-    if order_i32[O_PARTY, slot] != a.party:
+    if order_i32[slot, O_PARTY] != a.party:
         _reject(out, counters, a, R_NOT_OWNER)
         return -1
     return slot
@@ -364,7 +405,7 @@ def on_cancel(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
         return
-    open_qty = book[B_ORDER_I64][O_OPEN, slot]
+    open_qty = book[B_ORDER_I64][slot, O_OPEN]
     _end(book, slot)
     emit(out, book[B_COUNTERS], a.seq, a.ts, a.order_id, EV_CANCELED, R_NONE, open_qty, 0, 0)
 
@@ -376,32 +417,32 @@ def on_replace(book, out, a):
         return
     order_i64, order_i32, ladders, level_qty = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_QTY]
     instruments, counters = book[B_INSTRUMENTS], book[B_COUNTERS]
-    ladder = order_i32[O_LADDER, slot]
+    ladder = order_i32[slot, O_LADDER]
     instrument = ladders[ladder, L_INSTRUMENT]
-    open_qty = order_i64[O_OPEN, slot]
+    open_qty = order_i64[slot, O_OPEN]
     new_qty = open_qty
     if a.qty != NO_VALUE:
         if a.qty < 1 or a.qty > instruments[instrument, I_MAX_QTY]:
             return _reject(out, counters, a, R_BAD_QTY)
         new_qty = a.qty
-    old_price = level_price(ladders, ladder, order_i32[O_LEVEL, slot])
+    old_price = level_price(ladders, ladder, order_i32[slot, O_LEVEL])
     new_price = old_price
     if a.price_state != PRICE_ABSENT:
         new_price = _price_ticks(instruments, instrument, a)
         if new_price < 0:
             return _reject(out, counters, a, R_BAD_PRICE)
     if new_price == old_price and new_qty <= open_qty:  # keeps its place in the queue
-        order_i64[O_OPEN, slot] = new_qty
-        level_qty[ladders[ladder, L_BASE] + order_i32[O_LEVEL, slot]] -= open_qty - new_qty
+        order_i64[slot, O_OPEN] = new_qty
+        level_qty[ladders[ladder, L_BASE] + order_i32[slot, O_LEVEL]] -= open_qty - new_qty
         emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
         return
     side = ladders[ladder, L_SIDE]
     tier = ladders[ladder, L_GRADE]
-    tif = order_i32[O_TIF, slot] & TIF_MASK
-    stp = order_i32[O_TIF, slot] >> STP_SHIFT  # a re-arrival keeps its order's mode
+    tif = order_i32[slot, O_TIF] & TIF_MASK
+    stp = order_i32[slot, O_TIF] >> STP_SHIFT  # a re-arrival keeps its order's mode
     if tif == POST_ONLY and _would_cross(book, side, instrument, tier, new_price):
         return _reject(out, counters, a, R_WOULD_CROSS)
-    party = order_i32[O_PARTY, slot]
+    party = order_i32[slot, O_PARTY]
     _end(book, slot)  # a fresh arrival under the same id, at this row's seq
     emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
     _execute(book, out, a.seq, a.ts, a.order_id, party, side, instrument, tier, new_price,
@@ -426,7 +467,10 @@ def on_grade(book, out, a):
     new = grade_of(grade_floor, a.goodput)
     parties[P_GOODPUT, party] = a.goodput
     parties[P_GRADE, party] = new
-    if old == new or parties[P_ASK_HEAD, party] == -1:
+    if old == new:
+        return
+    keep_ask_lists(book)
+    if parties[P_ASK_HEAD, party] == -1:
         return
     # Instruments in config order, each in priority order: all of one provider's asks
     # share its grade's ladder, so priority is (instrument, level, arrival).
@@ -436,12 +480,12 @@ def on_grade(book, out, a):
     while slot != -1:
         scratch[count] = slot
         count += 1
-        slot = order_i32[O_PARTY_NEXT, slot]
+        slot = order_i32[slot, O_PARTY_NEXT]
     _heapsort_by_priority(scratch, count, order_i64, order_i32, book[B_LADDERS])
     for i in range(count):
         slot = scratch[i]
-        open_qty = order_i64[O_OPEN, slot]
-        order_id = order_i64[O_ID, slot]
+        open_qty = order_i64[slot, O_OPEN]
+        order_id = order_i64[slot, O_ID]
         _end(book, slot)
         emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_REGRADED, open_qty, 0, 0)
 
@@ -449,13 +493,13 @@ def on_grade(book, out, a):
 @kernel
 def _ranks_before(order_i64, order_i32, ladders, s, t):
     """Does ask slot s come before ask slot t: (instrument, level, arrival)?"""
-    inst_s = ladders[order_i32[O_LADDER, s], L_INSTRUMENT]
-    inst_t = ladders[order_i32[O_LADDER, t], L_INSTRUMENT]
+    inst_s = ladders[order_i32[s, O_LADDER], L_INSTRUMENT]
+    inst_t = ladders[order_i32[t, O_LADDER], L_INSTRUMENT]
     if inst_s != inst_t:
         return inst_s < inst_t
-    if order_i32[O_LEVEL, s] != order_i32[O_LEVEL, t]:
-        return order_i32[O_LEVEL, s] < order_i32[O_LEVEL, t]
-    return order_i64[O_ARRIVAL, s] < order_i64[O_ARRIVAL, t]
+    if order_i32[s, O_LEVEL] != order_i32[t, O_LEVEL]:
+        return order_i32[s, O_LEVEL] < order_i32[t, O_LEVEL]
+    return order_i64[s, O_ARRIVAL] < order_i64[t, O_ARRIVAL]
 
 
 @kernel
@@ -492,15 +536,15 @@ def on_close(book, out, a):
         return _reject(out, counters, a, R_INSTRUMENT_CLOSED)
     n_grades = grade_floor.shape[0]
     for side in (BUY, SELL):
-        cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+        cursors_open(cursors, ladders, ladder_of(grade_floor, instrument, side, 0), n_grades)
         while True:
-            k = cursors_pick(cursors, order_i64, ladders, n_grades)
+            k = cursors_pick(cursors, order_i64, ladders, level_link, n_grades)
             if k == -1:
                 break
-            slot = cursors[K_SLOT, k]
-            cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
-            open_qty = order_i64[O_OPEN, slot]
-            order_id = order_i64[O_ID, slot]
+            slot = cursor_slot(cursors, ladders, level_link, k)
+            cursor_advance(cursors, order_i32, ladders, bits, k)
+            open_qty = order_i64[slot, O_OPEN]
+            order_id = order_i64[slot, O_ID]
             _end(book, slot)
             emit(out, counters, a.seq, a.ts, order_id, EV_CANCELED, R_CLOSED, open_qty, 0, 0)
     instruments[instrument, I_CLOSED] = 1
@@ -512,7 +556,7 @@ def _room_needed(book, out):
     """Which array must grow before the next action could overflow it (DONE if none)."""
     order_i64, id_keys, counters = book[B_ORDER_I64], book[B_ID_KEYS], book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[1]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= order_i64.shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > id_keys.shape[0]:
         return NEED_IDS
@@ -581,32 +625,41 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
 @kernel
 def dump_book(book, resting):
     """Write every resting order into ``resting`` (BOOK_DTYPE), instruments in order,
-    bids then asks, priority order; returns the count."""
+    bids then asks, priority order; returns the count.
+
+    The walk follows each level's queue from order to order. It chases a compact copy of
+    the links (``scratch``, 8 bytes a slot, made in one sequential pass) rather than the
+    slots' 32-byte rows, so the chase stays in cache and the reads of each order's
+    fields, off its path, overlap: 94 -> 76 ns an order over the standard mix's 243,000
+    resting orders. (A row per field walked at 40 ns, consecutive slots sharing cache
+    lines, but cost every matching action more: see exchange/nb/layout.py.)"""
     order_i64, order_i32, ladders, level_link, bits, cursors = book[B_ORDER_I64], book[B_ORDER_I32], book[B_LADDERS], book[B_LEVEL_LINK], book[B_BITS], book[B_CURSORS]
-    instruments, grade_floor = book[B_INSTRUMENTS], book[B_GRADE_FLOOR]
+    instruments, grade_floor, links = book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_SCRATCH]
+    for slot in range(book[B_COUNTERS][C_HWM]):
+        links[slot] = order_i32[slot, O_NEXT]
     n_grades = grade_floor.shape[0]
     n = 0
     for instrument in range(instruments.shape[0]):
         for side in (BUY, SELL):
-            cursors_open(cursors, ladders, level_link, ladder_of(grade_floor, instrument, side, 0), n_grades)
+            cursors_open(cursors, ladders, ladder_of(grade_floor, instrument, side, 0), n_grades)
             while True:
-                k = cursors_pick(cursors, order_i64, ladders, n_grades)
+                k = cursors_pick(cursors, order_i64, ladders, level_link, n_grades)
                 if k == -1:
                     break
-                slot = cursors[K_SLOT, k]
+                slot = cursor_slot(cursors, ladders, level_link, k)
                 ladder = cursors[K_LADDER, k]
                 r = resting[n]
                 r.instrument = instrument
                 r.side = side
-                r.order_id = order_i64[O_ID, slot]
-                r.party = order_i32[O_PARTY, slot]
+                r.order_id = order_i64[slot, O_ID]
+                r.party = order_i32[slot, O_PARTY]
                 r.price = level_price(ladders, ladder, cursors[K_LEVEL, k])
-                r.qty = order_i64[O_OPEN, slot]
+                r.qty = order_i64[slot, O_OPEN]
                 r.grade = ladders[ladder, L_GRADE] if side == SELL else -1
                 r.min_grade = ladders[ladder, L_GRADE] if side == BUY else -1
-                r.tif = order_i32[O_TIF, slot] & TIF_MASK
-                r.arrival_seq = order_i64[O_ARRIVAL, slot]
-                r.stp = order_i32[O_TIF, slot] >> STP_SHIFT
+                r.tif = order_i32[slot, O_TIF] & TIF_MASK
+                r.arrival_seq = order_i64[slot, O_ARRIVAL]
+                r.stp = order_i32[slot, O_TIF] >> STP_SHIFT
                 n += 1
-                cursor_advance(cursors, order_i32, ladders, level_link, bits, k)
+                cursor_follow(cursors, ladders, bits, k, links[slot])
     return n

@@ -10,7 +10,8 @@ raises AssertionError naming the first broken invariant:
 * slots in use plus free slots account for every slot ever used;
 * the id index (direct table and hash) maps each resting order's id to its slot, and
   no other id to a slot;
-* each provider's ask list holds exactly its resting asks, all in its grade's ladder;
+* once the ask lists are kept (from the first regrade on), each provider's list holds
+  exactly its resting asks, all in its grade's ladder; before, no list has begun;
 * no compatible crossing pair rests (docs/RULES.md §4): for every ask grade g and bid
   min_grade m admitting it, best_bid_m * f_g < best_ask_g * 10000.
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import (
-    BIT_LAYERS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
+    BIT_LAYERS, C_ASK_LISTS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
     O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, O_TIF, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
@@ -38,7 +39,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
         base, n = int(ladders[ladder, L_BASE]), int(ladders[ladder, L_NLEVELS])
         instrument = int(ladders[ladder, L_INSTRUMENT])
         count = 0
-        heads = state.level_link[LV_HEAD, base: base + n] - 1  # stored as slot + 1
+        heads = state.level_link[base: base + n, LV_HEAD] - 1  # stored as slot + 1
         occupied = np.flatnonzero(heads != -1)
         assert not np.any(state.level_qty[base: base + n][heads == -1]), (
             f"ladder {ladder}: quantity on an empty level")
@@ -49,23 +50,23 @@ def check(state: BookState, config: ExchangeConfig) -> None:
             while slot != -1:
                 assert slot not in seen, f"slot {slot} is in two queues"
                 seen[slot] = ladder
-                assert o32[O_PREV, slot] == prev, f"slot {slot}: broken prev link"
-                assert o32[O_LADDER, slot] == ladder and o32[O_LEVEL, slot] == level, (
+                assert o32[slot, O_PREV] == prev, f"slot {slot}: broken prev link"
+                assert o32[slot, O_LADDER] == ladder and o32[slot, O_LEVEL] == level, (
                     f"slot {slot}: ladder/level fields disagree with its queue")
-                arrival = int(o64[O_ARRIVAL, slot])
+                arrival = int(o64[slot, O_ARRIVAL])
                 assert arrival > last_arrival, f"slot {slot}: queue out of arrival order"
                 last_arrival = arrival
-                open_qty = int(o64[O_OPEN, slot])
+                open_qty = int(o64[slot, O_OPEN])
                 assert 0 < open_qty <= state.instruments[instrument, I_MAX_QTY], (
-                    f"order {o64[O_ID, slot]}: open quantity {open_qty}")
-                modes = int(o32[O_TIF, slot])
-                assert modes & TIF_MASK in (GTC, POST_ONLY), f"order {o64[O_ID, slot]}: tif {modes & TIF_MASK}"
+                    f"order {o64[slot, O_ID]}: open quantity {open_qty}")
+                modes = int(o32[slot, O_TIF])
+                assert modes & TIF_MASK in (GTC, POST_ONLY), f"order {o64[slot, O_ID]}: tif {modes & TIF_MASK}"
                 assert STP_CANCEL_INCOMING <= modes >> STP_SHIFT <= STP_CANCEL_BOTH, (
-                    f"order {o64[O_ID, slot]}: stp {modes >> STP_SHIFT}")
+                    f"order {o64[slot, O_ID]}: stp {modes >> STP_SHIFT}")
                 total += open_qty
                 count += 1
-                prev, slot = slot, int(o32[O_NEXT, slot])
-            assert state.level_link[LV_TAIL, base + level] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
+                prev, slot = slot, int(o32[slot, O_NEXT])
+            assert state.level_link[base + level, LV_TAIL] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
             assert state.level_qty[base + level] == total, f"ladder {ladder} level {level}: level qty"
         mask = heads != -1
         for layer in range(BIT_LAYERS):  # a bit is set iff its level (or word below) is occupied
@@ -90,7 +91,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     while slot != -1:
         assert slot not in seen, f"slot {slot} both free and resting"
         free += 1
-        slot = int(o32[O_NEXT, slot])
+        slot = int(o32[slot, O_NEXT])
     assert free + len(seen) == counters[C_HWM], "slots lost: free + resting != slots used"
 
     used = state.id_keys != 0
@@ -99,19 +100,21 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     live_ids = {int(k): int(s) for k, s in zip(state.id_keys[used], state.id_slots[used]) if s >= 0}
     live_direct = np.flatnonzero(state.id_direct > 0)
     live_ids.update(zip(live_direct.tolist(), (state.id_direct[live_direct] - 1).tolist()))
-    assert live_ids == {int(o64[O_ID, s]): s for s in seen}, "id index disagrees with the book"
+    assert live_ids == {int(o64[s, O_ID]): s for s in seen}, "id index disagrees with the book"
 
-    for party in range(state.parties.shape[1]):
+    if not counters[C_ASK_LISTS]:  # not kept before the first regrade: no list has begun
+        assert np.all(state.parties[P_ASK_HEAD] == -1), "an ask list begun while the lists are not kept"
+    for party in range(state.parties.shape[1] if counters[C_ASK_LISTS] else 0):
         grade = int(state.parties[P_GRADE, party])
         slot, asks = int(state.parties[P_ASK_HEAD, party]), set()
         while slot != -1:
             asks.add(slot)
-            slot = int(o32[O_PARTY_NEXT, slot])
+            slot = int(o32[slot, O_PARTY_NEXT])
         expected = {s for s, lad in seen.items()
-                    if ladders[lad, L_SIDE] == SELL and o32[O_PARTY, s] == party}
+                    if ladders[lad, L_SIDE] == SELL and o32[s, O_PARTY] == party}
         assert asks == expected, f"party {party}: ask list disagrees with the book"
         for s in asks:
-            assert int(o32[O_LADDER, s]) % n_grades == grade, f"party {party}: ask outside its grade"
+            assert int(o32[s, O_LADDER]) % n_grades == grade, f"party {party}: ask outside its grade"
 
     for instrument in range(len(config.instruments)):
         for g in range(n_grades):

@@ -518,15 +518,20 @@ class ReferenceExchange:
 
     def cancel(self, order_id, party, *, ts=None) -> list[Event]:
         """A `cancel` row: ends a resting order of the same party."""
+        return self._cancel(order_id, party, ts, None)
+
+    def _cancel(self, order_id, party, ts, row_qty) -> list[Event]:
+        """``cancel``; a REJECTED event echoes ``row_qty``, the qty cell of a cancel row in
+        an action array or file (§5: "qty = the row's qty"; None: the cell is empty)."""
         self._check_order_id(order_id)
         party = self._check_party(party)
         ts = self._check_ts(ts)
         seq, ts = self._begin_row(ts, party)
         order = self._s.orders.get(order_id)
         if order is None:
-            return self._rejected(seq, ts, order_id, Reason.UNKNOWN_ORDER, None)
+            return self._rejected(seq, ts, order_id, Reason.UNKNOWN_ORDER, row_qty)
         if order.party != party:
-            return self._rejected(seq, ts, order_id, Reason.NOT_OWNER, None)
+            return self._rejected(seq, ts, order_id, Reason.NOT_OWNER, row_qty)
         self._unrest(order)
         return [self._ev(seq, ts, order_id, EventType.CANCELED, Reason.NONE, qty=order.qty, leaves=0)]
 
@@ -767,23 +772,33 @@ class ReferenceExchange:
         """The code of an instrument in action arrays (its config position)."""
         return self._query_instrument(symbol)
 
-    def apply(self, actions: np.ndarray) -> np.ndarray:
+    def apply(self, actions: np.ndarray, *, listings=()) -> np.ndarray:
         """Rows of ``exchange.schema.ACTION_DTYPE``, each made into the per-call method it
         names; returns their events as EVENT_DTYPE. Their ``seq`` column is overwritten.
 
         Prices are in ``config.price_unit``; ``price_state`` PRICE_INVALID stands for a price
         that is not a whole number of units (BAD_PRICE in its turn). A row the per-call API
         would refuse (a code out of range, ``ts`` going backwards, a missing party) raises
-        ValueError and nothing changes. Cost: that of the calls, one by one."""
+        ValueError and nothing changes. ``listings``: ``(row, instrument)`` pairs, rows in
+        non-decreasing order in 0..len(actions): ``list_instrument(instrument)`` just before
+        that row (after the last one for ``len(actions)``). Cost: that of the calls, one by one."""
         if not isinstance(actions, np.ndarray) or actions.dtype != ACTION_DTYPE or actions.ndim != 1:
             raise ValueError("actions: expected a 1-D array of exchange.schema.ACTION_DTYPE")
-        saved = copy.deepcopy(self._s)
+        pending = self._listing_plan(listings, len(actions))
+        saved, saved_config = copy.deepcopy(self._s), self.config
         events: list[Event] = []
         try:
-            for row in actions.tolist():
-                events += self._apply_row(dict(zip(ACTION_DTYPE.names, row)))
+            for index, row in enumerate([*actions.tolist(), None]):
+                while pending and pending[0][1] == index:
+                    number, _, instrument = pending.pop(0)
+                    try:
+                        self.list_instrument(instrument)
+                    except ValueError as error:
+                        raise type(error)(f"listings[{number}]: {error}") from None
+                if row is not None:
+                    events += self._apply_row(dict(zip(ACTION_DTYPE.names, row)))
         except ValueError:
-            self._s = saved
+            self._s, self.config = saved, saved_config
             raise
         actions["seq"] = np.arange(saved.seq, saved.seq + len(actions))
         out = np.empty(len(events), EVENT_DTYPE)
@@ -792,6 +807,23 @@ class ReferenceExchange:
                       NO_VALUE if e.qty is None else e.qty,
                       NO_VALUE if e.leaves_qty is None else e.leaves_qty, e.trade_id or 0)
         return out
+
+    @staticmethod
+    def _listing_plan(listings, n_rows: int) -> list[tuple[int, int, object]]:
+        """(number, row, instrument) per listing; ValueError unless ``listings`` is a list or
+        tuple of (row, instrument) pairs with int rows in non-decreasing order in 0..n_rows."""
+        if not isinstance(listings, (list, tuple)):
+            raise ValueError(f"listings: {listings!r} is not a list of (row, instrument) pairs")
+        plan, low = [], 0
+        for number, pair in enumerate(listings):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValueError(f"listings[{number}]: {pair!r} is not a (row, instrument) pair")
+            row, instrument = pair
+            if isinstance(row, bool) or not isinstance(row, int) or not low <= row <= n_rows:
+                raise ValueError(f"listings[{number}]: row {row!r} is not an int in {low}..{n_rows}")
+            plan.append((number, row, instrument))
+            low = row
+        return plan
 
     def _apply_row(self, row: dict) -> list[Event]:
         names = list(self._s.parties)
@@ -814,7 +846,7 @@ class ReferenceExchange:
                                min_grade=min_grade, order_id=row["order_id"], ts=ts,
                                stp=Stp(row["stp"]))
         if action == ACT_CANCEL:
-            return self.cancel(row["order_id"], party, ts=ts)
+            return self._cancel(row["order_id"], party, ts, qty)
         if action == ACT_REPLACE:
             return self.replace(row["order_id"], party, price=price, qty=qty, ts=ts)
         if action == ACT_GRADE:
