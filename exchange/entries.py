@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.nb import lean_nb, orderids_nb
+from exchange.nb import actions_nb, lean_nb, orderids_nb
 from exchange.nb.kernel import load, load_signature
 from exchange.nb.ladder_nb import level_price, next_level
 from exchange.nb.matching_nb import dump_book, process, process_one
@@ -35,6 +35,7 @@ class Entries:
         self.level_price = load(level_price, state.ladders, 0, 0)
         self.next_level = load(next_level, state.bits, state.ladders, 0, 0)
         load(orderids_nb.rehash, state.id_keys, state.id_slots, state.id_keys, state.id_slots)
+        load(actions_nb.check_and_number, action, 0, 0, 0, 0)  # apply's row check
         self.load_lean()
 
     def load_lean(self) -> None:
