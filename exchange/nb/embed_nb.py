@@ -5,14 +5,16 @@ A *handle* is one tuple ``(book, out, row, clock, table)``:
 * ``book``: ``BookState.arrays``, the engine's state (see matching_nb);
 * ``out``: ``(events, trades)``, the event buffer (refilled by each action from index 0)
   and the trade buffer (every trade so far, appended);
-* ``row``: a 1-element ACTION_DTYPE array ``process_one`` fills;
+* ``row``: a 1-element ACTION_DTYPE array each action fills;
 * ``clock``: an int64 array of the counters ``Exchange`` keeps in Python (CK_* below);
 * ``table``: the same arrays as one address table (exchange/nb/address_nb.py).
 
 Each action function checks the codes that would otherwise index outside an array,
-then runs ``matching_nb.process_one``, the very kernel behind ``Exchange``'s calls, so
-the events are the same. Every argument is cast to int64 first, so one compiled
-signature of ``process_one`` serves every caller.
+then runs ``act_via_table``: ``matching_nb.process_row``, the body of the kernel behind
+``Exchange``'s calls (``process_one``) with the same matching handlers inlined, so the
+events are the same. That is the one copy of the matching code compiled here (a few
+seconds on a machine's first run): calling ``process_one`` instead passed the state's
+arrays twice more by value, about 55 ns of an action's ~120.
 
 Each public function is a one-line wrapper, inlined into the caller, that passes the
 handle's table to its compiled half, ``*_via_table``, which has one pinned signature
@@ -34,7 +36,7 @@ from exchange.nb.layout import (
     NEED_SLOTS, NEED_TRADES,
     B_COUNTERS, B_GRADE_FLOOR, B_ID_KEYS, B_INSTRUMENTS, B_ORDER_I64,
 )
-from exchange.nb.matching_nb import process_one
+from exchange.nb.matching_nb import process_row
 from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, GRADE_ABSENT,
     GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING,
@@ -78,16 +80,18 @@ def pinned(n_ints):
 _wrapper = njit(cache=True, inline="always")  # the public one-liners, inlined into the caller
 
 
-@helper
-def _run(h, ts, action, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
-         goodput, stp):
-    """Check the clock, run ``process_one``, advance the clock when the action was done."""
+@pinned(13)
+def act_via_table(table, ts, action, order_id, party, instrument, side, order_type, tif, price, qty,
+                  min_grade, goodput, stp):
+    """Check the clock, run the action (``matching_nb.process_row``: ``process_one`` with the
+    matching inlined, the one copy of it in this module), advance the clock when it was done."""
+    h = handle_from(table)
     book, out, row, clock = h[H_BOOK], h[H_OUT], h[H_ROW], h[H_CLOCK]
     if ts < clock[CK_TS]:
         return -E_TS
     state = np.int64(PRICE_ABSENT) if price == NO_PRICE else np.int64(PRICE_OK)
     first = book[B_COUNTERS][C_TRADE_COUNT]
-    count = process_one(book, out, row, clock[CK_SEQ], ts, np.int64(action), order_id, party,
+    count = process_row(book, out, row, clock[CK_SEQ], ts, action, order_id, party,
                         instrument, side, order_type, tif, state, np.int64(0) if price == NO_PRICE else price,
                         qty, min_grade, goodput, stp)
     if count >= 0:
@@ -119,7 +123,7 @@ def new_order_via_table(table, ts, order_id, party, instrument, side, order_type
         return -E_ORDER_ID
     if qty == NO_VALUE:
         return -E_QTY
-    return _run(h, ts, ACT_NEW, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
+    return act_via_table(table, ts, ACT_NEW, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
                 np.int64(0), stp)
 
 
@@ -131,7 +135,7 @@ def cancel_via_table(table, ts, order_id, party):
         return -E_PARTY
     if order_id <= 0:
         return -E_ORDER_ID
-    return _run(h, ts, ACT_CANCEL, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+    return act_via_table(table, ts, ACT_CANCEL, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
@@ -143,7 +147,7 @@ def replace_via_table(table, ts, order_id, party, price, qty):
         return -E_PARTY
     if order_id <= 0:
         return -E_ORDER_ID
-    return _run(h, ts, ACT_REPLACE, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+    return act_via_table(table, ts, ACT_REPLACE, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
                 price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
@@ -155,7 +159,7 @@ def regrade_via_table(table, ts, party, goodput_bp):
         return -E_PARTY
     if goodput_bp < 0 or goodput_bp > BP:
         return -E_GOODPUT
-    return _run(h, ts, ACT_GRADE, np.int64(0), party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
+    return act_via_table(table, ts, ACT_GRADE, np.int64(0), party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
 
 
@@ -165,7 +169,7 @@ def close_via_table(table, ts, instrument):
     ts, instrument = np.int64(ts), np.int64(instrument)
     if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
-    return _run(h, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
+    return act_via_table(table, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
                 np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
                 np.int64(0))
 
@@ -268,6 +272,6 @@ def next_seq(h):
 @_wrapper
 def room(h):
     """DONE (0) when the next action cannot overflow an array, else the NEED_* code of
-    the one to grow first: the check ``process_one`` makes before acting, so a loop
+    the one to grow first: the check every action makes before acting, so a loop
     that tests it first can return to Python before it decides anything."""
     return room_via_table(h[H_TABLE])
