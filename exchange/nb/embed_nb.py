@@ -27,10 +27,10 @@ Results: the number of events (>= 0); ``-NEED_*`` (layout) when an array is full
 nothing was done; ``-E_*`` (below) when an argument is out of range and nothing was done.
 """
 import numpy as np
-from numba import int64, njit
+from numba import njit
 
-from exchange.nb.address_nb import TABLE, handle_from
-from exchange.nb.kernel import helper
+from exchange.nb.address_nb import handle_from
+from exchange.nb.kernel import helper, io_kernel
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
     NEED_SLOTS, NEED_TRADES,
@@ -70,17 +70,17 @@ NO_PRICE = NO_VALUE  # price argument meaning "no price given" (market orders; r
 
 
 
-def pinned(n_ints):
-    """A compiled function of its own with one pinned signature, ``int64(table, int64 x n)``:
-    compiled once (cached on disk), and callers' ints of any width convert to it. It takes
-    the handle's address table, not the handle: one array instead of 19 by value."""
-    return njit(int64(TABLE, *([int64] * n_ints)), cache=True, nogil=True)
+# The compiled halves: each a kernel of its own with one signature (``kernel.io_kernel``:
+# ints widened to int64, so a caller's int32 or int8 converts), compiled at its first use
+# and cached on disk, taking the handle's address table, not the handle (one array
+# instead of 19 by value). Not compiled at import: a replay never calls them.
+pinned = io_kernel
 
 
 _wrapper = njit(cache=True, inline="always")  # the public one-liners, inlined into the caller
 
 
-@pinned(13)
+@pinned
 def act_via_table(table, ts, action, order_id, party, instrument, side, order_type, tif, price, qty,
                   min_grade, goodput, stp):
     """Check the clock, run the action (``matching_nb.process_row``: ``process_one`` with the
@@ -106,7 +106,7 @@ def _party_ok(h, party):
     return 0 <= party < h[3][CK_PARTIES]
 
 
-@pinned(11)
+@pinned
 def new_order_via_table(table, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
     h = handle_from(table)
     ts, order_id, party, instrument = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(instrument)
@@ -127,7 +127,7 @@ def new_order_via_table(table, ts, order_id, party, instrument, side, order_type
                 np.int64(0), stp)
 
 
-@pinned(3)
+@pinned
 def cancel_via_table(table, ts, order_id, party):
     h = handle_from(table)
     ts, order_id, party = np.int64(ts), np.int64(order_id), np.int64(party)
@@ -139,7 +139,7 @@ def cancel_via_table(table, ts, order_id, party):
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
-@pinned(5)
+@pinned
 def replace_via_table(table, ts, order_id, party, price, qty):
     h = handle_from(table)
     ts, order_id, party, price, qty = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(price), np.int64(qty)
@@ -151,7 +151,7 @@ def replace_via_table(table, ts, order_id, party, price, qty):
                 price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
-@pinned(3)
+@pinned
 def regrade_via_table(table, ts, party, goodput_bp):
     h = handle_from(table)
     ts, party, goodput_bp = np.int64(ts), np.int64(party), np.int64(goodput_bp)
@@ -163,7 +163,7 @@ def regrade_via_table(table, ts, party, goodput_bp):
                 np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
 
 
-@pinned(2)
+@pinned
 def close_via_table(table, ts, instrument):
     h = handle_from(table)
     ts, instrument = np.int64(ts), np.int64(instrument)
@@ -192,7 +192,7 @@ def trades(h):
     return h[1][1][h[3][CK_FIRST_TRADE]: h[0][B_COUNTERS][C_TRADE_COUNT]]
 
 
-@pinned(0)
+@pinned
 def traded_qty_via_table(table):
     h = handle_from(table)
     trade_rows = h[1][1]
@@ -202,12 +202,12 @@ def traded_qty_via_table(table):
     return total
 
 
-@pinned(0)
+@pinned
 def next_seq_via_table(table):
     return handle_from(table)[3][CK_SEQ]
 
 
-@pinned(0)
+@pinned
 def room_via_table(table):
     h = handle_from(table)
     book, out = h[H_BOOK], h[H_OUT]

@@ -18,7 +18,8 @@ but 3x the compile time of the matching core and 7x that of the writers (measure
 ``bench/compile_times.py``: the cold replay went from 108 s to 28 s of compile CPU).
 
 ``io_kernel`` / ``io_helper``: the same pair with the Numba runtime, for the reader
-and the writers, whose kernels allocate their results.
+and the writers, whose kernels allocate their results, and for the njit API's compiled
+halves, which make arrays from an address table (exchange/nb/embed_nb.py).
 
 One signature per kernel. Every dispatcher here compiles scalar arguments as int64
 (signed) or uint64 (unsigned), whatever the caller passed: an ``int32`` field, a
