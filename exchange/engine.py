@@ -63,7 +63,7 @@ PriceArg = str | Decimal | int
 BATCH_KERNELS = (batch_facts, process, dump_book, orderids_nb.rehash)
 CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price, next_level,
                 orderids_nb.rehash)
-COMPILE_SECONDS = 15  # cold compile of CALL_KERNELS: 12 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
+COMPILE_SECONDS = 25  # cold Exchange(): 22 s of CPU on the 2-CPU dev VM, two copies of the matching (bench/compile_times.py --job exchange)
 
 _PARTY_RE = re.compile(PARTY_PATTERN)
 _EVENT_TYPES = list(EventType)
