@@ -34,7 +34,7 @@ from exchange.config import PARTY_PATTERN, ExchangeConfig, Instrument, whole_mul
 from exchange.embedding import Embeddable
 from exchange.entries import ENTRIES
 from exchange.exchange_frames import Frames
-from exchange.nb import actions_nb, orderids_nb
+from exchange.nb import actions_nb, lean_nb, orderids_nb
 from exchange.nb.actions_nb import batch_facts, check_and_number
 from exchange.nb.kernel import Stopwatch, announce_compile, load
 from exchange.nb.ladder_nb import level_price, next_level
@@ -62,7 +62,7 @@ PriceArg = str | Decimal | int
 # per-call Exchange with its queries.
 BATCH_KERNELS = (batch_facts, process, dump_book, orderids_nb.rehash)
 CALL_KERNELS = (process_one, process, dump_book, orderids_nb.lookup, level_price, next_level,
-                orderids_nb.rehash)
+                orderids_nb.rehash, check_and_number, lean_nb.submit_traded, lean_nb.cancel_open)
 COMPILE_SECONDS = 25  # cold Exchange(): 22 s of CPU on the 2-CPU dev VM, two copies of the matching (bench/compile_times.py --job exchange)
 
 _PARTY_RE = re.compile(PARTY_PATTERN)
