@@ -602,11 +602,10 @@ def process(actions, start, book, out):
 
 
 @helper
-def process_row(book, out, row, seq, ts, action, order_id, party, instrument, side, order_type,
-                tif, price_state, price, qty, min_grade, goodput, stp):
-    """``process_one`` with the matching inlined rather than called: for the njit API's one
-    compiled action function (exchange/nb/embed_nb.py), where a call passing the state's
-    arrays would cost about 28 ns of an action's ~100."""
+def _fill_row(book, row, seq, ts, action, order_id, party, instrument, side, order_type, tif, price_state,
+              price, qty, min_grade, goodput, stp):
+    """Write one action's fields into ``row[0]`` and empty the event buffer: the start of
+    ``process_row`` and ``process_one``."""
     book[B_COUNTERS][C_EVENT_COUNT] = 0
     a = row[0]
     a.seq = seq
@@ -624,6 +623,17 @@ def process_row(book, out, row, seq, ts, action, order_id, party, instrument, si
     a.min_grade = min_grade
     a.goodput = goodput
     a.stp = stp
+
+
+@helper
+def process_row(book, out, row, seq, ts, action, order_id, party, instrument, side, order_type,
+                tif, price_state, price, qty, min_grade, goodput, stp):
+    """``process_one`` with the matching inlined rather than called: for the njit API's one
+    compiled action function (exchange/nb/embed_nb.py), where a call passing the state's
+    arrays would cost about 28 ns of an action's ~100."""
+    _fill_row(book, row, seq, ts, action, order_id, party, instrument, side, order_type, tif, price_state,
+              price, qty, min_grade, goodput, stp)
+    a = row[0]
     need = _room_needed(book, out)
     if need != DONE:
         return -need
@@ -637,23 +647,8 @@ def process_one(book, out, row, seq, ts, action, order_id, party, instrument, si
     """One action from scalars (the per-call API): fills ``row`` (a 1-element
     ACTION_DTYPE array) and processes it into an emptied event buffer. Returns the
     number of events, or -NEED_* when an array must grow first (nothing was done)."""
-    book[B_COUNTERS][C_EVENT_COUNT] = 0
-    a = row[0]
-    a.seq = seq
-    a.ts = ts
-    a.action = action
-    a.order_id = order_id
-    a.party = party
-    a.instrument = instrument
-    a.side = side
-    a.order_type = order_type
-    a.tif = tif
-    a.price_state = price_state
-    a.price = price
-    a.qty = qty
-    a.min_grade = min_grade
-    a.goodput = goodput
-    a.stp = stp
+    _fill_row(book, row, seq, ts, action, order_id, party, instrument, side, order_type, tif, price_state,
+              price, qty, min_grade, goodput, stp)
     _, status = process(row, np.int64(0), book, out)
     return -status if status != DONE else book[B_COUNTERS][C_EVENT_COUNT]
 
