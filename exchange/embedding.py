@@ -17,7 +17,8 @@ from exchange.buffers import grown, grown_for
 from exchange.embed import Embedding, explain
 from exchange.entries import ENTRIES
 from exchange.nb.address_nb import address_table
-from exchange.nb.embed_nb import CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, H_TABLE, NO_PRICE
+from exchange.nb.embed_nb import (CK_FIRST_TRADE, CK_HANDED, CK_PARTIES, CK_SEQ, CK_TS, CLOCK_SIZE, H_BOOK, H_CLOCK,
+                                  H_OUT, H_TABLE, NO_PRICE)
 from exchange.nb.layout import C_MAX_ID, C_TRADES, C_TRADE_COUNT, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES
 from exchange.schema import GRADE_ABSENT
 from exchange.state import BookState
@@ -54,20 +55,20 @@ class Embeddable:
 
     def embed_current(self, handle: tuple) -> bool:
         """Does ``handle`` still hold this exchange's arrays and counters?"""
-        clock = handle[3]
-        return (handle[0] is self._state.arrays and handle[1][0] is self._events
-                and handle[1][1] is self._trades and int(clock[CK_PARTIES]) == len(self._parties)
+        clock = handle[H_CLOCK]
+        return (handle[H_BOOK] is self._state.arrays and handle[H_OUT][0] is self._events
+                and handle[H_OUT][1] is self._trades and int(clock[CK_PARTIES]) == len(self._parties)
                 and int(clock[CK_SEQ]) == int(clock[CK_HANDED]) == self._seq)
 
     def embed_sync(self, handle: tuple) -> None:
         """Take up the seq and ts that njit actions through ``handle`` advanced. ValueError
         (nothing changes) if this exchange took Python calls meanwhile: both would have
         used the same seqs."""
-        clock = handle[3]
+        clock = handle[H_CLOCK]
         seq, handed = int(clock[CK_SEQ]), int(clock[CK_HANDED])
         if seq == handed:
             return
-        if self._seq != handed or handle[0] is not self._state.arrays:
+        if self._seq != handed or handle[H_BOOK] is not self._state.arrays:
             raise ValueError("embed: this exchange took Python calls while njit actions through its handle "
                              "were not synced; call Embedding.sync() (or resume) after each njit call")
         self._seq, self._ts = seq, int(clock[CK_TS])
@@ -104,7 +105,7 @@ class Embeddable:
         keeps the arrays alive."""
         handle = self.embed_handle()
         ENTRIES.load_lean()
-        self._lean = (handle[0], handle[1][0], handle[1][1], handle[H_TABLE], handle, ENTRIES.lean_submit,
+        self._lean = (handle[H_BOOK], handle[H_OUT][0], handle[H_OUT][1], handle[H_TABLE], handle, ENTRIES.lean_submit,
                       ENTRIES.lean_cancel)
         return self._lean
 

@@ -196,7 +196,35 @@ def dense_ids(actions: np.ndarray, n_new: int) -> int:
 
 
 def _dense_size(highest: int, n_new: int) -> int:
-    return highest + 1 if n_new and highest < 4 * n_new + 4096 else 0
+    return highest + 1 if n_new and _dense(highest, n_new) else 0
+
+
+def _dense(highest: int, count: int) -> bool:
+    """Are ids up to ``highest`` dense for ``count`` orders (at most 4 each, plus slack)?"""
+    return highest < 4 * count + 4096
+
+
+def _widen_direct_ids(state: BookState, highest: int, rows: int) -> None:
+    """Dense ids (counted up from 1) stay in the direct table: double it as the highest id
+    of the next rows passes its end, while they are dense for ``rows`` rows in all."""
+    if len(state.id_direct) <= highest and _dense(highest, rows):
+        state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+
+
+def _checked_batch(actions: np.ndarray, n_parties: int, n_instruments: int, where: str) -> tuple[int, int]:
+    """``run_batch``'s row checks, in one compiled pass (``batch_facts``): ValueError for a
+    party or instrument index out of range or a bad stp code. Returns (new orders, highest
+    order id)."""
+    if not len(actions):
+        return 0, 0
+    low_party, high_party, high_instrument, bad_stp, n_new, highest = batch_facts(actions)
+    if high_party >= n_parties or low_party < -1:
+        raise ValueError(f"{where}: a party index is outside the parties list")
+    if high_instrument >= n_instruments:
+        raise ValueError(f"{where}: an instrument index is outside the configuration")
+    if bad_stp:
+        _check_stp_codes(actions, where)
+    return n_new, highest
 
 
 def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str], *,
@@ -213,15 +241,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str
     actions = _one_layout(actions)
     parties = list(parties)
     party_index = {name: i for i, name in enumerate(parties)}
-    n_new = highest = 0
-    if len(actions):  # one compiled pass instead of six numpy ones over strided columns
-        low_party, high_party, high_instrument, bad_stp, n_new, highest = batch_facts(actions)
-        if high_party >= len(parties) or low_party < -1:
-            raise ValueError("run_batch: a party index is outside the parties list")
-        if high_instrument >= len(config.instruments):
-            raise ValueError("run_batch: an instrument index is outside the configuration")
-        if bad_stp:
-            _check_stp_codes(actions, "run_batch")
+    n_new, highest = _checked_batch(actions, len(parties), len(config.instruments), "run_batch")
     direct = _dense_size(highest, n_new) if direct_ids is None else direct_ids
     state = BookState(config, order_capacity=max(1024, n_new // 4),
                       id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
@@ -292,17 +312,9 @@ class BatchStream:
         actions = _one_layout(actions)
         self._add_parties(parties)
         state = self.state
-        if len(actions):  # run_batch's checks, in one compiled pass
-            low_party, high_party, high_instrument, bad_stp, _, highest = batch_facts(actions)
-            if high_party >= len(self.parties) or low_party < -1:
-                raise ValueError("BatchStream.run: a party index is outside the parties list")
-            if high_instrument >= len(self.config.instruments):
-                raise ValueError("BatchStream.run: an instrument index is outside the configuration")
-            if bad_stp:
-                _check_stp_codes(actions, "BatchStream.run")
-            if len(state.id_direct) <= highest < 4 * (self.rows + len(actions)) + 4096:
-                # Dense ids (counted up from 1): the direct table, doubled as they pass its end.
-                state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+        if len(actions):
+            _, highest = _checked_batch(actions, len(self.parties), len(self.config.instruments), "BatchStream.run")
+            _widen_direct_ids(state, highest, self.rows + len(actions))
         counters = state.counters
         counters[C_EVENT_COUNT] = 0
         counters[C_TRADE_COUNT] = 0
@@ -553,9 +565,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
             _refuse(problems, actions)
         ts = actions["ts"]
         state = self._state
-        if len(state.id_direct) <= highest < 4 * (self._seq + len(actions)) + 4096:
-            # Dense ids (counted up from 1): the direct table, doubled as they pass its end.
-            state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+        _widen_direct_ids(state, highest, self._seq + len(actions))
         state.counters[C_EVENT_COUNT] = 0
         global _PROCESS
         if _PROCESS is None:
@@ -598,8 +608,7 @@ class Exchange(Queries, Branching, Frames, Embeddable):
                 _refuse(problems, rows_j)
             seq, ts, highest = seq + len(rows_j), int(rows_j["ts"][-1]), max(highest, top)
         state = self._state
-        if len(state.id_direct) <= highest < 4 * seq + 4096:
-            state.reserve(dense_ids=max(2 * len(state.id_direct), _pow2_at_least(highest + 1)))
+        _widen_direct_ids(state, highest, seq)
         state.counters[C_EVENT_COUNT] = 0
         for j, rows_j in enumerate(stretches):
             if j:

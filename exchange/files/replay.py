@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exchange import memory_budget
+from exchange.buffers import records_copy
 from exchange.config import ExchangeConfig
 from exchange.files import atomic_dir, orders_io, writers
 from exchange.files.orders_io import (
@@ -357,8 +358,8 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
             n_events += ne
             n_trades += nt
             if keep_records:
-                kept_events.append(events.copy())
-                kept_trades.append(trades.copy())
+                kept_events.append(records_copy(events))
+                kept_trades.append(records_copy(trades))
             names = tuple(parties)
             turn.pending = (writers_["trades"].submit(write_block, "trades", trades, names),
                             writers_["events"].submit(write_block, "events", events, names))

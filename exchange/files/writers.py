@@ -152,6 +152,23 @@ def put_word(out, pos, words, offs, entry):
     return pos
 
 
+@io_helper
+def _put_seq_ts(out, pos, seq, ts, last_seq, last_ts, head, head_len):
+    """Write ``seq,ts,`` at ``pos``: copied from the line above (``head_len`` bytes at
+    ``head``) when it has the same seq and ts, as the events and fills of one input row
+    do, else formatted. Returns (position after it, its length)."""
+    if seq == last_seq and ts == last_ts:
+        for p in range(head_len):
+            out[pos + p] = out[head + p]
+        return pos + head_len, head_len
+    start = pos
+    pos = put_int(out, pos, seq)
+    out[pos] = 44
+    pos = put_int(out, pos + 1, ts)
+    out[pos] = 44
+    return pos + 1, pos + 1 - start
+
+
 @io_kernel
 def _events_csv(ev, words, offs, base, lo, hi, out):
     """events.csv lines of ``ev[lo:hi]`` into ``out``; returns the bytes used.
@@ -167,20 +184,8 @@ def _events_csv(ev, words, offs, base, lo, hi, out):
     for i in range(lo, hi):
         e = ev[i]
         start = pos
-        if e.seq == seq and e.ts == ts:
-            for p in range(head_len):
-                out[pos + p] = out[head + p]
-            pos += head_len
-        else:
-            seq = e.seq
-            ts = e.ts
-            pos = put_int(out, pos, seq)
-            out[pos] = 44
-            pos = put_int(out, pos + 1, ts)
-            out[pos] = 44
-            pos += 1
-            head_len = pos - start
-        head = start
+        pos, head_len = _put_seq_ts(out, pos, e.seq, e.ts, seq, ts, head, head_len)
+        seq, ts, head = e.seq, e.ts, start
         pos = put_int(out, pos, e.order_id)
         out[pos] = 44
         pos = put_word(out, pos + 1, words, offs, b_event + e.event)
@@ -216,20 +221,8 @@ def _trades_csv(tr, words, offs, base, tick_m, places, floors, lo, hi, out):
         out[pos] = 44
         pos += 1
         start = pos
-        if t.seq == seq and t.ts == ts:
-            for p in range(head_len):
-                out[pos + p] = out[head + p]
-            pos += head_len
-        else:
-            seq = t.seq
-            ts = t.ts
-            pos = put_int(out, pos, seq)
-            out[pos] = 44
-            pos = put_int(out, pos + 1, ts)
-            out[pos] = 44
-            pos += 1
-            head_len = pos - start
-        head = start
+        pos, head_len = _put_seq_ts(out, pos, t.seq, t.ts, seq, ts, head, head_len)
+        seq, ts, head = t.seq, t.ts, start
         instrument = t.instrument
         pos = put_word(out, pos, words, offs, b_instr + instrument)
         out[pos] = 44

@@ -103,7 +103,7 @@ def act_via_table(table, ts, action, order_id, party, instrument, side, order_ty
 
 @helper
 def _party_ok(h, party):
-    return 0 <= party < h[3][CK_PARTIES]
+    return 0 <= party < h[H_CLOCK][CK_PARTIES]
 
 
 @pinned
@@ -114,10 +114,10 @@ def new_order_via_table(table, ts, order_id, party, instrument, side, order_type
     qty, min_grade, stp = np.int64(qty), np.int64(min_grade), np.int64(stp)
     if not _party_ok(h, party):
         return -E_PARTY
-    if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
+    if instrument < -1 or instrument >= h[H_BOOK][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
     if (side >> 1) != 0 or (order_type >> 1) != 0 or tif < 0 or tif > 3 or stp < STP_CANCEL_INCOMING \
-            or stp > STP_CANCEL_BOTH or min_grade < GRADE_UNKNOWN or min_grade >= h[0][B_GRADE_FLOOR].shape[0]:
+            or stp > STP_CANCEL_BOTH or min_grade < GRADE_UNKNOWN or min_grade >= h[H_BOOK][B_GRADE_FLOOR].shape[0]:
         return -E_CODE
     if order_id <= 0:
         return -E_ORDER_ID
@@ -167,7 +167,7 @@ def regrade_via_table(table, ts, party, goodput_bp):
 def close_via_table(table, ts, instrument):
     h = handle_from(table)
     ts, instrument = np.int64(ts), np.int64(instrument)
-    if instrument < -1 or instrument >= h[0][B_INSTRUMENTS].shape[0]:
+    if instrument < -1 or instrument >= h[H_BOOK][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
     return act_via_table(table, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
                 np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
@@ -183,21 +183,21 @@ _view = njit(cache=True, inline="always")
 @_view
 def events(h):
     """The last action's events (EVENT_DTYPE records; a view, overwritten by the next action)."""
-    return h[1][0][: h[0][B_COUNTERS][C_EVENT_COUNT]]
+    return h[H_OUT][0][: h[H_BOOK][B_COUNTERS][C_EVENT_COUNT]]
 
 
 @_view
 def trades(h):
     """The last action's trades (TRADE_DTYPE records; a view of the trade buffer)."""
-    return h[1][1][h[3][CK_FIRST_TRADE]: h[0][B_COUNTERS][C_TRADE_COUNT]]
+    return h[H_OUT][1][h[H_CLOCK][CK_FIRST_TRADE]: h[H_BOOK][B_COUNTERS][C_TRADE_COUNT]]
 
 
 @pinned
 def traded_qty_via_table(table):
     h = handle_from(table)
-    trade_rows = h[1][1]
+    trade_rows = h[H_OUT][1]
     total = np.int64(0)
-    for i in range(h[3][CK_FIRST_TRADE], h[0][B_COUNTERS][C_TRADE_COUNT]):
+    for i in range(h[H_CLOCK][CK_FIRST_TRADE], h[H_BOOK][B_COUNTERS][C_TRADE_COUNT]):
         total += trade_rows[i].qty
     return total
 

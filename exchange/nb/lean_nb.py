@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit, types
 
 from exchange.nb.address_nb import TABLE, handle_from
-from exchange.nb.embed_nb import (CK_PARTIES, CK_SEQ, CK_TS, cancel_via_table, new_order_via_table,
-                                  traded_qty_via_table)
+from exchange.nb.embed_nb import (CK_PARTIES, CK_SEQ, CK_TS, H_CLOCK, H_OUT, cancel_via_table,
+                                  new_order_via_table, traded_qty_via_table)
 from exchange.nb.exact_int import exact_int64
 from exchange.schema import EV_CANCELED
 
@@ -26,7 +26,7 @@ CANCEL_SIGNATURE = (TABLE, types.int64, types.int64, types.int64, *[exact_int64]
 
 @njit(cache=True, inline="always")
 def _set_clock(table, seq, last_ts, n_parties):
-    clock = handle_from(table)[3]
+    clock = handle_from(table)[H_CLOCK]
     clock[CK_SEQ] = seq
     clock[CK_TS] = last_ts
     clock[CK_PARTIES] = n_parties
@@ -52,5 +52,5 @@ def cancel_open(table, seq, last_ts, n_parties, ts, order_id, party):
     count = cancel_via_table(table, np.int64(ts), np.int64(order_id), np.int64(party))
     if count < 0:
         return count
-    first = handle_from(table)[1][0][0]
+    first = handle_from(table)[H_OUT][0][0]  # the event buffer's first event
     return first.qty if first.event == EV_CANCELED else np.int64(0)
