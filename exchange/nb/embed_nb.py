@@ -109,9 +109,6 @@ def _party_ok(h, party):
 @pinned
 def new_order_via_table(table, ts, order_id, party, instrument, side, order_type, tif, price, qty, min_grade, stp):
     h = handle_from(table)
-    ts, order_id, party, instrument = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(instrument)
-    side, order_type, tif, price = np.int64(side), np.int64(order_type), np.int64(tif), np.int64(price)
-    qty, min_grade, stp = np.int64(qty), np.int64(min_grade), np.int64(stp)
     if not _party_ok(h, party):
         return -E_PARTY
     if instrument < -1 or instrument >= h[H_BOOK][B_INSTRUMENTS].shape[0]:
@@ -124,54 +121,50 @@ def new_order_via_table(table, ts, order_id, party, instrument, side, order_type
     if qty == NO_VALUE:
         return -E_QTY
     return act_via_table(table, ts, ACT_NEW, order_id, party, instrument, side, order_type, tif, price, qty, min_grade,
-                np.int64(0), stp)
+                         np.int64(0), stp)
 
 
 @pinned
 def cancel_via_table(table, ts, order_id, party):
     h = handle_from(table)
-    ts, order_id, party = np.int64(ts), np.int64(order_id), np.int64(party)
     if not _party_ok(h, party):
         return -E_PARTY
     if order_id <= 0:
         return -E_ORDER_ID
     return act_via_table(table, ts, ACT_CANCEL, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
-                np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
+                         np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
 @pinned
 def replace_via_table(table, ts, order_id, party, price, qty):
     h = handle_from(table)
-    ts, order_id, party, price, qty = np.int64(ts), np.int64(order_id), np.int64(party), np.int64(price), np.int64(qty)
     if not _party_ok(h, party):
         return -E_PARTY
     if order_id <= 0:
         return -E_ORDER_ID
     return act_via_table(table, ts, ACT_REPLACE, order_id, party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
-                price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
+                         price, qty, np.int64(GRADE_ABSENT), np.int64(0), np.int64(0))
 
 
 @pinned
 def regrade_via_table(table, ts, party, goodput_bp):
     h = handle_from(table)
-    ts, party, goodput_bp = np.int64(ts), np.int64(party), np.int64(goodput_bp)
     if not _party_ok(h, party):
         return -E_PARTY
     if goodput_bp < 0 or goodput_bp > BP:
         return -E_GOODPUT
     return act_via_table(table, ts, ACT_GRADE, np.int64(0), party, np.int64(-1), np.int64(0), np.int64(0), np.int64(0),
-                np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
+                         np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), goodput_bp, np.int64(0))
 
 
 @pinned
 def close_via_table(table, ts, instrument):
     h = handle_from(table)
-    ts, instrument = np.int64(ts), np.int64(instrument)
     if instrument < -1 or instrument >= h[H_BOOK][B_INSTRUMENTS].shape[0]:
         return -E_INSTRUMENT
     return act_via_table(table, ts, ACT_CLOSE, np.int64(0), np.int64(-1), instrument, np.int64(0), np.int64(0),
-                np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
-                np.int64(0))
+                         np.int64(0), np.int64(NO_PRICE), np.int64(NO_VALUE), np.int64(GRADE_ABSENT), np.int64(0),
+                         np.int64(0))
 
 
 # ------------------------------------------------------------------ reading back
