@@ -26,7 +26,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from exchange.nb.kernel import nonnegative_indexes
 from exchange.schema import ACT_CANCEL, ACT_NEW, IOC, MARKET, SELL
+
+nonnegative_indexes(__name__)  # compiled as our kernels are, so the ratio compares like with like
 
 GTC_LIMIT, IOC_LIMIT, MARKET_ORDER, CANCEL, SKIP = 0, 1, 2, 3, 4
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
