@@ -95,11 +95,11 @@ def test_memory_per_order(workload):
     """Bytes per order slot (every per-order array) and per accepted id (the id table)."""
     config, actions, parties = workload
     state = run_batch(config, actions, parties).state
-    slots = state.order_i64.shape[0]
-    per_slot = (state.order_i64.nbytes + state.order_i32.nbytes + state.scratch.nbytes) / slots
+    slots = state.orders.shape[0]
+    per_slot = state.orders.nbytes / slots
     per_id_bucket = (state.id_keys.nbytes + state.id_slots.nbytes) / state.id_keys.shape[0]
     print(f"\nbytes per order slot: {per_slot:.0f}; per id bucket: {per_id_bucket:.0f} "
-          f"(table at most half full); ladders: {state.level_link.nbytes + state.level_qty.nbytes + state.bits.nbytes:,} bytes")
+          f"(table at most half full); ladders: {state.levels.nbytes + state.bits.nbytes:,} bytes")
     assert per_slot <= 64
 
 

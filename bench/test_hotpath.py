@@ -187,8 +187,7 @@ def case_replace(keep_priority: bool) -> tuple[Case, callable]:
 
     def check(state, events, trades):
         assert len(events) == BLOCK and np.all(events["event"] == EV_REPLACED) and len(trades) == 0
-        from exchange.nb.layout import O_ARRIVAL
-        arrivals = state.order_i64[: BLOCK, O_ARRIVAL]
+        arrivals = state.orders["arrival"][: BLOCK]
         if keep_priority:
             assert arrivals.max() < BLOCK  # every order kept its arrival (prefill seqs)
         else:

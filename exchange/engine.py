@@ -254,7 +254,7 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str
     trades = np.empty(max(64, len(actions)), TRADE_DTYPE)
     events, trades = run_kernel(state, actions, events, trades)
     book = np.empty(int(state.counters[C_LIVE]), BOOK_DTYPE)
-    dump_book(state.arrays, book)
+    dump_book(state.arrays, book, state.link_scratch())
     return BatchResult(events[: state.counters[C_EVENT_COUNT]],
                        trades[: state.counters[C_TRADE_COUNT]], book, parties, state, config)
 
@@ -329,7 +329,7 @@ class BatchStream:
             if provider.party not in self._party_index:
                 self._add_parties(self.parties + [provider.party])
         book = np.empty(int(self.state.counters[C_LIVE]), BOOK_DTYPE)
-        dump_book(self.state.arrays, book)
+        dump_book(self.state.arrays, book, self.state.link_scratch())
         return book, list(self.parties)
 
 

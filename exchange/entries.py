@@ -30,7 +30,7 @@ class Entries:
         book, out = state.arrays, (events, trades)
         self.process_one = load(process_one, book, out, action, *([0] * 15))
         load(process, action, 0, book, out)
-        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE))
+        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE), state.link_scratch())
         self.lookup = load(orderids_nb.lookup, state.id_direct, state.id_keys, state.id_slots, 0)
         self.level_price = load(level_price, state.ladders, 0, 0)
         self.next_level = load(next_level, state.bits, state.ladders, 0, 0)

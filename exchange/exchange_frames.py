@@ -44,7 +44,7 @@ class Frames:
             records = self._trades[: self._state.counters[C_TRADE_COUNT]]
         elif what == "book":
             records = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-            ENTRIES.dump_book(self._state.arrays, records)
+            ENTRIES.dump_book(self._state.arrays, records, self._state.link_scratch())
         elif not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
             raise ValueError("events: expected a 1-D EVENT_DTYPE array (what apply() returned); "
                              "the exchange keeps no event history")

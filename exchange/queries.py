@@ -14,8 +14,8 @@ from exchange.arguments import short, word
 from exchange.config import ExchangeConfig
 from exchange.entries import ENTRIES
 from exchange.nb.layout import (
-    C_LIVE, C_TRADES, C_TRADE_COUNT, I_CLOSED, L_BASE, L_BEST, L_NLEVELS, LV_HEAD, O_ARRIVAL, O_ID, O_LADDER,
-    O_LEVEL, O_OPEN, O_PARTY, O_TIF, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
+    C_LIVE, C_TRADES, C_TRADE_COUNT, I_CLOSED, L_BASE, L_BEST, L_NLEVELS,
+    P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
 from exchange.schema import (
     BOOK_DTYPE, BP, BUY, NOT_A_PROVIDER, SELL, SIDE_WORDS, RestingOrder, Side, Stp, Tif, Trade,
@@ -56,7 +56,7 @@ class Queries:
     def book(self, instrument: str | None = None) -> list[RestingOrder]:
         """Resting orders in priority order (instruments in config order, bids then asks)."""
         rows = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-        ENTRIES.dump_book(self._state.arrays, rows)
+        ENTRIES.dump_book(self._state.arrays, rows, self._state.link_scratch())
         orders = [self._resting(r) for r in rows.tolist()]
         if instrument is not None:
             self._known_instrument(instrument)
@@ -69,17 +69,17 @@ class Queries:
         slot = int(ENTRIES.lookup(st.id_direct, st.id_keys, st.id_slots, int(order_id)))
         if slot < 0:
             return None
-        ladder = int(st.order_i32[slot, O_LADDER])
+        ladder = int(st.orders[slot]["ladder"])
         n_grades = len(self.config.grades)
         instrument, rest = divmod(ladder, 2 * n_grades)
         side, tier = divmod(rest, n_grades)
-        price = int(ENTRIES.level_price(st.ladders, ladder, int(st.order_i32[slot, O_LEVEL])))
-        modes = int(st.order_i32[slot, O_TIF])
-        return self._resting((instrument, side, int(st.order_i64[slot, O_ID]),
-                              int(st.order_i32[slot, O_PARTY]), price,
-                              int(st.order_i64[slot, O_OPEN]), tier if side == SELL else -1,
+        price = int(ENTRIES.level_price(st.ladders, ladder, int(st.orders[slot]["level"])))
+        modes = int(st.orders[slot]["modes"])
+        return self._resting((instrument, side, int(st.orders[slot]["id"]),
+                              int(st.orders[slot]["party"]), price,
+                              int(st.orders[slot]["open"]), tier if side == SELL else -1,
                               tier if side == BUY else -1, modes & TIF_MASK,
-                              int(st.order_i64[slot, O_ARRIVAL]), modes >> STP_SHIFT))
+                              int(st.orders[slot]["arrival"]), modes >> STP_SHIFT))
 
     def _known_instrument(self, instrument) -> int:
         index = self._instrument_index.get(instrument) if isinstance(instrument, str) else None
@@ -125,8 +125,8 @@ class Queries:
             price = self._best_price(ladder)
             if price is None:
                 continue
-            head = int(st.level_link[st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST], LV_HEAD]) - 1
-            arrival = int(st.order_i64[head, O_ARRIVAL])
+            head = int(st.levels[st.ladders[ladder, L_BASE] + st.ladders[ladder, L_BEST]]["head"]) - 1
+            arrival = int(st.orders[head]["arrival"])
             if best is None:
                 best = (price, info.floor_bp, arrival)
                 continue
@@ -150,7 +150,7 @@ class Queries:
                 if level >= st.ladders[ladder, L_NLEVELS]:
                     break
                 price = int(ENTRIES.level_price(st.ladders, ladder, level))
-                qty = int(st.level_qty[st.ladders[ladder, L_BASE] + level])
+                qty = int(st.levels[st.ladders[ladder, L_BASE] + level]["qty"])
                 rank = Decimal(price) * BP / info.floor_bp if side_code == SELL else -price
                 rows.append((rank, g, price, info.name, qty))
                 level = int(ENTRIES.next_level(st.bits, st.ladders, ladder, level + 1))

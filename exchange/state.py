@@ -14,14 +14,13 @@ from exchange.config import ConfigError, ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_FREE, C_IDS, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
-    L_WORDS, LADDER_COLUMNS, NEED_IDS, NEED_SLOTS, ORDER_I32_FIELDS, ORDER_I64_FIELDS, P_ASK_HEAD,
+    L_WORDS, LADDER_COLUMNS, LEVEL_DTYPE, NEED_IDS, NEED_SLOTS, ORDER_DTYPE, ORDER_UNSET, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
 )
 from exchange.schema import BP, BUY, NOT_A_PROVIDER, SELL
 
-_FIELDS = ("order_i64", "order_i32", "ladders", "level_link", "level_qty", "bits", "cursors",
-           "instruments", "grade_floor", "parties", "id_keys", "id_slots", "counters", "scratch",
-           "id_direct")
+_FIELDS = ("orders", "ladders", "levels", "bits", "cursors", "instruments", "grade_floor", "parties",
+           "id_keys", "id_slots", "counters", "id_direct")
 
 
 def _words(n_bits: int) -> int:
@@ -43,11 +42,28 @@ def planned_bytes(config: ExchangeConfig) -> int:
     return 2 * len(config.grades) * total + 64 * 1024  # + orders, ids and parties at their start sizes
 
 
+def aligned_records(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized record array whose first record starts on a 64-byte boundary, so
+    that 64-byte records each fill one cache line (NumPy aligns to 16 bytes). Costs at
+    most 64 bytes more than ``np.empty``."""
+    raw = np.empty(count * dtype.itemsize + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start: start + count * dtype.itemsize].view(dtype)
+
+
+def unset_orders(orders: np.ndarray) -> np.ndarray:
+    """Set ``orders`` (ORDER_DTYPE records) to slots never used: links -1, the rest 0.
+    Field by field: NumPy assigns a tuple to records 10x slower."""
+    for name, value in zip(ORDER_DTYPE.names, ORDER_UNSET):
+        orders[name] = value
+    return orders
+
+
 class BookState:
-    """All arrays of one exchange. Each order slot costs 64 bytes: a row of 3 int64 and a
-    row of 8 int32 fields (the stp mode folded into the tif field), and 8 bytes of regrade
-    scratch. Each price level 16 bytes (a row of head and tail, and its quantity) plus its
-    bitset share; each order id ever accepted 4 bytes in the direct
+    """All arrays of one exchange. Each order slot costs 64 bytes, one cache line: an
+    ``ORDER_DTYPE`` record (exchange/nb/layout.py; the stp mode folded into the tif field,
+    and 8 bytes of regrade sort space). Each price level 16 bytes (a ``LEVEL_DTYPE`` record:
+    head, tail and quantity) plus its bitset share; each order id ever accepted 4 bytes in the direct
     table (dense batch ids) or 12 bytes in a hash kept at most half full."""
 
     __slots__ = _FIELDS + ("arrays",)
@@ -96,8 +112,7 @@ class BookState:
         level_base = int(levels.sum())
         bit_base = int(words.sum())
         try:
-            self.level_link = np.zeros((level_base, 2), np.int32)  # slot + 1; 0 = empty level
-            self.level_qty = np.zeros(level_base, np.int64)
+            self.levels = np.zeros(level_base, LEVEL_DTYPE)  # head and tail as slot + 1: 0 = empty level
             self.bits = np.zeros(bit_base, np.uint64)
         except MemoryError:
             gib = (16 * level_base + 8 * bit_base) / 2**30
@@ -106,8 +121,7 @@ class BookState:
                 f"({level_base:,} price levels x 16 bytes), more memory than this machine can give; "
                 f"narrow the bands or coarsen the ticks") from None
         self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)
-        self.order_i64 = np.zeros((order_capacity, ORDER_I64_FIELDS), np.int64)
-        self.order_i32 = np.full((order_capacity, ORDER_I32_FIELDS), -1, np.int32)
+        self.orders = unset_orders(aligned_records(order_capacity, ORDER_DTYPE))
         self.parties = np.zeros((PARTY_ROWS, party_capacity), np.int32)
         self.parties[P_GRADE] = NOT_A_PROVIDER
         self.parties[P_ASK_HEAD] = -1
@@ -116,7 +130,6 @@ class BookState:
         self.id_direct = np.zeros(direct_ids, np.int32)  # ids below this: direct (see orderids_nb)
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[C_FREE] = -1
-        self.scratch = np.zeros(order_capacity, np.int64)  # regrade: a provider's asks to sort
         self._refresh_arrays()
 
     def _refresh_arrays(self) -> None:
@@ -138,13 +151,12 @@ class BookState:
         one = BookState(replace(config, instruments=config.instruments[index:]), order_capacity=1,
                         id_capacity=2, party_capacity=1)
         ladders = one.ladders.copy()
-        ladders[:, L_BASE] += self.level_qty.shape[0]
+        ladders[:, L_BASE] += self.levels.shape[0]
         for layer in range(BIT_LAYERS):
             ladders[:, L_BITS + layer] += self.bits.shape[0]
         ladders[:, L_INSTRUMENT] = index
         self.ladders = np.concatenate([self.ladders, ladders])
-        self.level_link = np.concatenate([self.level_link, one.level_link])
-        self.level_qty = np.concatenate([self.level_qty, one.level_qty])
+        self.levels = np.concatenate([self.levels, one.levels])
         self.bits = np.concatenate([self.bits, one.bits])
         self.instruments = np.concatenate([self.instruments, one.instruments])
         for i in range(len(config.instruments)):
@@ -172,13 +184,11 @@ class BookState:
     def grow(self, need: int) -> None:
         """Double the array a kernel said was full (NEED_SLOTS or NEED_IDS)."""
         if need == NEED_SLOTS:
-            capacity = self.order_i64.shape[0] * 2
-            i64 = np.zeros((capacity, ORDER_I64_FIELDS), np.int64)
-            i32 = np.full((capacity, ORDER_I32_FIELDS), -1, np.int32)
-            i64[: self.order_i64.shape[0]] = self.order_i64
-            i32[: self.order_i32.shape[0]] = self.order_i32
-            self.order_i64, self.order_i32 = i64, i32
-            self.scratch = np.zeros(capacity, np.int64)
+            used = self.orders.shape[0]
+            orders = aligned_records(2 * used, ORDER_DTYPE)
+            orders[:used] = self.orders
+            unset_orders(orders[used:])
+            self.orders = orders
         elif need == NEED_IDS:
             keys = np.zeros(self.id_keys.shape[0] * 2, np.int64)
             slots = np.zeros(self.id_keys.shape[0] * 2, np.int32)
@@ -192,7 +202,7 @@ class BookState:
         """Room for ``orders`` order slots, ``ids`` more hashed ids, and a direct id table
         for ids below ``dense_ids`` (hashed ids below it move there; the split stays fixed
         until the next widening, so lookups never miss). Cost: a copy of what it widens."""
-        while self.order_i64.shape[0] < orders:
+        while self.orders.shape[0] < orders:
             self.grow(NEED_SLOTS)
         while 2 * (int(self.counters[C_IDS]) + ids) > self.id_keys.shape[0]:
             self.grow(NEED_IDS)
@@ -215,9 +225,20 @@ class BookState:
         self.id_direct = direct
         self._refresh_arrays()
 
+    def link_scratch(self) -> np.ndarray:
+        """Scratch for ``dump_book``: 4 bytes a slot, made for the call and not kept, so the
+        book itself stays at 64 bytes a slot."""
+        return np.empty(self.orders.shape[0], np.int32)
+
     def copy(self) -> "BookState":
         clone = object.__new__(BookState)
         for name in _FIELDS:
-            setattr(clone, name, getattr(self, name).copy())
+            array = getattr(self, name)
+            if name == "orders":
+                copied = aligned_records(array.shape[0], ORDER_DTYPE)
+                copied[:] = array
+            else:
+                copied = array.copy()
+            setattr(clone, name, copied)
         clone._refresh_arrays()
         return clone

@@ -6,7 +6,6 @@ import pytest
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.engine import Exchange, run_batch
 from exchange.oracles.invariants import check
-from exchange.nb.layout import LV_HEAD, O_OPEN
 from exchange.oracles.reference import ReferenceExchange
 from exchange.schema import ACT_NEW, ACTION_DTYPE, EventType, GRADE_ABSENT, NO_VALUE, PRICE_OK, Reason
 
@@ -76,10 +75,10 @@ def test_best_price_follows_a_flash_crash_across_millions_of_ticks(engine_cls):
 
 def test_arrays_grow_by_doubling_and_keep_every_order():
     ex = Exchange(WIDE)
-    start = ex._state.order_i64.shape[0]
+    start = ex._state.orders.shape[0]
     for i in range(3 * start):
         ex.submit("b", "W", "buy", 1 + i % 7, f"{1 + i % 500}.000", order_id=10 * i + 1)
-    assert ex._state.order_i64.shape[0] >= 3 * start
+    assert ex._state.orders.shape[0] >= 3 * start
     assert len(ex.book("W")) == 3 * start
     check(ex._state, WIDE)
 
@@ -116,11 +115,11 @@ def test_invariant_checker_catches_a_corrupted_book():
     ex.submit("b", "X", "buy", 5, "1.100")
     check(ex._state, narrow)
     broken = ex.fork()
-    broken._state.order_i64[0, O_OPEN] += 1  # level quantity no longer adds up
+    broken._state.orders[0]["open"] += 1  # level quantity no longer adds up
     with pytest.raises(AssertionError, match="level qty"):
         check(broken._state, narrow)
     broken = ex.fork()
-    heads = broken._state.level_link[:, LV_HEAD]
+    heads = broken._state.levels["head"]
     heads[np.flatnonzero(heads)[0]] = 0  # an order falls out of its queue (heads are slot + 1)
     with pytest.raises(AssertionError):
         check(broken._state, narrow)

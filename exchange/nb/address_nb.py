@@ -1,7 +1,7 @@
 """A handle's arrays behind one int64 array: what a call into compiled code passes cheaply.
 
 A compiled function that takes arrays receives each one by value: data pointer, shape,
-strides and bookkeeping, some 7-9 machine words an array. The 19 arrays of an embed
+strides and bookkeeping, some 7-9 machine words an array. The 16 arrays of an embed
 handle (exchange/nb/embed_nb.py) make a call cost about 29 ns before it does anything
 (measured: an njit loop calling a function that only reads one counter). Passed as
 one *address table* instead (per array its data address and shape, ``address_table``),
@@ -16,12 +16,13 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from exchange.nb.layout import LEVEL_DTYPE, ORDER_DTYPE
 from exchange.schema import ACTION_DTYPE, EVENT_DTYPE, TRADE_DTYPE
 
-# The arrays a table describes, in order: book (matching_nb's 15), events, trades, row, clock.
-DTYPES = (np.int64, np.int32, np.int64, np.int32, np.int64, np.uint64, np.int64, np.int64, np.int64, np.int32,
-          np.int64, np.int32, np.int64, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
-NDIMS = (2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+# The arrays a table describes, in order: book (matching_nb's 12), events, trades, row, clock.
+DTYPES = (ORDER_DTYPE, np.int64, LEVEL_DTYPE, np.uint64, np.int64, np.int64, np.int64, np.int32,
+          np.int64, np.int32, np.int64, np.int32, EVENT_DTYPE, TRADE_DTYPE, ACTION_DTYPE, np.int64)
+NDIMS = (1, 2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1)
 TABLE = types.Array(types.int64, 1, "C")
 
 # carray makes arrays, which needs the Numba runtime.
@@ -63,9 +64,9 @@ def _a2(table, k, dtype):
 @_inline
 def handle_from(table):
     """``(book, (events, trades), row, clock)`` over the memory ``table`` describes (views)."""
-    book = (_a2(table, 0, np.int64), _a2(table, 1, np.int32), _a2(table, 2, np.int64), _a2(table, 3, np.int32),
-            _a1(table, 4, np.int64), _a1(table, 5, np.uint64), _a2(table, 6, np.int64), _a2(table, 7, np.int64),
-            _a1(table, 8, np.int64), _a2(table, 9, np.int32), _a1(table, 10, np.int64), _a1(table, 11, np.int32),
-            _a1(table, 12, np.int64), _a1(table, 13, np.int64), _a1(table, 14, np.int32))
-    return (book, (_a1(table, 15, EVENT_DTYPE), _a1(table, 16, TRADE_DTYPE)), _a1(table, 17, ACTION_DTYPE),
-            _a1(table, 18, np.int64))
+    book = (_a1(table, 0, ORDER_DTYPE), _a2(table, 1, np.int64), _a1(table, 2, LEVEL_DTYPE),
+            _a1(table, 3, np.uint64), _a2(table, 4, np.int64), _a2(table, 5, np.int64), _a1(table, 6, np.int64),
+            _a2(table, 7, np.int32), _a1(table, 8, np.int64), _a1(table, 9, np.int32), _a1(table, 10, np.int64),
+            _a1(table, 11, np.int32))
+    return (book, (_a1(table, 12, EVENT_DTYPE), _a1(table, 13, TRADE_DTYPE)), _a1(table, 14, ACTION_DTYPE),
+            _a1(table, 15, np.int64))

@@ -19,7 +19,7 @@ arrays twice more by value, about 55 ns of an action's ~120.
 Each public function is a one-line wrapper, inlined into the caller, that passes the
 handle's table to its compiled half, ``*_via_table``, which has one pinned signature
 (``pinned`` below; exchange/nb/lean_nb.py calls these directly):
-passing the 19 arrays themselves cost about 29 ns a call, a third of an action.
+passing the 16 arrays themselves cost about 29 ns a call, a third of an action.
 ``events`` and ``trades`` return views of the handle's own arrays, so they are inlined
 whole.
 
@@ -34,7 +34,7 @@ from exchange.nb.kernel import helper, io_kernel
 from exchange.nb.layout import (
     C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
     NEED_SLOTS, NEED_TRADES,
-    B_COUNTERS, B_GRADE_FLOOR, B_ID_KEYS, B_INSTRUMENTS, B_ORDER_I64,
+    B_COUNTERS, B_GRADE_FLOOR, B_ID_KEYS, B_INSTRUMENTS, B_ORDERS,
 )
 from exchange.nb.matching_nb import process_row
 from exchange.schema import (
@@ -206,7 +206,7 @@ def room_via_table(table):
     book, out = h[H_BOOK], h[H_OUT]
     counters = book[B_COUNTERS]
     live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDER_I64].shape[0]:
+    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDERS].shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > book[B_ID_KEYS].shape[0]:
         return NEED_IDS

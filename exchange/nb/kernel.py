@@ -10,7 +10,7 @@
 - ``nogil=True``: independent books (instrument shards) can match on several threads.
 
 ``helper``: the same, inlined into every caller by LLVM (``forceinline``). Passing the
-15-array state tuple to a function that is not inlined costs about 20 ns per call, so
+12-array state tuple to a function that is not inlined costs about 20 ns per call, so
 the small functions and the handlers on the hot path (new, cancel, replace, matching)
 are helpers. They used to be inlined at Numba IR level (``inline="always"``), which
 types and lowers a fresh copy of the callee at every call site: the same machine code,

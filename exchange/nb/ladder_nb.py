@@ -2,7 +2,7 @@
 
 A ladder is one (instrument, side, grade) book: an array of price levels indexed
 so that level 0 is the side's best price. Each level holds a doubly linked FIFO of
-order slots; ``level_link`` stores its ends as slot + 1, so 0 means empty and a
+order slots; ``levels`` stores its ends as slot + 1, so 0 means empty and a
 ladder that was never used stays in zero pages the OS has not even allocated. A four-layer occupancy bitset (64-way) finds the next non-empty level
 in O(log64 levels) word operations, so best-price tracking stays fast when a level
 empties or the price jumps across thousands of ticks.
@@ -16,8 +16,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.layout import (
     BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
-    L_DEN, L_NLEVELS, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_LADDER, O_LEVEL,
-    O_NEXT, O_OPEN, O_PREV,
+    L_DEN, L_NLEVELS, L_SIGN, L_WORDS,
 )
 
 _ONE = np.uint64(1)
@@ -78,9 +77,9 @@ def next_level(bits, ladders, ladder, start):
 
 
 @helper
-def level_head(level_link, g):
+def level_head(levels, g):
     """First slot at global level g, or -1 when the level is empty."""
-    return level_link[g, LV_HEAD] - 1
+    return levels[g].head - 1
 
 
 @helper
@@ -96,43 +95,43 @@ def price_level(ladders, ladder, price):
 
 
 @helper
-def enqueue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot, ladder, level):
+def enqueue(orders, ladders, levels, bits, slot, ladder, level):
     """Append a slot at the tail of its level (it becomes the last to arrive)."""
     g = ladders[ladder, L_BASE] + level
-    order_i32[slot, O_LADDER] = ladder
-    order_i32[slot, O_LEVEL] = level
-    order_i32[slot, O_NEXT] = -1
-    tail = level_link[g, LV_TAIL] - 1
-    order_i32[slot, O_PREV] = tail
+    orders[slot].ladder = ladder
+    orders[slot].level = level
+    orders[slot].next = -1
+    tail = levels[g].tail - 1
+    orders[slot].prev = tail
     if tail == -1:
-        level_link[g, LV_HEAD] = slot + 1
+        levels[g].head = slot + 1
         bits_set(bits, ladders, ladder, level)
         if level < ladders[ladder, L_BEST]:
             ladders[ladder, L_BEST] = level
     else:
-        order_i32[tail, O_NEXT] = slot
-    level_link[g, LV_TAIL] = slot + 1
-    level_qty[g] += order_i64[slot, O_OPEN]
+        orders[tail].next = slot
+    levels[g].tail = slot + 1
+    levels[g].qty += orders[slot].open
     ladders[ladder, L_COUNT] += 1
 
 
 @helper
-def dequeue(order_i64, order_i32, ladders, level_link, level_qty, bits, slot):
+def dequeue(orders, ladders, levels, bits, slot):
     """Unlink a slot from its level, keeping the best level current."""
-    ladder = order_i32[slot, O_LADDER]
-    level = order_i32[slot, O_LEVEL]
+    ladder = orders[slot].ladder
+    level = orders[slot].level
     g = ladders[ladder, L_BASE] + level
-    prev = order_i32[slot, O_PREV]
-    nxt = order_i32[slot, O_NEXT]
+    prev = orders[slot].prev
+    nxt = orders[slot].next
     if prev == -1:
-        level_link[g, LV_HEAD] = nxt + 1
+        levels[g].head = nxt + 1
     else:
-        order_i32[prev, O_NEXT] = nxt
+        orders[prev].next = nxt
     if nxt == -1:
-        level_link[g, LV_TAIL] = prev + 1
+        levels[g].tail = prev + 1
     else:
-        order_i32[nxt, O_PREV] = prev
-    level_qty[g] -= order_i64[slot, O_OPEN]
+        orders[nxt].prev = prev
+    levels[g].qty -= orders[slot].open
     ladders[ladder, L_COUNT] -= 1
     if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
@@ -159,13 +158,13 @@ def _cursor_to_level(cursors, k, level):
 
 
 @helper
-def cursor_slot(cursors, ladders, level_link, k):
+def cursor_slot(cursors, ladders, levels, k):
     """The order cursor k points at (k not exhausted): the head of its level unless
     the walk already moved along that level's queue."""
     slot = cursors[K_SLOT, k]
     if slot == -1:
         ladder = cursors[K_LADDER, k]
-        slot = level_head(level_link, ladders[ladder, L_BASE] + cursors[K_LEVEL, k])
+        slot = level_head(levels, ladders[ladder, L_BASE] + cursors[K_LEVEL, k])
         cursors[K_SLOT, k] = slot
     return slot
 
@@ -180,9 +179,9 @@ def cursors_open(cursors, ladders, first_ladder, count):
 
 
 @helper
-def cursor_advance(cursors, order_i32, ladders, bits, k):
+def cursor_advance(cursors, orders, ladders, bits, k):
     """Move cursor k past its order (looked up by ``cursor_slot``) in priority order."""
-    cursor_follow(cursors, ladders, bits, k, order_i32[cursors[K_SLOT, k], O_NEXT])
+    cursor_follow(cursors, ladders, bits, k, orders[cursors[K_SLOT, k]].next)
 
 
 @helper
@@ -197,7 +196,7 @@ def cursor_follow(cursors, ladders, bits, k, nxt):
 
 
 @helper
-def cursors_pick(cursors, order_i64, ladders, level_link, count):
+def cursors_pick(cursors, orders, ladders, levels, count):
     """The cursor whose order ranks first, or -1 when all are exhausted.
 
     Rank: lower ``sign * price / den`` (asks: lower effective price; bids: higher
@@ -220,8 +219,8 @@ def cursors_pick(cursors, order_i64, ladders, level_link, count):
             rhs = best_num * den
             better = lhs < rhs
             if lhs == rhs:
-                mine = order_i64[cursor_slot(cursors, ladders, level_link, k), O_ARRIVAL]
-                theirs = order_i64[cursor_slot(cursors, ladders, level_link, best), O_ARRIVAL]
+                mine = orders[cursor_slot(cursors, ladders, levels, k)].arrival
+                theirs = orders[cursor_slot(cursors, ladders, levels, best)].arrival
                 better = mine < theirs
         if better:
             best = k

@@ -1,41 +1,50 @@
 """Where each field lives in the kernel's state arrays.
 
-The book is a handful of plain numpy arrays. Two-dimensional arrays hold several
-fields of the same dtype, so the kernels take few arguments. Order slots and price
-levels keep their fields side by side, one row per slot or level (``order_i32[slot,
-O_NEXT]``): an order's int32 fields share one 32-byte row, its int64 fields one
-24-byte row, a level's queue ends one 8-byte row, so resting, filling or ending an
-order touches two or three cache lines where a row per field touched eleven
-(measured: 6% of the plain workload's kernel time, 5% of the standard mix's, 11% with
-1,000 instruments). The price: a walk over the whole book reads whole rows, where a row
-per field let consecutive slots share cache lines (see ``dump_book``). These row and
-column numbers are the only names the kernels use for them.
+The book is a handful of plain numpy arrays. Order slots and price levels are record
+arrays: one 64-byte record per slot (``orders[slot].next``), one 16-byte record per level
+(``levels[g].tail``). A record's size is a compile-time constant, so a field's address is
+one shift and add from the slot number, with no run-time row length to load; and
+everything about one order sits in one cache line (the arrays are allocated 64-byte
+aligned, ``aligned_records``), everything about one level in one quarter of a line.
+Resting, filling or ending an order touches its own line and its neighbours' in the
+queue; a row per field touched eleven lines, a row of int64 fields and one of int32
+fields two. Other multi-field arrays are 2-D (``ladders[ladder, L_BEST]``); these field
+names and row and column numbers are the only names the kernels use for them.
 """
+import numpy as np
 
-# order_i64[slot, field]: int64 fields of a resting order.
-O_ID = 0  # order id
-O_OPEN = 1  # open (unfilled) quantity
-O_ARRIVAL = 2  # arrival seq: priority among equal prices
-ORDER_I64_FIELDS = 3
-
-# order_i32[slot, field]: int32 fields of a resting order.
-O_PARTY = 0  # party index
-O_LADDER = 1  # ladder id: (instrument, side, grade or min_grade)
-O_LEVEL = 2  # level index in the ladder (0 = best price)
-O_NEXT = 3  # next order at the same level (FIFO), or the next free slot; -1 = none
-O_PREV = 4  # previous order at the same level; -1 = none
-O_TIF = 5  # modes: time in force (GTC or POST_ONLY: only these rest) | stp mode << STP_SHIFT
-O_PARTY_NEXT = 6  # next resting ask of the same provider (regrade list, kept from the first regrade on)
-O_PARTY_PREV = 7
-ORDER_I32_FIELDS = 8
-# The stp mode shares the tif field, so a slot stays at 64 bytes: low byte tif, next byte stp.
+ORDER_DTYPE = np.dtype([
+    ("id", np.int64),  # order id
+    ("open", np.int64),  # open (unfilled) quantity
+    ("arrival", np.int64),  # arrival seq: priority among equal prices
+    ("party", np.int32),  # party index
+    ("ladder", np.int32),  # ladder id: (instrument, side, grade or min_grade)
+    ("level", np.int32),  # level index in the ladder (0 = best price)
+    ("next", np.int32),  # next order at the same level (FIFO), or the next free slot; -1 = none
+    ("prev", np.int32),  # previous order at the same level; -1 = none
+    ("modes", np.int32),  # time in force (GTC or POST_ONLY: only these rest) | stp mode << STP_SHIFT
+    ("party_next", np.int32),  # next resting ask of the same provider (regrade list, kept from the first regrade on)
+    ("party_prev", np.int32),
+    ("spare", np.int64),  # a regrade's sort space: the first k records hold the k slots being sorted
+])
+"""One order slot: 64 bytes, one cache line."""
+ORDER_UNSET = (0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 0)
+"""A slot never used: links -1 (none)."""
+# The stp mode shares the modes field with the tif: low byte tif, next byte stp.
 STP_SHIFT = 8
 TIF_MASK = 0xFF
+
+LEVEL_DTYPE = np.dtype([
+    ("head", np.int32),  # first order of the FIFO queue, as slot + 1 (0 = empty level)
+    ("tail", np.int32),  # last order, as slot + 1
+    ("qty", np.int64),  # open quantity of the level's orders
+])
+"""One price level: 16 bytes."""
 
 # ladders[ladder, column]: one price ladder per instrument x side x grade.
 # Level index 0 is the best price of the side: asks count up from price_min,
 # bids count down from price_max, so "better" is always "lower index".
-L_BASE = 0  # offset of this ladder's levels in level_link / level_qty
+L_BASE = 0  # offset of this ladder's levels in ``levels``
 L_NLEVELS = 1  # number of price levels
 L_BEST = 2  # best non-empty level index; NLEVELS when the ladder is empty
 L_SIGN = 3  # +1 asks, -1 bids: price = anchor + sign * level
@@ -49,10 +58,6 @@ L_BITS = 10  # 10..13: offsets of the four occupancy-bitset layers in `bits`
 L_WORDS = 14  # 14..17: words in each layer
 LADDER_COLUMNS = 18
 BIT_LAYERS = 4  # 64**4 = 16.7 M levels per ladder, above the 10 M config limit
-
-# level_link[level, end]: FIFO queue ends of each price level, as slot + 1 (0 = empty).
-LV_HEAD = 0
-LV_TAIL = 1
 
 # instruments[instrument, column]
 I_MIN = 0  # price_min in ticks
@@ -77,7 +82,7 @@ C_TRADES = 4  # trades ever (the last trade id)
 C_EVENT_COUNT = 5  # events written in the current event buffer
 C_TRADE_COUNT = 6  # trades written in the current trade buffer
 C_MAX_ID = 7  # highest order id ever accepted
-C_ASK_LISTS = 8  # 1 while the providers' ask lists (P_ASK_HEAD, O_PARTY_*) are kept
+C_ASK_LISTS = 8  # 1 while the providers' ask lists (P_ASK_HEAD, orders' party_next/party_prev) are kept
 COUNTERS = 9
 
 # cursors[row, k]: a merge walk over up to G ladders of one side (FOK check, book, close).
@@ -94,6 +99,5 @@ NEED_EVENTS = 3
 NEED_TRADES = 4
 
 # The kernels' ``book`` tuple (BookState.arrays), read by name: book[B_COUNTERS].
-(B_ORDER_I64, B_ORDER_I32, B_LADDERS, B_LEVEL_LINK, B_LEVEL_QTY,
- B_BITS, B_CURSORS, B_INSTRUMENTS, B_GRADE_FLOOR, B_PARTIES,
- B_ID_KEYS, B_ID_SLOTS, B_COUNTERS, B_SCRATCH, B_ID_DIRECT) = range(15)
+(B_ORDERS, B_LADDERS, B_LEVELS, B_BITS, B_CURSORS, B_INSTRUMENTS, B_GRADE_FLOOR, B_PARTIES,
+ B_ID_KEYS, B_ID_SLOTS, B_COUNTERS, B_ID_DIRECT) = range(12)

@@ -22,8 +22,7 @@ import numpy as np
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_ASK_LISTS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
-    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, LV_HEAD, LV_TAIL, O_ARRIVAL, O_ID, O_LADDER,
-    O_LEVEL, O_NEXT, O_OPEN, O_PARTY, O_PARTY_NEXT, O_PREV, O_TIF, P_ASK_HEAD, P_GRADE, STP_SHIFT,
+    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
 )
 from exchange.schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
@@ -31,7 +30,7 @@ from exchange.state import BookState
 
 
 def check(state: BookState, config: ExchangeConfig) -> None:
-    o64, o32, ladders = state.order_i64, state.order_i32, state.ladders
+    orders, ladders = state.orders, state.ladders
     counters = state.counters
     n_grades = len(config.grades)
     seen: dict[int, int] = {}  # slot -> ladder
@@ -39,9 +38,9 @@ def check(state: BookState, config: ExchangeConfig) -> None:
         base, n = int(ladders[ladder, L_BASE]), int(ladders[ladder, L_NLEVELS])
         instrument = int(ladders[ladder, L_INSTRUMENT])
         count = 0
-        heads = state.level_link[base: base + n, LV_HEAD] - 1  # stored as slot + 1
+        heads = state.levels["head"][base: base + n] - 1  # stored as slot + 1
         occupied = np.flatnonzero(heads != -1)
-        assert not np.any(state.level_qty[base: base + n][heads == -1]), (
+        assert not np.any(state.levels["qty"][base: base + n][heads == -1]), (
             f"ladder {ladder}: quantity on an empty level")
         occupied = occupied.tolist()
         for level in occupied:
@@ -50,24 +49,24 @@ def check(state: BookState, config: ExchangeConfig) -> None:
             while slot != -1:
                 assert slot not in seen, f"slot {slot} is in two queues"
                 seen[slot] = ladder
-                assert o32[slot, O_PREV] == prev, f"slot {slot}: broken prev link"
-                assert o32[slot, O_LADDER] == ladder and o32[slot, O_LEVEL] == level, (
+                assert orders[slot]["prev"] == prev, f"slot {slot}: broken prev link"
+                assert orders[slot]["ladder"] == ladder and orders[slot]["level"] == level, (
                     f"slot {slot}: ladder/level fields disagree with its queue")
-                arrival = int(o64[slot, O_ARRIVAL])
+                arrival = int(orders[slot]["arrival"])
                 assert arrival > last_arrival, f"slot {slot}: queue out of arrival order"
                 last_arrival = arrival
-                open_qty = int(o64[slot, O_OPEN])
+                open_qty = int(orders[slot]["open"])
                 assert 0 < open_qty <= state.instruments[instrument, I_MAX_QTY], (
-                    f"order {o64[slot, O_ID]}: open quantity {open_qty}")
-                modes = int(o32[slot, O_TIF])
-                assert modes & TIF_MASK in (GTC, POST_ONLY), f"order {o64[slot, O_ID]}: tif {modes & TIF_MASK}"
+                    f"order {orders[slot]['id']}: open quantity {open_qty}")
+                modes = int(orders[slot]["modes"])
+                assert modes & TIF_MASK in (GTC, POST_ONLY), f"order {orders[slot]['id']}: tif {modes & TIF_MASK}"
                 assert STP_CANCEL_INCOMING <= modes >> STP_SHIFT <= STP_CANCEL_BOTH, (
-                    f"order {o64[slot, O_ID]}: stp {modes >> STP_SHIFT}")
+                    f"order {orders[slot]['id']}: stp {modes >> STP_SHIFT}")
                 total += open_qty
                 count += 1
-                prev, slot = slot, int(o32[slot, O_NEXT])
-            assert state.level_link[base + level, LV_TAIL] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
-            assert state.level_qty[base + level] == total, f"ladder {ladder} level {level}: level qty"
+                prev, slot = slot, int(orders[slot]["next"])
+            assert state.levels[base + level]["tail"] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
+            assert state.levels[base + level]["qty"] == total, f"ladder {ladder} level {level}: level qty"
         mask = heads != -1
         for layer in range(BIT_LAYERS):  # a bit is set iff its level (or word below) is occupied
             start = int(ladders[ladder, L_BITS + layer])
@@ -91,7 +90,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     while slot != -1:
         assert slot not in seen, f"slot {slot} both free and resting"
         free += 1
-        slot = int(o32[slot, O_NEXT])
+        slot = int(orders[slot]["next"])
     assert free + len(seen) == counters[C_HWM], "slots lost: free + resting != slots used"
 
     used = state.id_keys != 0
@@ -100,7 +99,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     live_ids = {int(k): int(s) for k, s in zip(state.id_keys[used], state.id_slots[used]) if s >= 0}
     live_direct = np.flatnonzero(state.id_direct > 0)
     live_ids.update(zip(live_direct.tolist(), (state.id_direct[live_direct] - 1).tolist()))
-    assert live_ids == {int(o64[s, O_ID]): s for s in seen}, "id index disagrees with the book"
+    assert live_ids == {int(orders[s]["id"]): s for s in seen}, "id index disagrees with the book"
 
     if not counters[C_ASK_LISTS]:  # not kept before the first regrade: no list has begun
         assert np.all(state.parties[P_ASK_HEAD] == -1), "an ask list begun while the lists are not kept"
@@ -109,12 +108,12 @@ def check(state: BookState, config: ExchangeConfig) -> None:
         slot, asks = int(state.parties[P_ASK_HEAD, party]), set()
         while slot != -1:
             asks.add(slot)
-            slot = int(o32[slot, O_PARTY_NEXT])
+            slot = int(orders[slot]["party_next"])
         expected = {s for s, lad in seen.items()
-                    if ladders[lad, L_SIDE] == SELL and o32[s, O_PARTY] == party}
+                    if ladders[lad, L_SIDE] == SELL and orders[s]["party"] == party}
         assert asks == expected, f"party {party}: ask list disagrees with the book"
         for s in asks:
-            assert int(o32[s, O_LADDER]) % n_grades == grade, f"party {party}: ask outside its grade"
+            assert int(orders[s]["ladder"]) % n_grades == grade, f"party {party}: ask outside its grade"
 
     for instrument in range(len(config.instruments)):
         for g in range(n_grades):
