@@ -288,7 +288,10 @@ def run_batch(config: ExchangeConfig, actions: np.ndarray, parties: Sequence[str
     party_index = {name: i for i, name in enumerate(parties)}
     n_new, highest = _checked_batch(actions, len(parties), len(config.instruments), "run_batch")
     direct = _dense_size(highest, n_new) if direct_ids is None else direct_ids
-    state = BookState(config, order_capacity=max(1024, n_new // 4),
+    # Order slots for half the new orders: the standard and plain mixes keep about a third
+    # resting, so a quarter grew once mid-run (a 4-5 ms copy per 1 M actions). Untouched
+    # slots cost only the -1 fill of their 32-byte int32 row.
+    state = BookState(config, order_capacity=max(1024, n_new // 2),
                       id_capacity=_pow2_at_least(2 * n_new + 2) if not direct else 1024,
                       party_capacity=max(64, len(parties) + len(config.providers)),
                       direct_ids=direct)
