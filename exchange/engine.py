@@ -11,8 +11,8 @@
   (exchange/branching.py), frames (exchange/exchange_frames.py), and the njit
   embedding with the lean per-call path (exchange/embedding.py).
 
-Both grow the kernel's arrays by doubling when the kernel reports one is full
-(exchange/buffers.py).
+Both grow the kernel's arrays by doubling when the kernel reports one is full;
+``run_batch`` also reuses its output buffers from batch to batch (exchange/buffers.py).
 """
 from __future__ import annotations
 
