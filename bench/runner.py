@@ -6,8 +6,10 @@ its own (so its peak RSS is its own):
 * ``kernel``: the matching kernel over the timed actions, from a prepared state
   (fresh, or after the untimed prefill of ``deep``) with preallocated output buffers;
   every page touched before timing. This is the lead's "kernel-only" figure.
-* ``batch``: ``run_batch`` end to end (state and buffers allocated, book dumped),
-  for the workloads without a prefill.
+* ``batch``: ``run_batch`` end to end (state allocated, events and trades written
+  into the output buffers it reuses, the final book not read: ``BatchResult.book`` is
+  built on first access), for the workloads without a prefill. The loop holds the
+  previous result while the next batch runs, so two buffers of each type alternate.
 * both: median of ``runs`` runs, with min and max; actions/s and ns/action.
 * memory: ``ru_maxrss`` of the subprocess (whole interpreter: Python, numpy, Numba and
   the compiled kernels included; the ``baseline`` row is the same for a 1,000-action

@@ -184,7 +184,9 @@ def run_batch_parallel(config: ExchangeConfig, actions: np.ndarray, parties,
         return run_batch(config, actions, parties)
 
     def shard_job(s: int):
-        return run_batch(*shard_batch(config, actions, plan, s), parties)
+        result = run_batch(*shard_batch(config, actions, plan, s), parties)
+        result.book  # read here, on the shard's thread: the merge takes every shard's book
+        return result
 
     if executor is None:
         with ThreadPoolExecutor(max_workers=n_shards) as pool:
