@@ -237,3 +237,26 @@ def test_ask_lists_are_kept_from_the_first_regrade_on():
     check(ex._state, WIDE)
     assert [e.order_id for e in ex.regrade("pA", "0.99")] == [5]
     assert [o.order_id for o in ex.book()] == [3]
+
+
+def test_a_book_large_enough_to_look_ahead_gives_the_reference_engines_results():
+    """On LOOK_AHEAD_LADDERS ladders or more, ``process`` starts loading the level of each
+    new order 8 rows ahead (a prefetch): events, trades and book are still those of the
+    independent reference engine, rows applied one by one."""
+    from bench.workloads import bench_config, route_cancels, standard
+    from exchange.nb.matching_nb import LOOK_AHEAD_LADDERS
+
+    config = bench_config(520, price_min="1.000", price_max="5.000")
+    assert 2 * len(config.instruments) * len(config.grades) >= LOOK_AHEAD_LADDERS
+    _, actions, parties = standard(3000, 9, n_instruments=520, config=config, mid=1500)
+    route_cancels(actions)
+    batch = run_batch(config, actions, parties)
+    engines = [Exchange(config), ReferenceExchange(config)]
+    results = []
+    for engine in engines:
+        rows = actions.copy()
+        rows["party"] = np.array([engine.party_index(p) for p in parties])[actions["party"]]
+        results.append(engine.apply(rows).tolist())
+    assert results[0] == results[1] == batch.events.tolist()
+    assert engines[0].state_digest() == engines[1].state_digest()
+    assert len(batch.trades) > 100 and len(batch.book) > 500  # orders met and rested across instruments

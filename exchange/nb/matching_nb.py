@@ -14,13 +14,14 @@ import numpy as np
 
 from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
+from exchange.nb.prefetch_nb import prefetch
 from exchange.nb.ladder_nb import (
     cursor_advance, cursor_follow, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
     next_level, price_level,
 )
 from exchange.nb.layout import (
     C_ASK_LISTS, C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
-    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_BEST, L_DEN, L_GRADE,
+    I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE,
     L_INSTRUMENT, L_NLEVELS, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
     B_BITS, B_COUNTERS, B_CURSORS, B_GRADE_FLOOR, B_ID_DIRECT, B_ID_KEYS, B_ID_SLOTS, B_INSTRUMENTS,
@@ -596,19 +597,58 @@ def apply_action(book, out, a):
         _reject(out, book[B_COUNTERS], a, R_BAD_FIELD)
 
 
+LOOK_AHEAD_LADDERS = 4096
+"""Books with at least this many ladders (instruments x 2 sides x grades) look ahead."""
+_AHEAD = 8
+
+
 @kernel
 def process(actions, start, book, out):
     """Apply actions[start:] in order; returns (next index, status).
 
     Stops early with a NEED_* status when an array must grow first; the caller
     grows it and calls again from the returned index.
+
+    On a book of LOOK_AHEAD_LADDERS ladders or more, each step first starts loading the
+    level a new order 8 rows ahead will rest at (``_look_ahead``). There the level rows
+    in use outgrow the caches, and the wait for that row was 44% of the time on 1,000
+    instruments of 4 grades: 127 -> 90 ns an action. On smaller books the rows stay
+    cached and the look-ahead's own work would cost more than it saves (plain: 30 ->
+    36 ns); break-even was at 2,048 ladders (256 instruments) on this machine.
     """
-    for i in range(start, actions.shape[0]):
+    n = actions.shape[0]
+    look_ahead = book[B_LADDERS].shape[0] >= LOOK_AHEAD_LADDERS
+    for i in range(start, n):
         need = _room_needed(book, out)
         if need != DONE:
             return i, need
+        if look_ahead and i + _AHEAD < n:
+            _look_ahead(book, actions[i + _AHEAD])
         apply_action(book, out, actions[i])
-    return actions.shape[0], DONE
+    return n, DONE
+
+
+@helper
+def _look_ahead(book, a):
+    """Start loading the level row and occupancy word where new order ``a`` would rest
+    (nothing for other rows, or rows ``on_new`` would refuse)."""
+    if a.action != ACT_NEW or a.price_state != PRICE_OK or a.instrument < 0:
+        return
+    instruments, grade_floor, parties, ladders = book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_PARTIES], book[B_LADDERS]
+    n_grades = grade_floor.shape[0]
+    side = SELL if a.side == SELL else BUY  # as on_new reads it
+    if side == SELL:
+        tier = parties[P_GRADE, a.party]
+    else:
+        tier = n_grades - 1 if a.min_grade == GRADE_ABSENT else np.int64(a.min_grade)
+    if tier < 0 or tier >= n_grades:
+        return
+    per_tick = instruments[a.instrument, I_UNITS_PER_TICK]
+    ladder = ladder_of(grade_floor, a.instrument, side, tier)
+    level = price_level(ladders, ladder, a.price if per_tick == 1 else a.price // per_tick)
+    if 0 <= level < ladders[ladder, L_NLEVELS]:
+        prefetch(book[B_LEVELS], ladders[ladder, L_BASE] + level)
+        prefetch(book[B_BITS], ladders[ladder, L_BITS] + (level >> 6))
 
 
 @helper
