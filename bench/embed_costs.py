@@ -4,7 +4,7 @@
 
 Times, per call, over resting limit orders that do not trade (the same for every form):
 ``submit`` (conversion, checks, kernel, ``Event``s); ``submit_fast`` (int checks, one address
-table, ints back); the kernel call of each alone (``process_one``'s entry point with 18 arrays
+table, ints back); the kernel call of each alone (``process_one``'s entry point with 15 arrays
 and 14 ints; the lean entry with one table and 14 ints); and the same resting orders from an
 ``@njit`` loop through ``exchange.embed``. Medians of 5 passes of 20,000 calls.
 """
@@ -81,7 +81,7 @@ def main():
             assert _rest_many(emb.handle, first, buyer, n) == 0
 
     forms = {"submit (Events)": submit, "submit_fast (ints)": submit_fast,
-             "kernel call: process_one entry, 18 arrays + 14 ints": full_entry,
+             "kernel call: process_one entry, 15 arrays + 14 ints": full_entry,
              "kernel call: lean entry, 1 table + 14 ints": lean_entry, "@njit loop via exchange.embed": njit_loop}
     for fn in forms.values():
         fn(1000)  # warm

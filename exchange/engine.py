@@ -80,7 +80,7 @@ class BatchResult:
 
     ``book`` (BOOK_DTYPE): the resting orders at the end, in priority order. ``run_batch``
     leaves it to be read from ``state`` on first access, then kept: that first access
-    costs about 76 ns per resting order (18 ms for the 243 k orders resting after 1 M
+    costs about 50 ns per resting order (12.6 ms for the 243 k orders resting after 1 M
     standard actions), a result whose book is never read costs nothing. Nothing changes
     ``state`` after the run, so the book is the same whenever it is read. Pickling (and
     copying) builds it first. A result built from a ready book (merged shards) may have
