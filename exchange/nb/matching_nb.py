@@ -188,7 +188,10 @@ def _alloc(book):
     orders, counters = book[B_ORDERS], book[B_COUNTERS]
     slot = counters[C_FREE]
     if slot != -1:
-        counters[C_FREE] = orders[slot].next
+        nxt = orders[slot].next
+        counters[C_FREE] = nxt
+        if nxt != -1:  # the next order to rest will take it: start loading its line
+            prefetch(orders, nxt)
     else:
         slot = counters[C_HWM]
         counters[C_HWM] = slot + 1

@@ -1,9 +1,12 @@
 """``prefetch``: ask the CPU to start loading a cache line that a later step will read.
 
-A hint: it never faults and changes no result, only when memory is read. ``process``
-uses it on books too large for the caches (exchange/nb/matching_nb.py, ``_look_ahead``):
-it computes the price level a new order a few rows ahead will rest at and starts loading
-that level's row, so the miss overlaps the work in between instead of stalling it.
+A hint: it never faults and changes no result, only when memory is read. The matching
+kernel (exchange/nb/matching_nb.py) uses it where it knows an address well before it reads
+it, so the miss overlaps the work in between instead of stalling it:
+- ``_alloc``: the next free slot, which the next order to rest will take (its line was last
+  touched when that order ended; plain -5%, standard and flash -3%);
+- ``_look_ahead``, on books too large for the caches: the price level a new order 8 rows
+  ahead will rest at.
 """
 from llvmlite import ir
 from numba import types
