@@ -260,3 +260,39 @@ def test_a_book_large_enough_to_look_ahead_gives_the_reference_engines_results()
     assert results[0] == results[1] == batch.events.tolist()
     assert engines[0].state_digest() == engines[1].state_digest()
     assert len(batch.trades) > 100 and len(batch.book) > 500  # orders met and rested across instruments
+
+
+_IN_BOUNDS_RUN = """
+import hashlib, sys
+from numba.core import config as numba_config
+from bench.workloads import mixed
+from exchange.engine import run_batch
+digest = hashlib.sha256()
+for n_instruments in (3, 520):  # 520 x 2 sides x 4 grades: a book that looks ahead
+    config, actions, parties = mixed(6000, 5, n_instruments=n_instruments)
+    result = run_batch(config, actions, parties)
+    for records in (result.events, result.trades, result.book):
+        digest.update(records.tobytes())
+print(numba_config.BOUNDSCHECK, digest.hexdigest())
+"""
+
+
+def test_no_kernel_indexes_outside_its_arrays(tmp_path):
+    """The kernels compile without negative-index wraparound (exchange/nb/kernel.py): an
+    index below zero would read outside its array rather than wrap. Under
+    NUMBA_BOUNDSCHECK=1 every index is checked (IndexError), so a run of every kind of
+    action (regrades, replaces, reused ids, closes, unknown codes), on a small book and on
+    one large enough to look ahead, passing with the checks on and giving the same bytes
+    as without them, shows that none is."""
+    import os
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", _IN_BOUNDS_RUN], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "NUMBA_BOUNDSCHECK": flag, "NUMBA_CACHE_DIR": str(tmp_path / flag)})
+            for flag in ("1", "0")]  # a cache each: its key does not tell checked code from unchecked
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    (checked, checked_digest), (unchecked, unchecked_digest) = (run.stdout.split() for run in runs)
+    assert (checked, unchecked) == ("1", "0")
+    assert len(checked_digest) == 64 and checked_digest == unchecked_digest

@@ -209,7 +209,7 @@ def _price_ticks(instruments, instrument, a):
         return -1
     per_tick = instruments[instrument, I_UNITS_PER_TICK]
     ticks = a.price
-    if per_tick != 1:  # one tick is one price unit in most configs: no division
+    if per_tick != 1:
         if ticks % per_tick != 0:
             return -1
         ticks //= per_tick
@@ -268,7 +268,8 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
     stops; cancel_resting cancels it (SELF_TRADE, whole open quantity) and goes on;
     cancel_both cancels it and stops. With ``dry_run`` nothing changes: the walk only
     counts what would fill (FOK), walking past own orders under cancel_resting and
-    stopping at them otherwise. O(orders met); an own order costs one branch.
+    stopping at them otherwise. O(orders met); an own order costs one branch. A limit order
+    that crosses nothing (``_any_crosses``) returns before the walk opens its cursors.
     """
     orders, ladders, levels, bits, cursors = (
         book[B_ORDERS], book[B_LADDERS], book[B_LEVELS], book[B_BITS], book[B_CURSORS])
