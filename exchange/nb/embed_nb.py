@@ -32,11 +32,9 @@ from numba import njit
 from exchange.nb.address_nb import handle_from
 from exchange.nb.kernel import helper, io_kernel
 from exchange.nb.layout import (
-    C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_TRADE_COUNT, DONE, NEED_EVENTS, NEED_IDS,
-    NEED_SLOTS, NEED_TRADES,
-    B_COUNTERS, B_GRADE_FLOOR, B_ID_KEYS, B_INSTRUMENTS, B_ORDERS,
+    C_EVENT_COUNT, C_TRADE_COUNT, B_COUNTERS, B_GRADE_FLOOR, B_INSTRUMENTS,
 )
-from exchange.nb.matching_nb import process_row
+from exchange.nb.matching_nb import process_row, room_needed
 from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, BP, GRADE_ABSENT,
     GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT, PRICE_OK, STP_CANCEL_BOTH, STP_CANCEL_INCOMING,
@@ -197,24 +195,13 @@ def traded_qty_via_table(table):
 
 @pinned
 def next_seq_via_table(table):
-    return handle_from(table)[3][CK_SEQ]
+    return handle_from(table)[H_CLOCK][CK_SEQ]
 
 
 @pinned
 def room_via_table(table):
     h = handle_from(table)
-    book, out = h[H_BOOK], h[H_OUT]
-    counters = book[B_COUNTERS]
-    live = counters[C_LIVE]
-    if counters[C_FREE] == -1 and counters[C_HWM] >= book[B_ORDERS].shape[0]:
-        return NEED_SLOTS
-    if 2 * (counters[C_IDS] + 1) > book[B_ID_KEYS].shape[0]:
-        return NEED_IDS
-    if out[0].shape[0] < 2 * live + 4:
-        return NEED_EVENTS
-    if out[1].shape[0] - counters[C_TRADE_COUNT] < live + 1:
-        return NEED_TRADES
-    return DONE
+    return room_needed(h[H_BOOK], h[H_OUT], np.int64(0))  # each action empties the event buffer first
 
 
 # ------------------------------------------------------------------ the public functions

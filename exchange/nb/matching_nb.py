@@ -580,15 +580,17 @@ def on_close(book, out, a):
 
 # ------------------------------------------------------------------ batch
 @helper
-def _room_needed(book, out):
-    """Which array must grow before the next action could overflow it (DONE if none)."""
+def room_needed(book, out, events_kept):
+    """Which array must grow before the next action could overflow it (DONE if none),
+    when the event buffer keeps its first ``events_kept`` events (a batch keeps them all;
+    the njit API empties it before each action)."""
     orders, id_keys, counters = book[B_ORDERS], book[B_ID_KEYS], book[B_COUNTERS]
     live = counters[C_LIVE]
     if counters[C_FREE] == -1 and counters[C_HWM] >= orders.shape[0]:
         return NEED_SLOTS
     if 2 * (counters[C_IDS] + 1) > id_keys.shape[0]:
         return NEED_IDS
-    if out[0].shape[0] - counters[C_EVENT_COUNT] < 2 * live + 4:
+    if out[0].shape[0] - events_kept < 2 * live + 4:
         return NEED_EVENTS
     if out[1].shape[0] - counters[C_TRADE_COUNT] < live + 1:
         return NEED_TRADES
@@ -636,7 +638,7 @@ def process(actions, start, book, out):
     n = actions.shape[0]
     look_ahead = book[B_LADDERS].shape[0] >= LOOK_AHEAD_LADDERS
     for i in range(start, n):
-        need = _room_needed(book, out)
+        need = room_needed(book, out, book[B_COUNTERS][C_EVENT_COUNT])
         if need != DONE:
             return i, need
         if look_ahead and i + _AHEAD < n:
@@ -649,7 +651,7 @@ def process(actions, start, book, out):
 def _look_ahead(book, a):
     """Start loading the level row and occupancy word where new order ``a`` would rest
     (nothing for other rows, or rows ``on_new`` would refuse)."""
-    if a.action != ACT_NEW or a.price_state != PRICE_OK or a.instrument < 0:
+    if a.action != ACT_NEW or a.instrument < 0:
         return
     instruments, grade_floor, parties, ladders = book[B_INSTRUMENTS], book[B_GRADE_FLOOR], book[B_PARTIES], book[B_LADDERS]
     n_grades = grade_floor.shape[0]
@@ -660,9 +662,11 @@ def _look_ahead(book, a):
         tier = n_grades - 1 if a.min_grade == GRADE_ABSENT else np.int64(a.min_grade)
     if tier < 0 or tier >= n_grades:
         return
-    per_tick = instruments[a.instrument, I_UNITS_PER_TICK]
+    price = _price_ticks(instruments, a.instrument, a)
+    if price < 0:
+        return
     ladder = ladder_of(grade_floor, a.instrument, side, tier)
-    level = price_level(ladders, ladder, a.price if per_tick == 1 else a.price // per_tick)
+    level = price_level(ladders, ladder, price)
     if 0 <= level < ladders[ladder, L_NLEVELS]:
         prefetch(book[B_LEVELS], ladders[ladder, L_BASE] + level)
         prefetch(book[B_BITS], ladders[ladder, L_BITS] + (level >> 6))
@@ -701,7 +705,7 @@ def process_row(book, out, row, seq, ts, action, order_id, party, instrument, si
     _fill_row(book, row, seq, ts, action, order_id, party, instrument, side, order_type, tif, price_state,
               price, qty, min_grade, goodput, stp)
     a = row[0]
-    need = _room_needed(book, out)
+    need = room_needed(book, out, np.int64(0))
     if need != DONE:
         return -need
     apply_action(book, out, a)
