@@ -13,7 +13,7 @@ from exchange.buffers import records_copy
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import C_TRADE_COUNT
 from exchange.schema import ACTION_DTYPE, EVENT_DTYPE, TRADE_DTYPE
-from exchange.state import BookState
+from exchange.state import BookState, copy_bytes
 
 if TYPE_CHECKING:
     from exchange.engine import Exchange
@@ -41,14 +41,19 @@ class Branching:
 
     def restore(self, snapshot: tuple) -> None:
         state, parties, seq, ts, trades, config = snapshot
+        self._adopt(state.copy(), parties, seq, ts, trades, config)  # the snapshot stays reusable
+
+    def _adopt(self, state: BookState, parties: list[str], seq: int, ts: int, trades: np.ndarray,
+               config: ExchangeConfig) -> None:
+        """``restore`` taking ``state`` over as it is, without a copy."""
         if config is not self.config:  # instruments listed since (or before) the snapshot
             self._use_config(config)
-        self._state = state.copy()
+        self._state = state
         self._parties = list(parties)
         self._party_index = {name: i for i, name in enumerate(self._parties)}
         self._seq, self._ts = seq, ts
         self._trades = np.empty(max(64, 2 * len(trades)), TRADE_DTYPE)
-        self._trades[: len(trades)] = trades
+        copy_bytes(self._trades[: len(trades)], trades)
         self._prices = {}
 
     def _budget(self) -> int:
@@ -70,5 +75,6 @@ class Branching:
         clone._price_unit = self._price_unit
         clone._events = np.empty(64, EVENT_DTYPE)
         clone._action = np.zeros(1, ACTION_DTYPE)
-        clone.restore(self.snapshot())
+        n_trades = int(self._state.counters[C_TRADE_COUNT])
+        clone._adopt(self._state.copy(), self._parties, self._seq, self._ts, self._trades[:n_trades], self.config)
         return clone

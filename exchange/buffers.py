@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from exchange.nb.layout import C_LIVE, C_TRADE_COUNT, NEED_EVENTS, NEED_TRADES
-from exchange.state import BookState
+from exchange.state import BookState, copy_bytes
 
 
 def grown_for(need: int, state: BookState, events: np.ndarray, trades: np.ndarray, events_kept: int):
@@ -40,7 +40,7 @@ def grown(buffer: np.ndarray, used: int, extra: int) -> np.ndarray:
     while capacity - used < extra:
         capacity *= 2
     out = np.empty(capacity, buffer.dtype)
-    out[:used].view(np.uint8)[:] = buffer[:used].view(np.uint8)  # as bytes: see records_copy
+    copy_bytes(out[:used], buffer[:used])
     return out
 
 

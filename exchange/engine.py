@@ -36,13 +36,13 @@ from exchange.entries import ENTRIES
 from exchange.exchange_frames import Frames
 from exchange.nb import actions_nb, lean_nb, orderids_nb
 from exchange.nb.actions_nb import batch_facts, check_and_number
-from exchange.nb.kernel import Stopwatch, announce_compile, load
+from exchange.nb.kernel import Stopwatch, announce_compile
 from exchange.nb.ladder_nb import level_price, next_level
-from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_MAX_ID, C_TRADE_COUNT, DONE
+from exchange.nb.layout import C_EVENT_COUNT, C_MAX_ID, C_TRADE_COUNT, DONE
 from exchange.nb.matching_nb import dump_book, process, process_one
 from exchange.queries import Queries
 from exchange.schema import (
-    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BOOK_DTYPE, BP,
+    ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, BP,
     EVENT_DTYPE, GRADE_ABSENT, GRADE_UNKNOWN, NO_VALUE, PRICE_ABSENT,
     PRICE_INVALID, PRICE_OK, STP_WORDS, TIF_WORDS, TRADE_DTYPE, TYPE_WORDS, SIDE_WORDS,
     Event, EventType, OrderType, Reason, Side, Stp, Tif,
@@ -104,9 +104,7 @@ class BatchResult:
         if self._book is None:
             with self._reading:
                 if self._book is None:
-                    book = np.empty(int(self.state.counters[C_LIVE]), BOOK_DTYPE)
-                    dump_book(self.state.arrays, book, self.state.link_scratch())
-                    self._book = book
+                    self._book = self.state.resting_orders()
         return self._book
 
     def __getstate__(self) -> dict:
@@ -385,14 +383,12 @@ class BatchStream:
         for provider in self.config.providers:
             if provider.party not in self._party_index:
                 self._add_parties(self.parties + [provider.party])
-        book = np.empty(int(self.state.counters[C_LIVE]), BOOK_DTYPE)
-        dump_book(self.state.arrays, book, self.state.link_scratch())
+        book = self.state.resting_orders()
         return book, list(self.parties)
 
 
 # ------------------------------------------------------------ per call
 _ONE_BP = Decimal("0.0001")
-_PROCESS = None  # apply()'s entry point of process, loaded on its first call
 
 # Word or enum member -> code: one dict look-up on submit's hot path. Defined here, not
 # imported: CPython compiles ``imported_name.get(...)`` without its method-call shortcut
@@ -624,12 +620,9 @@ class Exchange(Queries, Branching, Frames, Embeddable):
         state = self._state
         _widen_direct_ids(state, highest, self._seq + len(actions))
         state.counters[C_EVENT_COUNT] = 0
-        global _PROCESS
-        if _PROCESS is None:
-            _PROCESS = load(process, actions, 0, state.arrays, (self._events, self._trades))
         # The entry point skips the dispatcher's type check (about 5 us a call); the rows
         # are C-contiguous and writeable (_one_layout above), the one type it is compiled for.
-        self._events, self._trades = run_kernel(state, actions, self._events, self._trades, _PROCESS)
+        self._events, self._trades = run_kernel(state, actions, self._events, self._trades, ENTRIES.process)
         self._seq += len(actions)
         self._ts = int(ts[-1])
         return records_copy(self._events[: state.counters[C_EVENT_COUNT]])

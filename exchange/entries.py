@@ -22,15 +22,15 @@ class Entries:
     """The per-call kernels' entry points; None until ``load`` (once per process)."""
 
     def __init__(self) -> None:
-        self.process_one = self.dump_book = self.lookup = self.level_price = self.next_level = None
+        self.process_one = self.process = self.dump_book = self.lookup = self.level_price = self.next_level = None
         self.lean_submit = self.lean_cancel = None  # submit_fast / cancel_fast (load_lean)
 
     def load(self, state: BookState, events: np.ndarray, trades: np.ndarray, action: np.ndarray) -> None:
         """Load (compile on a machine's first run) every kernel a call or query runs."""
         book, out = state.arrays, (events, trades)
         self.process_one = load(process_one, book, out, action, *([0] * 15))
-        load(process, action, 0, book, out)
-        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE), state.link_scratch())
+        self.process = load(process, action, 0, book, out)  # apply's, for C-contiguous rows
+        self.dump_book = load(dump_book, book, np.empty(0, BOOK_DTYPE), np.empty(0, np.int32))
         self.lookup = load(orderids_nb.lookup, state.id_direct, state.id_keys, state.id_slots, 0)
         self.level_price = load(level_price, state.ladders, 0, 0)
         self.next_level = load(next_level, state.bits, state.ladders, 0, 0)

@@ -11,8 +11,8 @@ import numpy as np
 
 from exchange.config import ExchangeConfig
 from exchange.entries import ENTRIES
-from exchange.nb.layout import C_LIVE, C_TRADE_COUNT
-from exchange.schema import BOOK_DTYPE, EVENT_DTYPE
+from exchange.nb.layout import C_TRADE_COUNT
+from exchange.schema import EVENT_DTYPE
 from exchange.state import BookState
 
 if TYPE_CHECKING:  # the frames' types; pandas and polars are optional
@@ -43,8 +43,7 @@ class Frames:
         if what == "trades":
             records = self._trades[: self._state.counters[C_TRADE_COUNT]]
         elif what == "book":
-            records = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-            ENTRIES.dump_book(self._state.arrays, records, self._state.link_scratch())
+            records = self._state.resting_orders(ENTRIES.dump_book)
         elif not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
             raise ValueError("events: expected a 1-D EVENT_DTYPE array (what apply() returned); "
                              "the exchange keeps no event history")

@@ -14,11 +14,11 @@ from exchange.arguments import short, word
 from exchange.config import ExchangeConfig
 from exchange.entries import ENTRIES
 from exchange.nb.layout import (
-    C_LIVE, C_TRADES, C_TRADE_COUNT, I_CLOSED, L_BASE, L_BEST, L_NLEVELS,
+    C_TRADES, C_TRADE_COUNT, I_CLOSED, L_BASE, L_BEST, L_NLEVELS,
     P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
 )
 from exchange.schema import (
-    BOOK_DTYPE, BP, BUY, NOT_A_PROVIDER, SELL, SIDE_WORDS, RestingOrder, Side, Stp, Tif, Trade,
+    BP, BUY, NOT_A_PROVIDER, SELL, SIDE_WORDS, RestingOrder, Side, Stp, Tif, Trade,
 )
 from exchange.state import BookState
 
@@ -55,8 +55,7 @@ class Queries:
 
     def book(self, instrument: str | None = None) -> list[RestingOrder]:
         """Resting orders in priority order (instruments in config order, bids then asks)."""
-        rows = np.empty(int(self._state.counters[C_LIVE]), BOOK_DTYPE)
-        ENTRIES.dump_book(self._state.arrays, rows, self._state.link_scratch())
+        rows = self._state.resting_orders(ENTRIES.dump_book)
         orders = [self._resting(r) for r in rows.tolist()]
         if instrument is not None:
             self._known_instrument(instrument)

@@ -10,14 +10,15 @@ from dataclasses import replace
 import numpy as np
 
 from exchange.nb import orderids_nb
+from exchange.nb.matching_nb import dump_book
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.nb.layout import (
-    BIT_LAYERS, C_FREE, C_IDS, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
+    BIT_LAYERS, C_FREE, C_IDS, C_LIVE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
     L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
     L_WORDS, LADDER_COLUMNS, LEVEL_DTYPE, NEED_IDS, NEED_SLOTS, ORDER_DTYPE, ORDER_UNSET, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
 )
-from exchange.schema import BP, BUY, NOT_A_PROVIDER, SELL
+from exchange.schema import BOOK_DTYPE, BP, BUY, NOT_A_PROVIDER, SELL
 
 _FIELDS = ("orders", "ladders", "levels", "bits", "cursors", "instruments", "grade_floor", "parties",
            "id_keys", "id_slots", "counters", "id_direct")
@@ -49,6 +50,13 @@ def aligned_records(count: int, dtype: np.dtype) -> np.ndarray:
     raw = np.empty(count * dtype.itemsize + 64, np.uint8)
     start = -raw.ctypes.data % 64
     return raw[start: start + count * dtype.itemsize].view(dtype)
+
+
+def copy_bytes(target: np.ndarray, source: np.ndarray) -> None:
+    """``target[...] = source`` for C-contiguous arrays of one dtype, as one copy of their
+    bytes: NumPy copies records (orders, levels, events, trades) field by field, 10-20x
+    slower (1 M order slots: 58 ms against 2.7 ms)."""
+    target.view(np.uint8)[...] = source.view(np.uint8)
 
 
 def unset_orders(orders: np.ndarray) -> np.ndarray:
@@ -156,7 +164,7 @@ class BookState:
             ladders[:, L_BITS + layer] += self.bits.shape[0]
         ladders[:, L_INSTRUMENT] = index
         self.ladders = np.concatenate([self.ladders, ladders])
-        self.levels = np.concatenate([self.levels, one.levels])
+        self.levels = np.concatenate([self.levels.view(np.uint8), one.levels.view(np.uint8)]).view(LEVEL_DTYPE)
         self.bits = np.concatenate([self.bits, one.bits])
         self.instruments = np.concatenate([self.instruments, one.instruments])
         for i in range(len(config.instruments)):
@@ -186,7 +194,7 @@ class BookState:
         if need == NEED_SLOTS:
             used = self.orders.shape[0]
             orders = aligned_records(2 * used, ORDER_DTYPE)
-            orders[:used] = self.orders
+            copy_bytes(orders[:used], self.orders)
             unset_orders(orders[used:])
             self.orders = orders
         elif need == NEED_IDS:
@@ -225,20 +233,22 @@ class BookState:
         self.id_direct = direct
         self._refresh_arrays()
 
-    def link_scratch(self) -> np.ndarray:
-        """Scratch for ``dump_book``: 4 bytes a slot, made for the call and not kept, so the
-        book itself stays at 64 bytes a slot."""
-        return np.empty(self.orders.shape[0], np.int32)
+    def resting_orders(self, dump=dump_book) -> np.ndarray:
+        """Every resting order (BOOK_DTYPE): instruments in config order, bids then asks,
+        each in priority order. ``dump``: ``matching_nb.dump_book`` or its loaded entry point
+        (``ENTRIES.dump_book``, which skips the dispatcher's type check). Cost: about 50 ns an
+        order, and 4 bytes a slot of link scratch made for the call and not kept, so the book
+        itself stays at 64 bytes a slot."""
+        rows = np.empty(int(self.counters[C_LIVE]), BOOK_DTYPE)
+        dump(self.arrays, rows, np.empty(self.orders.shape[0], np.int32))
+        return rows
 
     def copy(self) -> "BookState":
         clone = object.__new__(BookState)
         for name in _FIELDS:
             array = getattr(self, name)
-            if name == "orders":
-                copied = aligned_records(array.shape[0], ORDER_DTYPE)
-                copied[:] = array
-            else:
-                copied = array.copy()
+            copied = aligned_records(array.shape[0], ORDER_DTYPE) if name == "orders" else np.empty_like(array)
+            copy_bytes(copied, array)
             setattr(clone, name, copied)
         clone._refresh_arrays()
         return clone
