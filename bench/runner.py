@@ -102,8 +102,11 @@ def machine() -> dict:
 
 
 # ---------------------------------------------------------- one workload
-def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: int = DEEP_RESTING) -> dict:
-    """Time one workload at one size in this process (the worker)."""
+def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: int = DEEP_RESTING,
+                     clock=time.perf_counter) -> dict:
+    """Time one workload at one size in this process (the worker). ``clock`` times the
+    kernel and the minimal book (``time.thread_time``: CPU time, for bench/kernel_cpu.py);
+    ``run_batch`` is always timed in wall time."""
     from bench.workloads import WORKLOADS
     from exchange.engine import register_providers, run_kernel, run_batch
     from exchange.nb.layout import C_LIVE
@@ -140,15 +143,15 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     last = None
     for _ in range(runs):
         minimal.reset()
-        start = time.perf_counter()
+        start = clock()
         minimal.run()
-        minimal_seconds.append(time.perf_counter() - start)
+        minimal_seconds.append(clock() - start)
         state = base.copy()  # copy() writes every page of the state
         events = _touch(np.empty(3 * len(actions) + 2 * resting_before + 64, EVENT_DTYPE))
         trades = _touch(np.empty(len(actions) + resting_before + 64, TRADE_DTYPE))
-        start = time.perf_counter()
+        start = clock()
         events, trades = run_kernel(state, actions, events, trades)
-        kernel_seconds.append(time.perf_counter() - start)
+        kernel_seconds.append(clock() - start)
         last = (state, events, trades)
     state, events, trades = last
     n_events, n_trades = int(state.counters[5]), int(state.counters[6])

@@ -356,9 +356,7 @@ def _goodput_cell(offs, data, i):
 @io_helper
 def _qty_value(uses_qty, qty_state, qty):
     """The record's qty: NO_VALUE when absent (a parsed -2**63 was already an error)."""
-    if uses_qty and qty_state == 1:
-        return qty if qty != NO_VALUE else qty + 1
-    return NO_VALUE
+    return qty if uses_qty and qty_state == 1 else NO_VALUE
 
 
 @io_helper

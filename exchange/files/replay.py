@@ -28,7 +28,7 @@ from exchange.files.writers import (
     CsvStream, Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables,
 )
 from exchange.nb import orderids_nb
-from exchange.nb.kernel import announce_compile
+from exchange.nb.kernel import announce_compile, load
 
 COMPILE_SECONDS = 20  # cold compile of the replay's kernels: 17-18 s of CPU on the 2-CPU dev VM (bench/compile_times.py)
 
@@ -496,9 +496,10 @@ def load_kernels(config: ExchangeConfig) -> None:
                          formatter.book(result.book)])
         empty = np.zeros(0, np.int64)
         group_totals(empty, 1, empty, empty)  # the summary's
-        # The id hash's growth (a file with sparse ids): run on nothing here, so that it is
-        # loaded like the others, and a cached machine is not told it compiles every run.
-        orderids_nb.rehash(empty, np.zeros(0, np.int32), np.zeros(2, np.int64), np.zeros(2, np.int32))
+        # The id hash's growth (a file with sparse ids): loaded like the others, so that a
+        # cached machine is not told it compiles every run.
+        slots = np.zeros(0, np.int32)
+        load(orderids_nb.rehash, empty, slots, empty, slots)
 
 
 def summary(result: ReplayResult, config: ExchangeConfig, orders, fmt: str = "csv") -> str:
