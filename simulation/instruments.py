@@ -79,17 +79,13 @@ def plan_instruments(config: ExchangeConfig, days: int) -> tuple[InstrumentPlan,
     return tuple(plans)
 
 
-def price_text(ticks: int, tick: Decimal) -> str:
-    """Exact decimal text of a price in ticks."""
-    return str(Decimal(ticks) * tick)
-
-
 class Instruments:
     """Per instrument: tick, band and size limit (from the configuration), the reference
     price (``ref``, moved each hour around ``base``), whether its window is ``listed`` yet
     and whether it is ``open`` (listed and not closed: the agents trade only those)."""
 
     def __init__(self, config: ExchangeConfig, plans: tuple[InstrumentPlan, ...]):
+        self.specs = config.instruments
         self.ticks = [ins.tick for ins in config.instruments]
         self.min_ticks = np.array([ins.min_ticks for ins in config.instruments], np.int64)
         self.max_ticks = np.array([ins.max_ticks for ins in config.instruments], np.int64)
@@ -109,7 +105,7 @@ class Instruments:
 
     def price(self, inst: int, ticks: int) -> str:
         """The exact price text of ``ticks`` on instrument ``inst``."""
-        return price_text(ticks, self.ticks[inst])
+        return self.specs[inst].format_price(ticks)
 
     def listing(self, h: int) -> list[int]:
         """The windows listed at the start of hour ``h`` (config order), marked listed and open."""

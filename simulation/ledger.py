@@ -42,6 +42,11 @@ class Ledger:
         self.order_norm.append(norm)
         return oid
 
+    def open_orders(self, agent: int) -> list[int]:
+        """Ids of ``agent``'s orders with open quantity, in id order. O(orders ever)."""
+        return [oid for oid in range(1, self.next_id)
+                if self.order_open[oid] > 0 and self.order_key[oid] // self.n_inst == agent]
+
     def observe(self, events) -> None:
         """Keep the agents' books: open and filled quantities, and the fills the reference tracks."""
         key, side, open_, norm = self.order_key, self.order_side, self.order_open, self.order_norm

@@ -190,19 +190,6 @@ class Market:
         self.mm_bid = [0] * self.n_mm
         self.mm_ask = [0] * self.n_mm
 
-    # the ledger's order table, read by what-if scenarios
-    @property
-    def next_id(self) -> int:
-        return self.ledger.next_id
-
-    @property
-    def order_key(self) -> list:
-        return self.ledger.order_key
-
-    @property
-    def order_open(self) -> list:
-        return self.ledger.order_open
-
     # ------------------------------------------------------------ branching
     def fork(self, name: str = "alt") -> "Market":
         """An independent copy of the whole market (exchange, agents, random state)."""

@@ -32,9 +32,8 @@ def buyer_exit(market: Market) -> str:
     agent = market.buyer0 + b
     name = buyers.names[b]
     ts = market.hour * 3600
-    for oid in range(1, market.next_id):
-        if market.order_open[oid] > 0 and market.order_key[oid] // market.n_inst == agent:
-            market.call(market.exchange.cancel, oid, name, ts=ts)
+    for oid in market.ledger.open_orders(agent):
+        market.call(market.exchange.cancel, oid, name, ts=ts)
     note = f"buyer {name} (largest demand) stops buying and leaves its take-or-pay contracts unused"
     market.notes.append(note)
     return name
