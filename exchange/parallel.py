@@ -193,9 +193,7 @@ def run_batch_parallel(config: ExchangeConfig, actions: np.ndarray, parties,
             results = list(pool.map(shard_job, range(n_shards)))
     else:
         results = list(executor.map(shard_job, range(n_shards)))
-    result = merge_shards(results, plan[0])
-    result.config = config  # the frames' names and tick sizes (BatchResult.to_arrow)
-    return result
+    return merge_shards(results, plan[0], config)
 
 
 def shard_batch(config: ExchangeConfig, actions: np.ndarray, plan, s: int):
@@ -209,10 +207,11 @@ def shard_batch(config: ExchangeConfig, actions: np.ndarray, plan, s: int):
     return with_instruments(config, config.instruments[first:last]), sub
 
 
-def merge_shards(results: list, bounds) -> BatchResult:
+def merge_shards(results: list, bounds, config: ExchangeConfig | None = None) -> BatchResult:
     """The shards' ``run_batch`` results (in shard order) merged into the single-core
     result: events and trades by (seq, shard), trade ids renumbered, instruments
-    un-rebased. ``state`` is None; the shards' states are in ``shard_states``.
+    un-rebased. ``state`` is None; the shards' states are in ``shard_states``. ``config``:
+    the whole configuration, for the frames' names and tick sizes (``BatchResult.to_arrow``).
     Cost: linear in the events, trades and resting orders."""
     n_shards = len(results)
     trade_offsets = np.zeros(n_shards + 1, np.int64)
@@ -237,6 +236,6 @@ def merge_shards(results: list, bounds) -> BatchResult:
         book = r.book.copy()
         book["instrument"] += bounds[s]
         books.append(book)
-    result = BatchResult(merged_events, merged_trades, np.concatenate(books), results[0].parties, None)
+    result = BatchResult(merged_events, merged_trades, np.concatenate(books), results[0].parties, None, config)
     result.shard_states = [r.state for r in results]
     return result

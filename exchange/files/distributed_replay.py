@@ -103,12 +103,12 @@ def replay_distributed(orders, config: ExchangeConfig | None = None, out_dir="."
     if head["malformed"] and not lenient:
         raise MalformedRows(head["report"], head["malformed"])
     done = [s for s in shards if s["events"] is not None]
-    parts = [BatchResult(s["events"], s["trades"], s["book"], s["parties"], None) for s in done]
+    parts = [BatchResult(s["events"], s["trades"], s["book"], s["parties"], None, config) for s in done]
     if len(parts) == 1:
         result = parts[0]
     else:
         t0 = time.perf_counter()
-        result = merge_shards(parts, done[0]["bounds"])
+        result = merge_shards(parts, done[0]["bounds"], config)
         timings["merge"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
