@@ -26,6 +26,7 @@ Outputs in ``--out``: ``results.json``, ``results.md`` and PNG plots.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 import platform
@@ -102,11 +103,22 @@ def machine() -> dict:
 
 
 # ---------------------------------------------------------- one workload
-def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: int = DEEP_RESTING,
-                     clock=time.perf_counter) -> dict:
-    """Time one workload at one size in this process (the worker). ``clock`` times the
-    kernel and the minimal book (``time.thread_time``: CPU time, for bench/kernel_cpu.py);
-    ``run_batch`` is always timed in wall time."""
+@dataclass
+class PreparedWorkload:
+    """One workload ready to time: the state before the first action (providers registered,
+    prefill applied, capacities for the run) and the minimal book on the same rows."""
+    workload: object
+    actions: np.ndarray
+    base: object  # exchange.state.BookState
+    minimal: object  # bench.minimal_book.MinimalBook
+    resting_before: int
+
+
+def prepare_workload(name: str, n: int, seed: int = 1, deep_resting: int = DEEP_RESTING,
+                     warm_up: bool = True, workload=None) -> PreparedWorkload:
+    """Build a workload (or take the one given) and the state both timings start from
+    (``measure_workload``, bench/instructions.py); ``warm_up`` compiles or loads the
+    kernels on a few rows first."""
     from bench.workloads import WORKLOADS
     from exchange.engine import register_providers, run_kernel, run_batch
     from exchange.nb.layout import C_LIVE
@@ -115,12 +127,13 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     from exchange.engine import dense_ids
     from bench.minimal_book import MinimalBook
 
-    builder = WORKLOADS[name]
-    workload = builder(n, seed, resting=deep_resting) if name == "deep" else builder(n, seed)
+    if workload is None:
+        builder = WORKLOADS[name]
+        workload = builder(n, seed, resting=deep_resting) if name == "deep" else builder(n, seed)
     config, actions, parties = workload.config, workload.actions, list(workload.parties)
-    run_batch(config, actions[:1000], parties)  # compile or load the cache outside timing
+    if warm_up:
+        run_batch(config, actions[:1000], parties)  # compile or load the cache outside timing
 
-    # A prepared state: providers registered, prefill applied, capacities for the run.
     n_new = int(np.count_nonzero(actions["action"] == ACT_NEW)) + len(workload.prefill)
     everything = np.concatenate([workload.prefill, actions])
     base = BookState(config, order_capacity=max(1024, n_new // 2),
@@ -130,14 +143,27 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     register_providers(config, base, {p: i for i, p in enumerate(parties)}, parties)
     if len(workload.prefill):
         run_kernel(base, workload.prefill, np.empty(3 * len(workload.prefill) + 64, EVENT_DTYPE),
-             np.empty(len(workload.prefill) + 64, TRADE_DTYPE))
-    resting_before = int(base.counters[C_LIVE])
+                   np.empty(len(workload.prefill) + 64, TRADE_DTYPE))
     base.counters[5] = 0  # C_EVENT_COUNT
     base.counters[6] = 0  # C_TRADE_COUNT
+    minimal = MinimalBook(everything, len(config.instruments), prefill=len(workload.prefill))
+    return PreparedWorkload(workload, actions, base, minimal, int(base.counters[C_LIVE]))
 
+
+def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: int = DEEP_RESTING,
+                     clock=time.perf_counter) -> dict:
+    """Time one workload at one size in this process (the worker). ``clock`` times the
+    kernel and the minimal book (``time.thread_time``: CPU time, for bench/kernel_cpu.py);
+    ``run_batch`` is always timed in wall time."""
+    from exchange.engine import run_kernel, run_batch
+    from exchange.nb.layout import C_LIVE
+    from exchange.schema import EVENT_DTYPE, TRADE_DTYPE
+
+    prepared = prepare_workload(name, n, seed, deep_resting)
+    workload, actions, base, minimal = prepared.workload, prepared.actions, prepared.base, prepared.minimal
+    config, parties, resting_before = workload.config, list(workload.parties), prepared.resting_before
     # The yardstick (bench/minimal_book.py) on the same stream, timed in alternation
     # with our kernel so both see the same machine load.
-    minimal = MinimalBook(everything, len(config.instruments), prefill=len(workload.prefill))
     minimal.run()  # compile or load outside timing
     kernel_seconds, minimal_seconds = [], []
     last = None

@@ -71,3 +71,27 @@ def test_risk_bench_once():
         return out
 
     assert report.compressed <= report.gross and (positions(report.amount) == positions(small.amount)).all()
+
+
+def test_instruction_counts_add_a_functions_own_cost_and_its_calls(tmp_path):
+    """bench/instructions.py reads callgrind's output: a function's count is its own
+    instructions plus the inclusive cost of each call it makes; other functions are not
+    counted, whoever calls them."""
+    from bench.instructions import inclusive_counts
+
+    out = tmp_path / "callgrind.out"
+    out.write_text("\n".join([
+        "positions: instr line", "events: Ir", "",
+        "ob=???", "fl=???",
+        "fn=0x0000000000001000",  # ours: 3 + 4 of its own, a call costing 50 in all
+        "0x1000 0 3", "0x1004 0 4",
+        "cfn=0x0000000000009000", "calls=2 0x9000 0", "0x1008 0 50",
+        "fn=0x0000000000002000",  # the minimal book
+        "0x2000 0 7",
+        "fn=0x0000000000009000",  # called by ours: counted in the call, not again
+        "0x9000 0 50",
+        "fn=0x0000000000001000'2",  # a second context of ours (recursion level 2)
+        "0x1000 0 1", "",
+    ]))
+    assert inclusive_counts(str(out), {"ours": 0x1000, "minimal": 0x2000, "absent": 0x3000}) == {
+        "ours": 58, "minimal": 7, "absent": 0}

@@ -15,7 +15,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.layout import (
-    BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS, L_COUNT,
+    BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_DEN, L_NLEVELS, L_SIGN, L_WORDS,
 )
 
@@ -30,11 +30,15 @@ def _bit(index):
 
 @helper
 def bits_set(bits, ladders, ladder, level):
-    """Mark ``level`` non-empty in every layer."""
+    """Mark ``level`` non-empty; stop at the first word that already had a bit set, since
+    every layer above it is already marked (most of the time, layer 0's word)."""
     index = level
     for layer in range(BIT_LAYERS):
         word = ladders[ladder, L_BITS + layer] + (index >> 6)
-        bits[word] |= _bit(index)
+        before = bits[word]
+        bits[word] = before | _bit(index)
+        if before != 0:
+            return
         index >>= 6
 
 
@@ -112,7 +116,6 @@ def enqueue(orders, ladders, levels, bits, slot, ladder, level):
         orders[tail].next = slot
     levels[g].tail = slot + 1
     levels[g].qty += orders[slot].open
-    ladders[ladder, L_COUNT] += 1
 
 
 @helper
@@ -132,7 +135,6 @@ def dequeue(orders, ladders, levels, bits, slot):
     else:
         orders[nxt].prev = prev
     levels[g].qty -= orders[slot].open
-    ladders[ladder, L_COUNT] -= 1
     if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
         if level == ladders[ladder, L_BEST]:

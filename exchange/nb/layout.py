@@ -53,10 +53,9 @@ L_DEN = 5  # asks: the grade's factor in bp; bids: 10000 (prices already effecti
 L_INSTRUMENT = 6
 L_SIDE = 7
 L_GRADE = 8  # asks: grade index; bids: min_grade index
-L_COUNT = 9  # resting orders in this ladder
-L_BITS = 10  # 10..13: offsets of the four occupancy-bitset layers in `bits`
-L_WORDS = 14  # 14..17: words in each layer
-LADDER_COLUMNS = 18
+L_BITS = 9  # 9..12: offsets of the four occupancy-bitset layers in `bits`
+L_WORDS = 13  # 13..16: words in each layer
+LADDER_COLUMNS = 17
 BIT_LAYERS = 4  # 64**4 = 16.7 M levels per ladder, above the 10 M config limit
 
 # instruments[instrument, column]

@@ -6,7 +6,7 @@ raises AssertionError naming the first broken invariant:
 * every resting order sits in exactly one level queue, linked both ways, in
   arrival order, with positive open quantity within max_qty and its price in band;
   its tif is one that rests (gtc, post_only) and its stp mode a known one;
-* level quantities, ladder counts, occupancy bits and best levels agree with the queues;
+* level quantities, occupancy bits and best levels agree with the queues;
 * slots in use plus free slots account for every slot ever used;
 * the id index (direct table and hash) maps each resting order's id to its slot, and
   no other id to a slot;
@@ -22,7 +22,7 @@ import numpy as np
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_ASK_LISTS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
-    L_COUNT, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, P_ASK_HEAD, P_GRADE, STP_SHIFT,
+    L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
 )
 from exchange.schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
@@ -37,7 +37,6 @@ def check(state: BookState, config: ExchangeConfig) -> None:
     for ladder in range(ladders.shape[0]):
         base, n = int(ladders[ladder, L_BASE]), int(ladders[ladder, L_NLEVELS])
         instrument = int(ladders[ladder, L_INSTRUMENT])
-        count = 0
         heads = state.levels["head"][base: base + n] - 1  # stored as slot + 1
         occupied = np.flatnonzero(heads != -1)
         assert not np.any(state.levels["qty"][base: base + n][heads == -1]), (
@@ -63,7 +62,6 @@ def check(state: BookState, config: ExchangeConfig) -> None:
                 assert STP_CANCEL_INCOMING <= modes >> STP_SHIFT <= STP_CANCEL_BOTH, (
                     f"order {orders[slot]['id']}: stp {modes >> STP_SHIFT}")
                 total += open_qty
-                count += 1
                 prev, slot = slot, int(orders[slot]["next"])
             assert state.levels[base + level]["tail"] - 1 == prev, f"ladder {ladder} level {level}: bad tail"
             assert state.levels[base + level]["qty"] == total, f"ladder {ladder} level {level}: level qty"
@@ -76,7 +74,6 @@ def check(state: BookState, config: ExchangeConfig) -> None:
             assert np.array_equal(bitmap[: len(mask)], mask), f"ladder {ladder}: bitset layer {layer} wrong"
             mask = words != 0
         assert ladders[ladder, L_BEST] == (occupied[0] if occupied else n), f"ladder {ladder}: best level"
-        assert ladders[ladder, L_COUNT] == count, f"ladder {ladder}: order count"
         if occupied:
             anchor, sign = ladders[ladder, L_ANCHOR], ladders[ladder, L_SIGN]
             price = int(anchor + sign * occupied[-1])
