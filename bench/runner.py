@@ -121,7 +121,7 @@ def prepare_workload(name: str, n: int, seed: int = 1, deep_resting: int = DEEP_
     kernels on a few rows first."""
     from bench.workloads import WORKLOADS
     from exchange.engine import register_providers, run_kernel, run_batch
-    from exchange.nb.layout import C_LIVE
+    from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT
     from exchange.schema import ACT_NEW, EVENT_DTYPE, TRADE_DTYPE
     from exchange.state import BookState
     from exchange.engine import dense_ids
@@ -144,8 +144,8 @@ def prepare_workload(name: str, n: int, seed: int = 1, deep_resting: int = DEEP_
     if len(workload.prefill):
         run_kernel(base, workload.prefill, np.empty(3 * len(workload.prefill) + 64, EVENT_DTYPE),
                    np.empty(len(workload.prefill) + 64, TRADE_DTYPE))
-    base.counters[5] = 0  # C_EVENT_COUNT
-    base.counters[6] = 0  # C_TRADE_COUNT
+    base.counters[C_EVENT_COUNT] = 0
+    base.counters[C_TRADE_COUNT] = 0
     minimal = MinimalBook(everything, len(config.instruments), prefill=len(workload.prefill))
     return PreparedWorkload(workload, actions, base, minimal, int(base.counters[C_LIVE]))
 
@@ -156,7 +156,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
     kernel and the minimal book (``time.thread_time``: CPU time, for bench/kernel_cpu.py);
     ``run_batch`` is always timed in wall time."""
     from exchange.engine import run_kernel, run_batch
-    from exchange.nb.layout import C_LIVE
+    from exchange.nb.layout import C_EVENT_COUNT, C_LIVE, C_TRADE_COUNT
     from exchange.schema import EVENT_DTYPE, TRADE_DTYPE
 
     prepared = prepare_workload(name, n, seed, deep_resting)
@@ -180,7 +180,7 @@ def measure_workload(name: str, n: int, runs: int, seed: int = 1, deep_resting: 
         kernel_seconds.append(clock() - start)
         last = (state, events, trades)
     state, events, trades = last
-    n_events, n_trades = int(state.counters[5]), int(state.counters[6])
+    n_events, n_trades = int(state.counters[C_EVENT_COUNT]), int(state.counters[C_TRADE_COUNT])
     resting_after = int(state.counters[C_LIVE])
     engine_bytes = sum(a.nbytes for a in state.arrays) + events.nbytes + trades.nbytes
 
