@@ -104,7 +104,7 @@ def count(name: str, size: int) -> dict:
                                "--compress-strings=no", f"--callgrind-out-file={out}", *child],
                               env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"valgrind failed:\n{done.stderr[-2000:]}")
+            raise ChildProcessError(f"valgrind on {name} failed:\n{done.stderr[-2000:]}")
         addresses = {m[0]: int(m[1]) for m in re.findall(r"^address (\w+) (\d+)$", done.stdout, re.M)}
         n = int(re.search(r"^actions (\d+)$", done.stdout, re.M).group(1))
         counts = inclusive_counts(out, addresses)
@@ -112,12 +112,19 @@ def count(name: str, size: int) -> dict:
     return {"ours": ours, "minimal": minimal, "ratio": ours / minimal}
 
 
+def _actions(text: str) -> int:
+    """--size: a whole number of actions, at least 1,000 (the workloads need some history)."""
+    if not text.isdigit() or int(text) < 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1000")
+    return int(text)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workloads", nargs="*", default=["plain", "standard", "flash", "many"],
                         choices=sorted(name for name in WORKLOADS if name != "deep"),
                         help="workloads without a prefill (deep's prefill would be counted too)")
-    parser.add_argument("--size", type=int, default=200_000, help="actions per workload")
+    parser.add_argument("--size", type=_actions, default=200_000, help="actions per workload (at least 1,000)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--compile-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--saved", help=argparse.SUPPRESS)
@@ -128,7 +135,10 @@ def main(argv=None) -> None:
     if shutil.which("valgrind") is None:
         parser.exit(2, "bench.instructions: valgrind is not installed (it counts the instructions)\n")
     for name in args.workloads:
-        result = count(name, args.size)
+        try:
+            result = count(name, args.size)
+        except (ChildProcessError, subprocess.CalledProcessError) as failed:
+            parser.exit(1, f"bench.instructions: {failed}\n")
         print(f"{name:9s} ours {result['ours']:6.1f}  minimal {result['minimal']:6.1f}  instructions/action"
               f"  ratio {result['ratio']:.2f}", flush=True)
 

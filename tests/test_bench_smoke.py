@@ -95,3 +95,15 @@ def test_instruction_counts_add_a_functions_own_cost_and_its_calls(tmp_path):
     ]))
     assert inclusive_counts(str(out), {"ours": 0x1000, "minimal": 0x2000, "absent": 0x3000}) == {
         "ours": 58, "minimal": 7, "absent": 0}
+
+
+def test_instruction_counts_refuse_a_bad_size_and_a_missing_valgrind(monkeypatch, capsys):
+    from bench import instructions
+
+    with pytest.raises(SystemExit) as refused:
+        instructions.main(["plain", "--size", "10"])
+    assert refused.value.code == 2 and "--size: '10' is not a whole number of at least 1000" in capsys.readouterr().err
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit) as refused:
+        instructions.main(["plain"])
+    assert refused.value.code == 2 and "valgrind is not installed" in capsys.readouterr().err
