@@ -61,12 +61,9 @@ def _child(name: str, size: int, saved: str, count: bool) -> None:
     compiled code freed there could leave its count at the address ours is loaded to."""
     import pickle
 
-    import numpy as np
-
-    from bench.runner import _touch, prepare_workload
+    from bench.runner import prepare_workload, touched_outputs
     from exchange.engine import run_kernel
     from exchange.nb.matching_nb import process
-    from exchange.schema import EVENT_DTYPE, TRADE_DTYPE
     from bench.minimal_book import minimal_run
 
     if not count:
@@ -79,8 +76,7 @@ def _child(name: str, size: int, saved: str, count: bool) -> None:
         prepared = prepare_workload(name, size, warm_up=False, workload=pickle.load(file))
     actions = prepared.actions
     state = prepared.base.copy()
-    events = _touch(np.empty(3 * len(actions) + 64, EVENT_DTYPE))
-    trades = _touch(np.empty(len(actions) + 64, TRADE_DTYPE))
+    events, trades = touched_outputs(len(actions), prepared.resting_before)
     run_kernel(state, actions, events, trades)
     prepared.minimal.run()
     for label, dispatcher in (("ours", process), ("minimal", minimal_run)):
