@@ -52,6 +52,12 @@ def aligned_records(count: int, dtype: np.dtype) -> np.ndarray:
     return raw[start: start + count * dtype.itemsize].view(dtype)
 
 
+def aligned_like(array: np.ndarray) -> np.ndarray:
+    """An uninitialized array of ``array``'s shape and dtype on a 64-byte boundary
+    (``aligned_records`` for any shape)."""
+    return aligned_records(array.size, array.dtype).reshape(array.shape)
+
+
 def copy_bytes(target: np.ndarray, source: np.ndarray) -> None:
     """``target[...] = source`` for C-contiguous arrays of one dtype, as one copy of their
     bytes: NumPy copies records (orders, levels, events, trades) field by field, 10-20x
@@ -247,7 +253,7 @@ class BookState:
         clone = object.__new__(BookState)
         for name in _FIELDS:
             array = getattr(self, name)
-            copied = aligned_records(array.shape[0], ORDER_DTYPE) if name == "orders" else np.empty_like(array)
+            copied = aligned_like(array)  # the order records stay one to a cache line
             copy_bytes(copied, array)
             setattr(clone, name, copied)
         clone._refresh_arrays()
