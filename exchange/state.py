@@ -14,7 +14,7 @@ from exchange.nb.matching_nb import dump_book
 from exchange.config import ConfigError, ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_FREE, C_IDS, C_LIVE, COUNTERS, CURSOR_ROWS, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, INSTRUMENT_COLUMNS,
-    L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIGN,
+    L_ANCHOR, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE, L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN,
     L_WORDS, LADDER_COLUMNS, LEVEL_DTYPE, NEED_IDS, NEED_SLOTS, ORDER_DTYPE, ORDER_UNSET, P_ASK_HEAD,
     P_GOODPUT, P_GRADE, PARTY_ROWS,
 )
@@ -112,6 +112,7 @@ class BookState:
         ladders[:, L_ANCHOR] = np.where(sells, lo[ins_of], hi[ins_of])
         ladders[:, L_DEN] = np.where(sells, self.grade_floor[grade_of], BP)
         ladders[:, L_INSTRUMENT] = ins_of
+        ladders[:, L_SIDE] = side_of
         ladders[:, L_GRADE] = grade_of
         words = np.empty((len(levels), BIT_LAYERS), np.int64)
         n_bits = levels

@@ -14,7 +14,6 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from exchange.nb.kernel import helper, kernel
-from exchange.schema import BUY, SELL
 from exchange.nb.layout import (
     BIT_LAYERS, K_LADDER, K_LEVEL, K_SLOT, L_ANCHOR, L_BASE, L_BEST, L_BITS,
     L_DEN, L_NLEVELS, L_SIGN, L_WORDS,
@@ -85,12 +84,6 @@ def next_level(bits, ladders, ladder, start):
 def level_head(levels, g):
     """First slot at global level g, or -1 when the level is empty."""
     return levels[g].head - 1
-
-
-@helper
-def ladder_side(ladders, ladder):
-    """SELL for an ask ladder, BUY for a bid ladder (read from the sign of its prices)."""
-    return SELL if ladders[ladder, L_SIGN] > 0 else BUY
 
 
 @helper

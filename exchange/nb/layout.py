@@ -47,14 +47,15 @@ LEVEL_DTYPE = np.dtype([
 L_BASE = 0  # offset of this ladder's levels in ``levels``
 L_NLEVELS = 1  # number of price levels
 L_BEST = 2  # best non-empty level index; NLEVELS when the ladder is empty
-L_SIGN = 3  # +1 asks, -1 bids: price = anchor + sign * level; the sign is also the side
+L_SIGN = 3  # +1 asks, -1 bids: price = anchor + sign * level
 L_ANCHOR = 4  # price ticks of level 0 (price_min for asks, price_max for bids)
 L_DEN = 5  # asks: the grade's factor in bp; bids: 10000 (prices already effective)
 L_INSTRUMENT = 6
-L_GRADE = 7  # asks: grade index; bids: min_grade index
-L_BITS = 8  # 8..11: offsets of the four occupancy-bitset layers in `bits`
-L_WORDS = 12  # 12..15: words in each layer
-LADDER_COLUMNS = 16
+L_SIDE = 7
+L_GRADE = 8  # asks: grade index; bids: min_grade index
+L_BITS = 9  # 9..12: offsets of the four occupancy-bitset layers in `bits`
+L_WORDS = 13  # 13..16: words in each layer
+LADDER_COLUMNS = 17
 BIT_LAYERS = 4  # 64**4 = 16.7 M levels per ladder, above the 10 M config limit
 
 # instruments[instrument, column]

@@ -16,14 +16,13 @@ from exchange.nb import orderids_nb as ids
 from exchange.nb.kernel import helper, kernel
 from exchange.nb.prefetch_nb import prefetch
 from exchange.nb.ladder_nb import (
-    cursor_advance, cursor_follow, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, ladder_side, level_head,
-    level_price,
+    cursor_advance, cursor_follow, cursor_slot, cursors_open, cursors_pick, dequeue, enqueue, level_head, level_price,
     next_level, price_level,
 )
 from exchange.nb.layout import (
     C_ASK_LISTS, C_EVENT_COUNT, C_FREE, C_HWM, C_IDS, C_LIVE, C_MAX_ID, C_TRADE_COUNT, C_TRADES, DONE,
     I_CLOSED, I_MAX, I_MAX_QTY, I_MIN, I_UNITS_PER_TICK, K_LADDER, K_LEVEL, L_BASE, L_BEST, L_BITS, L_DEN, L_GRADE,
-    L_INSTRUMENT, L_NLEVELS, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES,
+    L_INSTRUMENT, L_NLEVELS, L_SIDE, NEED_EVENTS, NEED_IDS, NEED_SLOTS, NEED_TRADES,
     P_ASK_HEAD, P_GOODPUT, P_GRADE, STP_SHIFT, TIF_MASK,
     B_BITS, B_COUNTERS, B_CURSORS, B_GRADE_FLOOR, B_ID_DIRECT, B_ID_KEYS, B_ID_SLOTS, B_INSTRUMENTS,
     B_LADDERS, B_LEVELS, B_ORDERS, B_PARTIES,
@@ -138,7 +137,7 @@ def keep_ask_lists(book):
     if counters[C_ASK_LISTS] != 0:
         return
     for ladder in range(ladders.shape[0]):
-        if ladder_side(ladders, ladder) != SELL:
+        if ladders[ladder, L_SIDE] != SELL:
             continue
         level = ladders[ladder, L_BEST]
         while level < ladders[ladder, L_NLEVELS]:
@@ -175,7 +174,7 @@ def _end(book, slot):
     """Take a resting order off the book for good: unlink, free its slot, end its id."""
     orders, ladders, levels, bits = book[B_ORDERS], book[B_LADDERS], book[B_LEVELS], book[B_BITS]
     parties, id_keys, id_slots, counters, id_direct = book[B_PARTIES], book[B_ID_KEYS], book[B_ID_SLOTS], book[B_COUNTERS], book[B_ID_DIRECT]
-    if counters[C_ASK_LISTS] != 0 and ladder_side(ladders, orders[slot].ladder) == SELL:
+    if counters[C_ASK_LISTS] != 0 and ladders[orders[slot].ladder, L_SIDE] == SELL:
         _unlink_ask(orders, parties, slot)
     dequeue(orders, ladders, levels, bits, slot)
     ids.assign(id_direct, id_keys, id_slots, orders[slot].id, ids.ENDED)
@@ -458,7 +457,7 @@ def on_replace(book, out, a):
         levels[ladders[ladder, L_BASE] + orders[slot].level].qty -= open_qty - new_qty
         emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
         return
-    side = ladder_side(ladders, ladder)
+    side = ladders[ladder, L_SIDE]
     tier = ladders[ladder, L_GRADE]
     tif = orders[slot].modes & TIF_MASK
     stp = orders[slot].modes >> STP_SHIFT  # a re-arrival keeps its order's mode

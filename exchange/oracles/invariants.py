@@ -22,7 +22,7 @@ import numpy as np
 from exchange.config import ExchangeConfig
 from exchange.nb.layout import (
     BIT_LAYERS, C_ASK_LISTS, C_FREE, C_HWM, C_IDS, C_LIVE, I_MAX, I_MAX_QTY, I_MIN, L_ANCHOR, L_BASE, L_BEST, L_BITS,
-    L_INSTRUMENT, L_NLEVELS, L_SIGN, L_WORDS, P_ASK_HEAD, P_GRADE, STP_SHIFT,
+    L_INSTRUMENT, L_NLEVELS, L_SIDE, L_SIGN, L_WORDS, P_ASK_HEAD, P_GRADE, STP_SHIFT,
     TIF_MASK,
 )
 from exchange.schema import BP, BUY, GTC, POST_ONLY, SELL, STP_CANCEL_BOTH, STP_CANCEL_INCOMING
@@ -107,7 +107,7 @@ def check(state: BookState, config: ExchangeConfig) -> None:
             asks.add(slot)
             slot = int(orders[slot]["party_next"])
         expected = {s for s, lad in seen.items()
-                    if ladders[lad, L_SIGN] > 0 and orders[s]["party"] == party}
+                    if ladders[lad, L_SIDE] == SELL and orders[s]["party"] == party}
         assert asks == expected, f"party {party}: ask list disagrees with the book"
         for s in asks:
             assert int(orders[s]["ladder"]) % n_grades == grade, f"party {party}: ask outside its grade"
