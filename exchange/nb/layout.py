@@ -51,7 +51,7 @@ L_SIGN = 3  # +1 asks, -1 bids: price = anchor + sign * level
 L_ANCHOR = 4  # price ticks of level 0 (price_min for asks, price_max for bids)
 L_DEN = 5  # asks: the grade's factor in bp; bids: 10000 (prices already effective)
 L_INSTRUMENT = 6
-L_SIDE = 7
+L_SIDE = 7  # SELL or BUY, which the sign of L_SIGN also tells: reading the sign instead cost 1% more instructions
 L_GRADE = 8  # asks: grade index; bids: min_grade index
 L_BITS = 9  # 9..12: offsets of the four occupancy-bitset layers in `bits`
 L_WORDS = 13  # 13..16: words in each layer
