@@ -48,14 +48,14 @@ def _lowest_bit(word):
 
 
 @njit(cache=True, inline="always")
-def _set_level(words, summary, book, level):
+def set_level(words, summary, book, level):
     word = level >> 6
     words[book, word] |= np.uint64(1) << np.uint64(level & 63)
     summary[book, word >> 6] |= np.uint64(1) << np.uint64(word & 63)
 
 
 @njit(cache=True, inline="always")
-def _clear_level(words, summary, book, level):
+def clear_level(words, summary, book, level):
     word = level >> 6
     words[book, word] &= ~(np.uint64(1) << np.uint64(level & 63))
     if words[book, word] == 0:
@@ -63,7 +63,7 @@ def _clear_level(words, summary, book, level):
 
 
 @njit(cache=True, inline="always")
-def _first_level(words, summary, book, start):
+def first_level(words, summary, book, start):
     """The lowest occupied level >= start in ``book``, or -1."""
     word = start >> 6
     if word >= words.shape[1]:
@@ -116,9 +116,9 @@ def minimal_run(first, last, kinds, instruments, order_ids, is_buy, qtys, prices
                 tail[b, level] = before
             open_qty[oid] = 0
             if head[b, level] == 0:
-                _clear_level(words, summary, b, level)
+                clear_level(words, summary, b, level)
                 if best[b] == level:
-                    best[b] = _first_level(words, summary, b, level)
+                    best[b] = first_level(words, summary, b, level)
             continue
         if kind == SKIP:
             continue
@@ -153,8 +153,8 @@ def minimal_run(first, last, kinds, instruments, order_ids, is_buy, qtys, prices
                     prev_id[after] = 0
                 else:
                     tail[other, level] = 0
-                    _clear_level(words, summary, other, level)
-                    best[other] = _first_level(words, summary, other, level)
+                    clear_level(words, summary, other, level)
+                    best[other] = first_level(words, summary, other, level)
         if remaining > 0 and kind == GTC_LIMIT:
             level = top - price if buy else price
             last = tail[own, level]
@@ -164,7 +164,7 @@ def minimal_run(first, last, kinds, instruments, order_ids, is_buy, qtys, prices
                 next_id[last] = oid
             else:
                 head[own, level] = oid
-                _set_level(words, summary, own, level)
+                set_level(words, summary, own, level)
                 if best[own] < 0 or level < best[own]:
                     best[own] = level
             tail[own, level] = oid
