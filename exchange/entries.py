@@ -12,7 +12,7 @@ import numpy as np
 
 from exchange.nb import actions_nb, lean_nb, orderids_nb
 from exchange.nb.kernel import load, load_signature
-from exchange.nb.ladder_nb import level_price, next_level
+from exchange.nb.ladder_nb import level_open_qty, level_price, next_level
 from exchange.nb.matching_nb import dump_book, process, process_one
 from exchange.schema import BOOK_DTYPE
 from exchange.state import BookState
@@ -23,6 +23,7 @@ class Entries:
 
     def __init__(self) -> None:
         self.process_one = self.process = self.dump_book = self.lookup = self.level_price = self.next_level = None
+        self.level_open_qty = None
         self.lean_submit = self.lean_cancel = None  # submit_fast / cancel_fast (load_lean)
 
     def load(self, state: BookState, events: np.ndarray, trades: np.ndarray, action: np.ndarray) -> None:
@@ -34,6 +35,7 @@ class Entries:
         self.lookup = load(orderids_nb.lookup, state.id_direct, state.id_keys, state.id_slots, 0)
         self.level_price = load(level_price, state.ladders, 0, 0)
         self.next_level = load(next_level, state.bits, state.ladders, 0, 0)
+        self.level_open_qty = load(level_open_qty, state.orders, state.levels, 0)
         load(orderids_nb.rehash, state.id_keys, state.id_slots, state.id_keys, state.id_slots)
         load(actions_nb.check_and_number, action, 0, 0, 0, 0)  # apply's row check
         self.load_lean()

@@ -138,7 +138,8 @@ class Queries:
         """(price ticks, grade, open qty) per price level and grade, best first.
 
         Asks rank by effective price, bids by price; equal ranks by grade order.
-        For bids the grade column is the min_grade."""
+        For bids the grade column is the min_grade. Cost: O(levels x grades), plus a compiled
+        walk of each level's queue for its quantity (O(orders on the levels shown))."""
         side_code = word(side, SIDE_WORDS, Side, "side")
         st = self._state
         rows = []
@@ -149,7 +150,7 @@ class Queries:
                 if level >= st.ladders[ladder, L_NLEVELS]:
                     break
                 price = int(ENTRIES.level_price(st.ladders, ladder, level))
-                qty = int(st.levels[st.ladders[ladder, L_BASE] + level]["qty"])
+                qty = int(ENTRIES.level_open_qty(st.orders, st.levels, st.ladders[ladder, L_BASE] + level))
                 rank = Decimal(price) * BP / info.floor_bp if side_code == SELL else -price
                 rows.append((rank, g, price, info.name, qty))
                 level = int(ENTRIES.next_level(st.bits, st.ladders, ladder, level + 1))

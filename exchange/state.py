@@ -30,7 +30,7 @@ def _words(n_bits: int) -> int:
 
 def planned_bytes(config: ExchangeConfig) -> int:
     """What the price ladders of ``config`` take once touched (a copy touches them all):
-    16 bytes per price level and its share of the occupancy bitsets, per side and grade.
+    8 bytes per price level and its share of the occupancy bitsets, per side and grade.
     Computed without allocating, so callers can refuse a config before it eats memory."""
     total = 0
     for ins in config.instruments:
@@ -39,7 +39,7 @@ def planned_bytes(config: ExchangeConfig) -> int:
         for _ in range(BIT_LAYERS):
             n_bits = _words(n_bits)
             words += n_bits
-        total += 16 * ins.n_levels + 8 * words
+        total += LEVEL_DTYPE.itemsize * ins.n_levels + 8 * words
     return 2 * len(config.grades) * total + 64 * 1024  # + orders, ids and parties at their start sizes
 
 
@@ -76,8 +76,8 @@ def unset_orders(orders: np.ndarray) -> np.ndarray:
 class BookState:
     """All arrays of one exchange. Each order slot costs 64 bytes, one cache line: an
     ``ORDER_DTYPE`` record (exchange/nb/layout.py; the stp mode folded into the tif field,
-    and 8 bytes of regrade sort space). Each price level 16 bytes (a ``LEVEL_DTYPE`` record:
-    head, tail and quantity) plus its bitset share; each order id ever accepted 4 bytes in the direct
+    and 8 bytes of regrade sort space). Each price level 8 bytes (a ``LEVEL_DTYPE`` record:
+    the head and tail of its queue) plus its bitset share; each order id ever accepted 4 bytes in the direct
     table (dense batch ids) or 12 bytes in a hash kept at most half full."""
 
     __slots__ = _FIELDS + ("arrays",)
@@ -129,10 +129,10 @@ class BookState:
             self.levels = np.zeros(level_base, LEVEL_DTYPE)  # head and tail as slot + 1: 0 = empty level
             self.bits = np.zeros(bit_base, np.uint64)
         except MemoryError:
-            gib = (16 * level_base + 8 * bit_base) / 2**30
+            gib = (LEVEL_DTYPE.itemsize * level_base + 8 * bit_base) / 2**30
             raise ConfigError(
                 f"{config.source}: the price ladders of {n_instruments} instruments need {gib:,.1f} GiB "
-                f"({level_base:,} price levels x 16 bytes), more memory than this machine can give; "
+                f"({level_base:,} price levels x {LEVEL_DTYPE.itemsize} bytes), more memory than this machine can give; "
                 f"narrow the bands or coarsen the ticks") from None
         self.cursors = np.zeros((CURSOR_ROWS, n_grades), np.int64)
         self.orders = unset_orders(aligned_records(order_capacity, ORDER_DTYPE))

@@ -115,8 +115,8 @@ def test_invariant_checker_catches_a_corrupted_book():
     ex.submit("b", "X", "buy", 5, "1.100")
     check(ex._state, narrow)
     broken = ex.fork()
-    broken._state.orders[0]["open"] += 1  # level quantity no longer adds up
-    with pytest.raises(AssertionError, match="level qty"):
+    broken._state.orders[0]["open"] = 0  # a resting order with nothing open
+    with pytest.raises(AssertionError, match="open quantity"):
         check(broken._state, narrow)
     broken = ex.fork()
     heads = broken._state.levels["head"]

@@ -219,7 +219,7 @@ def test_a_config_beyond_the_memory_budget_is_refused_before_allocating():
 def test_fork_beyond_the_memory_budget_is_refused():
     from exchange.memory_budget import MemoryBudgetError
 
-    ex = Exchange(_levels_config(1, 1_000_000), memory_limit=200 << 20)  # ladders: 128 MiB
+    ex = Exchange(_levels_config(1, 1_000_000), memory_limit=100 << 20)  # ladders: 64 MiB
     with pytest.raises(MemoryBudgetError, match="fork"):
         ex.fork()
     assert Exchange(_levels_config(1, 1_000_000), memory_limit=1 << 30).fork().book() == []

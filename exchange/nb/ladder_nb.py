@@ -86,6 +86,18 @@ def level_head(levels, g):
     return levels[g].head - 1
 
 
+@kernel
+def level_open_qty(orders, levels, g):
+    """Open quantity of the orders at global level g, for the depth query: a walk of its
+    queue, O(orders there)."""
+    total = 0
+    slot = level_head(levels, g)
+    while slot != -1:
+        total += orders[slot].open
+        slot = orders[slot].next
+    return total
+
+
 @helper
 def level_price(ladders, ladder, level):
     """Price in ticks of a level (raw for asks, effective for bids)."""
@@ -115,7 +127,6 @@ def enqueue(orders, ladders, levels, bits, slot, ladder, level):
     else:
         orders[tail].next = slot
     levels[g].tail = slot + 1
-    levels[g].qty += orders[slot].open
 
 
 @helper
@@ -134,7 +145,6 @@ def dequeue(orders, ladders, levels, bits, slot):
         levels[g].tail = prev + 1
     else:
         orders[nxt].prev = prev
-    levels[g].qty -= orders[slot].open
     if prev == -1 and nxt == -1:
         bits_clear(bits, ladders, ladder, level)
         if level == ladders[ladder, L_BEST]:

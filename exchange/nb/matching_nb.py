@@ -329,7 +329,6 @@ def _match(book, out, seq, ts, order_id, party, side, instrument, tier, price, i
             _end(book, slot)
         else:
             orders[slot].open = resting_open - fill
-            levels[ladders[ladder, L_BASE] + orders[slot].level].qty -= fill
     return remaining, False
 
 
@@ -436,7 +435,7 @@ def on_replace(book, out, a):
     slot = _resting_slot(book, out, a)
     if slot == -1:
         return
-    orders, ladders, levels = book[B_ORDERS], book[B_LADDERS], book[B_LEVELS]
+    orders, ladders = book[B_ORDERS], book[B_LADDERS]
     instruments, counters = book[B_INSTRUMENTS], book[B_COUNTERS]
     ladder = orders[slot].ladder
     instrument = ladders[ladder, L_INSTRUMENT]
@@ -454,7 +453,6 @@ def on_replace(book, out, a):
             return _reject(out, counters, a, R_BAD_PRICE)
     if new_price == old_price and new_qty <= open_qty:  # keeps its place in the queue
         orders[slot].open = new_qty
-        levels[ladders[ladder, L_BASE] + orders[slot].level].qty -= open_qty - new_qty
         emit(out, counters, a.seq, a.ts, a.order_id, EV_REPLACED, R_NONE, new_qty, new_qty, 0)
         return
     side = ladders[ladder, L_SIDE]
