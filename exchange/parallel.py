@@ -37,6 +37,7 @@ import numpy as np
 
 from exchange.config import ExchangeConfig, with_instruments
 from exchange.engine import BatchResult, run_batch
+from exchange.state import joined_records
 from exchange.nb.kernel import kernel
 from exchange.schema import (
     ACT_CANCEL, ACT_CLOSE, ACT_GRADE, ACT_NEW, ACT_REPLACE, ACTION_DTYPE, EV_FILL, EVENT_DTYPE,
@@ -207,12 +208,6 @@ def shard_batch(config: ExchangeConfig, actions: np.ndarray, plan, s: int):
     return with_instruments(config, config.instruments[first:last]), sub
 
 
-def _joined(parts: list, dtype: np.dtype) -> np.ndarray:
-    """The records of ``parts`` one after another, copied as bytes: ``np.concatenate``
-    copies packed records field by field, most of the merge's time."""
-    return np.concatenate([np.ascontiguousarray(part).view(np.uint8) for part in parts]).view(dtype)
-
-
 def merge_shards(results: list, bounds, config: ExchangeConfig | None = None) -> BatchResult:
     """The shards' ``run_batch`` results (in shard order) merged into the single-core
     result: events and trades by (seq, shard), trade ids renumbered, instruments
@@ -222,7 +217,7 @@ def merge_shards(results: list, bounds, config: ExchangeConfig | None = None) ->
     n_shards = len(results)
     trade_offsets = np.zeros(n_shards + 1, np.int64)
     trade_offsets[1:] = np.cumsum([len(r.trades) for r in results])
-    trades = _joined([r.trades for r in results], TRADE_DTYPE)
+    trades = joined_records([r.trades for r in results], TRADE_DTYPE)
     for s, r in enumerate(results):
         if len(r.trades):
             trades["instrument"][trade_offsets[s]:trade_offsets[s + 1]] += bounds[s]
@@ -233,11 +228,11 @@ def merge_shards(results: list, bounds, config: ExchangeConfig | None = None) ->
 
     event_offsets = np.zeros(n_shards + 1, np.int64)
     event_offsets[1:] = np.cumsum([len(r.events) for r in results])
-    events = _joined([r.events for r in results], EVENT_DTYPE)
+    events = joined_records([r.events for r in results], EVENT_DTYPE)
     merged_events = np.empty(len(events), EVENT_DTYPE)
     _merge_events(events, event_offsets, heads, merged_events, trade_map, trade_offsets)
 
-    books = _joined([r.book for r in results], results[0].book.dtype)
+    books = joined_records([r.book for r in results], results[0].book.dtype)
     book_offsets = np.cumsum([0] + [len(r.book) for r in results])
     for s in range(n_shards):
         books["instrument"][book_offsets[s]:book_offsets[s + 1]] += bounds[s]

@@ -22,7 +22,7 @@ from exchange.files.orders_io import (
     MAX_REPORTED, NotStreamable, OrderStream, check_orders_file, read_orders,
 )
 from exchange.schema import EVENT_DTYPE, TRADE_DTYPE
-from exchange.state import planned_bytes
+from exchange.state import joined_records, planned_bytes
 from exchange.units import half_even, micros_text
 from exchange.files.writers import (
     CsvStream, Formatter, OutputError, compile_kernels, csv_cell, group_totals, write_tables,
@@ -398,8 +398,8 @@ def _replay_streamed(orders, config, out_dir, lenient, progress, shown_as, block
     timings.update(spent)
     timings["work"] = time.perf_counter() - start
     outputs = [Path(out_dir) / f"{name}.csv" for name in ("trades", "events", "book")]
-    events = np.concatenate(kept_events) if kept_events else (np.empty(0, EVENT_DTYPE) if keep_records else None)
-    trades = np.concatenate(kept_trades) if kept_trades else (np.empty(0, TRADE_DTYPE) if keep_records else None)
+    events = joined_records(kept_events, EVENT_DTYPE) if kept_events or keep_records else None
+    trades = joined_records(kept_trades, TRADE_DTYPE) if kept_trades or keep_records else None
     return ReplayResult(stream.rows, parsed.n_malformed, events, trades, book, parties, digests,
                         timings, outputs, report, counts=(n_events, n_trades, len(book)),
                         totals=tuple(totals))
