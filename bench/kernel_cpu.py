@@ -32,8 +32,10 @@ def measure(name: str, runs: int, size: int = 1_000_000) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workloads", nargs="*", default=["plain", "standard", "flash", "many"], choices=sorted(WORKLOADS))
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each (at least 1)")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     for name in args.workloads:
         print(measure(name, args.runs), flush=True)
 
